@@ -1,0 +1,144 @@
+#define _GNU_SOURCE
+#include "tasker_shim.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+const uint64_t TASKER_RESOLVE_IN_ROOT = RESOLVE_IN_ROOT;
+const uint64_t TASKER_RESOLVE_NO_MAGICLINKS = RESOLVE_NO_MAGICLINKS;
+const uint64_t TASKER_RESOLVE_NO_SYMLINKS = RESOLVE_NO_SYMLINKS;
+const uint64_t TASKER_RESOLVE_BENEATH = RESOLVE_BENEATH;
+
+const int TASKER_O_PATH = O_PATH;
+const int TASKER_AT_EMPTY_PATH = AT_EMPTY_PATH;
+
+int tasker_rename_noreplace(const char *from, const char *to) {
+  return renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE);
+}
+
+int tasker_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+int tasker_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+
+int tasker_pidfd_send_signal(int pidfd, int sig) {
+  return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
+int tasker_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve) {
+  struct open_how how = {.flags = flags, .mode = mode, .resolve = resolve};
+  int fd;
+  do {
+    fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+  } while (fd < 0 && errno == EAGAIN);
+  return fd;
+}
+
+int tasker_getrandom(void *buf, size_t len) {
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = getrandom((char *)buf + done, len - done, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    done += (size_t)n;
+  }
+  return 0;
+}
+
+int tasker_spawn(const char *path, char *const argv[], char *const envp[], const int *fds,
+                 int nfds, pid_t *pid) {
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attr;
+  int rc = posix_spawn_file_actions_init(&actions);
+  if (rc != 0) return rc;
+  rc = posix_spawnattr_init(&attr);
+  if (rc != 0) {
+    posix_spawn_file_actions_destroy(&actions);
+    return rc;
+  }
+  // The source descriptors may sit on the slots they are meant for (or on each other's):
+  // first move each to a slot above nfds, then onto its target, so no dup2 clobbers another.
+  for (int i = 0; i < nfds && rc == 0; i++)
+    rc = posix_spawn_file_actions_adddup2(&actions, fds[i], 100 + i);
+  for (int i = 0; i < nfds && rc == 0; i++)
+    rc = posix_spawn_file_actions_adddup2(&actions, 100 + i, i);
+  if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions, nfds);
+  sigset_t all, none;
+  sigfillset(&all);
+  sigemptyset(&none);
+  if (rc == 0) rc = posix_spawnattr_setsigdefault(&attr, &all);
+  if (rc == 0) rc = posix_spawnattr_setsigmask(&attr, &none);
+  if (rc == 0)
+    rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  if (rc == 0) rc = posix_spawn(pid, path, &actions, &attr, argv, envp);
+  posix_spawnattr_destroy(&attr);
+  posix_spawn_file_actions_destroy(&actions);
+  return rc;
+}
+
+struct sink {
+  int fd;
+};
+
+static size_t write_to_socket(char *data, size_t size, size_t count, void *user) {
+  struct sink *sink = user;
+  size_t total = size * count, done = 0;
+  while (done < total) {
+    ssize_t n = send(sink->fd, data + done, total - done, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return 0;  // the reader went away: curl ends the transfer with CURLE_WRITE_ERROR
+    }
+    done += (size_t)n;
+  }
+  return total;
+}
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+int tasker_http_fetch(const char *url, int fd, long stall_seconds, long max_redirects,
+                      char *errbuf, size_t errbuf_len, long *http_status) {
+  pthread_once(&curl_once, curl_init_once);
+  *http_status = 0;
+  CURL *curl = curl_easy_init();
+  if (curl == NULL) {
+    snprintf(errbuf, errbuf_len, "cannot initialise libcurl");
+    return CURLE_FAILED_INIT;
+  }
+  char curl_err[CURL_ERROR_SIZE] = {0};
+  struct sink sink = {.fd = fd};
+  curl_easy_setopt(curl, CURLOPT_URL, url);
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_err);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(curl, CURLOPT_MAXREDIRS, max_redirects);
+  curl_easy_setopt(curl, CURLOPT_FAILONERROR, 1L);
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, stall_seconds);
+  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, stall_seconds);
+  curl_easy_setopt(curl, CURLOPT_USERAGENT, "tasker");
+  curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, 256L * 1024L);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, write_to_socket);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
+  CURLcode rc = curl_easy_perform(curl);
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, http_status);
+  if (rc != CURLE_OK)
+    snprintf(errbuf, errbuf_len, "%s", curl_err[0] ? curl_err : curl_easy_strerror(rc));
+  curl_easy_cleanup(curl);
+  return (int)rc;
+}

@@ -1,0 +1,52 @@
+/// Where a task's stdout and stderr go.
+public enum TaskOutput: Sendable, Equatable {
+  /// To `stdout.log` and `stderr.log` in the task's state directory (what `logs` reads).
+  case logFiles
+  /// To descriptors the caller chooses (duplicated into the task; the caller keeps its own).
+  case fileDescriptors(stdout: Int32, stderr: Int32)
+}
+
+/// Everything a create needs to know.
+public struct TaskSpec: Sendable {
+  /// `http://`, `https://`, `file://` URL or a local path of a tar archive (plain, gz, bz2, xz,
+  /// zstd).
+  public var image: String
+  /// The command's argv; `command[0]` is looked up in the image's PATH unless it has a `/`.
+  public var command: [String]
+  /// The SHA-256 the archive's bytes must have (64 hex digits).
+  public var sha256: String?
+  /// `K=V` pairs; nil gives the default environment.
+  public var environment: [String]?
+  /// The working directory inside the task's root.
+  public var workdir: String
+  public var output: TaskOutput
+  /// Seconds without a byte before a download fails.
+  public var stallTimeout: Int
+
+  /// The environment a command gets when the spec gives none.
+  public static let defaultEnvironment = [
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root",
+  ]
+
+  public init(
+    image: String, command: [String], sha256: String? = nil, environment: [String]? = nil,
+    workdir: String = "/", output: TaskOutput = .logFiles, stallTimeout: Int = 30
+  ) {
+    self.image = image
+    self.command = command
+    self.sha256 = sha256
+    self.environment = environment
+    self.workdir = workdir
+    self.output = output
+    self.stallTimeout = stallTimeout
+  }
+}
+
+/// A task just created.
+public struct TaskHandle: Sendable, Equatable {
+  public var id: TaskID
+  /// The command's PID on the host. Use it for display only: act on a task through its ID.
+  public var pid: Int32
+  /// The task's root filesystem directory.
+  public var rootfs: String
+}

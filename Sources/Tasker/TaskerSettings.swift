@@ -1,0 +1,106 @@
+import Configuration
+import Glibc
+import SystemPackage
+import TaskerSystem
+
+/// Where tasker keeps its state and puts task directories, and where its supervisor lives.
+///
+/// Each value comes from, in order of precedence: the caller (a command-line flag), the
+/// environment (`TASKER_ROOT`, `TASKER_DOWNLOAD_PATH`), the configuration file
+/// (`/etc/tasker/config.json`, or the file `TASKER_CONFIG` names, with the keys `root` and
+/// `downloadPath`), and the default (`/var/lib/tasker`; the current directory).
+public struct TaskerSettings: Sendable {
+  /// The state root: task records, logs.
+  public var stateRoot: String
+  /// The directory in which each task's root filesystem directory is made.
+  public var downloadPath: String
+  /// The `tasker-supervisor` executable.
+  public var supervisorPath: String
+
+  /// The state root when nothing sets one.
+  public static let defaultStateRoot = "/var/lib/tasker"
+  /// The configuration file when `TASKER_CONFIG` names none.
+  public static let defaultConfigFile = "/etc/tasker/config.json"
+
+  public init(stateRoot: String, downloadPath: String, supervisorPath: String) {
+    self.stateRoot = stateRoot
+    self.downloadPath = downloadPath
+    self.supervisorPath = supervisorPath
+  }
+
+  /// Resolves the settings from flags, the environment, the configuration file and defaults.
+  public static func resolve(
+    stateRoot: String? = nil, downloadPath: String? = nil,
+    environment: [String: String] = currentEnvironment()
+  ) async throws(TaskerError) -> TaskerSettings {
+    let explicitFile = environment["TASKER_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
+    let configFile = explicitFile ?? defaultConfigFile
+    var providers: [any ConfigProvider] = [
+      EnvironmentVariablesProvider(environmentVariables: environment).prefixKeys(with: "tasker")
+    ]
+    do {
+      // A missing default file is fine; a missing file that TASKER_CONFIG names is not.
+      providers.append(
+        try await FileProvider<JSONSnapshot>(
+          filePath: FilePath(configFile), allowMissing: explicitFile == nil))
+    } catch {
+      throw TaskerError(
+        .configuration, "configuration file \(configFile): \(describeConfigError(error))",
+        cause: SendableDescription(error))
+    }
+    let config = ConfigReader(providers: providers)
+    let root = stateRoot ?? config.string(forKey: "root") ?? defaultStateRoot
+    let download = downloadPath ?? config.string(forKey: "downloadPath") ?? "."
+    let supervisor =
+      environment["TASKER_SUPERVISOR"].flatMap { $0.isEmpty ? nil : $0 } ?? defaultSupervisorPath()
+    return TaskerSettings(
+      stateRoot: absolutePath(root), downloadPath: absolutePath(download),
+      supervisorPath: supervisor)
+  }
+
+  /// `tasker-supervisor` beside the running executable (both are built and installed together).
+  public static func defaultSupervisorPath() -> String {
+    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+    let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+    guard n > 0 else { return "tasker-supervisor" }
+    let executable = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    guard let slash = executable.lastIndex(of: "/") else { return "tasker-supervisor" }
+    return executable[..<slash] + "/tasker-supervisor"
+  }
+
+  /// The process environment as a dictionary.
+  public static func currentEnvironment() -> [String: String] {
+    var result: [String: String] = [:]
+    var pointer = environ
+    while let entry = pointer.pointee {
+      let text = String(cString: entry)
+      if let equals = text.firstIndex(of: "=") {
+        result[String(text[..<equals])] = String(text[text.index(after: equals)...])
+      }
+      pointer += 1
+    }
+    return result
+  }
+}
+
+/// `path` made absolute against the current directory (not resolving symlinks).
+func absolutePath(_ path: String) -> String {
+  if path.hasPrefix("/") { return path }
+  var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+  guard getcwd(&buffer, buffer.count) != nil else { return path }
+  let cwd = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+  if path == "." { return cwd }
+  return (cwd == "/" ? "" : cwd) + "/" + path
+}
+
+private func describeConfigError(_ error: any Error) -> String {
+  let text = String(describing: error)
+  // Foundation's decoding errors are verbose; the first line is what a person needs.
+  return text.split(separator: "\n").first.map(String.init) ?? text
+}
+
+/// An error's description, kept as a Sendable cause.
+struct SendableDescription: Error, Sendable, CustomStringConvertible {
+  let description: String
+  init(_ error: any Error) { description = String(describing: error) }
+}

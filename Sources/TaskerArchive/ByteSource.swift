@@ -1,0 +1,23 @@
+import Glibc
+import TaskerSystem
+
+/// A stream of bytes an archive is read from: a file, a download, a pipe.
+public protocol ByteSource: AnyObject {
+  /// Reads up to `buffer.count` bytes into `buffer`; returns 0 at the end of the stream.
+  func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int
+}
+
+/// A `ByteSource` over an open file descriptor (not closed by the source).
+public final class FileDescriptorSource: ByteSource {
+  private let fd: Int32
+  private let path: String?
+
+  public init(fd: Int32, path: String? = nil) {
+    self.fd = fd
+    self.path = path
+  }
+
+  public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+    try retryingSyscall("read", path: path) { Glibc.read(fd, buffer.baseAddress, buffer.count) }
+  }
+}

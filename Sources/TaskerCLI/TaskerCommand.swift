@@ -1,0 +1,20 @@
+import ArgumentParser
+
+@main
+struct TaskerCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "tasker",
+    abstract: "Run commands in jails made from root filesystem images fetched by URL.",
+    discussion: """
+      Examples:
+        ID=$(tasker create http://127.0.0.1:8000/rootfs.tar.gz "sleep 30")
+        tasker health_check $ID
+        tasker send_signal $ID SIGINT
+
+      State lives under --root (default /var/lib/tasker); task directories are made in the
+      download path (default: the current directory). Shell completions:
+      tasker --generate-completion-script bash|zsh|fish
+      """,
+    subcommands: [Create.self, HealthCheck.self, SendSignal.self]
+  )
+}

@@ -1,0 +1,121 @@
+import CTaskerShim
+import Glibc
+
+/// Writes `bytes` to `path` so that readers see either the old file or the whole new one:
+/// the bytes go to a temporary file in the same directory, which is then renamed over `path`.
+public func writeFileAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644)
+  throws(SystemError)
+{
+  let temporary = "\(path).tmp-\(randomHex(bytes: 6))"
+  let fd = try retryingSyscall("open", path: temporary) {
+    open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+  }
+  do {
+    try writeAll(fd: fd, bytes, path: temporary)
+    close(fd)
+    try retryingSyscall("rename", path: path) { rename(temporary, path) }
+  } catch {
+    close(fd)
+    unlink(temporary)
+    throw error
+  }
+}
+
+/// Writes all of `bytes` to `fd`.
+public func writeAll(fd: Int32, _ bytes: [UInt8], path: String? = nil) throws(SystemError) {
+  var offset = 0
+  while offset < bytes.count {
+    let n = try retryingSyscall("write", path: path) {
+      bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress.unsafelyUnwrapped + offset, $0.count - offset) }
+    }
+    offset += n
+  }
+}
+
+/// `2 * bytes` lowercase hex digits from the kernel's random source.
+public func randomHex(bytes count: Int) -> String {
+  var bytes = [UInt8](repeating: 0, count: count)
+  if tasker_getrandom(&bytes, count) != 0 {
+    // getrandom(2) cannot fail once the pool is initialised; fall back rather than crash.
+    for index in bytes.indices { bytes[index] = UInt8.random(in: 0...255) }
+  }
+  let digits = Array("0123456789abcdef".utf8)
+  var text: [UInt8] = []
+  for byte in bytes {
+    text.append(digits[Int(byte >> 4)])
+    text.append(digits[Int(byte & 0xf)])
+  }
+  return String(decoding: text, as: UTF8.self)
+}
+
+/// Whether anything (a file, a directory, a dangling symlink) is at `path`.
+public func pathExists(_ path: String) -> Bool {
+  var info = stat()
+  return lstat(path, &info) == 0
+}
+
+/// Whether `path` is a directory (following symlinks).
+public func isDirectory(_ path: String) -> Bool {
+  var info = stat()
+  return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+}
+
+/// Removes `path` and everything below it, like `rm -rf`, without ever following a symlink:
+/// a symlink inside the tree (an image may hold `etc -> /etc`) is removed, never walked into.
+/// A missing `path` is not an error.
+public func removeTree(_ path: String) throws(SystemError) {
+  if unlink(path) == 0 { return }
+  switch errno {
+  case ENOENT: return
+  case EISDIR, EPERM: break
+  default: throw SystemError("unlink", path: path, errno: errno)
+  }
+  let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+  if fd < 0 {
+    if errno == ENOENT { return }
+    throw SystemError("open", path: path, errno: errno)
+  }
+  try removeContents(of: fd, path: path)
+  try retryingSyscall("rmdir", path: path) { rmdir(path) }
+}
+
+/// Removes everything inside the directory `fd` (which it closes).
+private func removeContents(of fd: Int32, path: String) throws(SystemError) {
+  guard let dir = fdopendir(fd) else {
+    close(fd)
+    throw SystemError("fdopendir", path: path, errno: errno)
+  }
+  defer { closedir(dir) }
+  var directories: [String] = []
+  while true {
+    errno = 0
+    guard let entry = readdir(dir) else {
+      if errno != 0 { throw SystemError("readdir", path: path, errno: errno) }
+      break
+    }
+    let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+      String(cString: raw.bindMemory(to: CChar.self).baseAddress.unsafelyUnwrapped)
+    }
+    if name == "." || name == ".." { continue }
+    if entry.pointee.d_type == UInt8(DT_DIR) {
+      directories.append(name)
+    } else if unlinkat(fd, name, 0) != 0 {
+      if errno == EISDIR {
+        directories.append(name)
+      } else if errno != ENOENT {
+        throw SystemError("unlinkat", path: path + "/" + name, errno: errno)
+      }
+    }
+  }
+  for name in directories {
+    let child = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+    if child < 0 {
+      if errno == ENOENT { continue }
+      throw SystemError("openat", path: path + "/" + name, errno: errno)
+    }
+    try removeContents(of: child, path: path + "/" + name)
+    if unlinkat(fd, name, AT_REMOVEDIR) != 0, errno != ENOENT {
+      throw SystemError("unlinkat", path: path + "/" + name, errno: errno)
+    }
+  }
+}
