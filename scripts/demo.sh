@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The demo: builds tasker, makes a small busybox root filesystem image, serves it on loopback,
+# and runs create -> health_check -> send_signal -> health_check on it. Run as root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+echo "== building tasker (release)"
+swift build -c release --product tasker >/dev/null
+swift build -c release --product tasker-supervisor >/dev/null
+bin=$(swift build -c release --show-bin-path)
+tasker=$bin/tasker
+
+demo=$PWD/demo
+rm -rf "$demo"
+mkdir -p "$demo/images" "$demo/tasks" "$demo/state"
+echo "== making the busybox image"
+scripts/make-busybox-rootfs.sh "$demo/images/busybox.tar.gz"
+
+python3 scripts/serve.py "$demo/images" >"$demo/server.out" &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+for _ in $(seq 50); do grep -q PORT "$demo/server.out" 2>/dev/null && break; sleep 0.1; done
+port=$(awk '/PORT/ {print $2}' "$demo/server.out")
+url=http://127.0.0.1:$port/busybox.tar.gz
+
+export TASKER_ROOT=$demo/state
+cd "$demo/tasks"
+run() { echo "\$ $*"; "$@"; }
+echo "== image served at $url; tasks are made in $PWD"
+id=$(run "$tasker" create "$url" "sleep 30")
+echo "$id"
+run "$tasker" health_check "$id"
+run "$tasker" send_signal "$id" SIGINT
+for _ in $(seq 50); do "$tasker" health_check "$id" | grep -q "exists: False" && break; sleep 0.1; done
+run "$tasker" health_check "$id"
+echo "== the task's directory: $PWD/$id"
+ls "$PWD/$id"

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what tasker needs to build and test on Debian 12 (run as root).
+set -euo pipefail
+packages=(libarchive-dev libcurl4-openssl-dev libssl-dev pkg-config busybox-static python3 file
+  gzip bzip2 xz-utils zstd tar)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
