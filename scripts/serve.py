@@ -17,6 +17,7 @@ import http.server
 import os
 import socketserver
 import sys
+import threading
 import time
 
 
@@ -81,6 +82,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("directory")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--exit-on-eof", action="store_true",
+                        help="exit when standard input closes (so a test's server dies with it)")
     args = parser.parse_args()
     directory = os.path.abspath(args.directory)
 
@@ -90,6 +93,11 @@ def main():
     server = Server(("127.0.0.1", args.port), handler)
     server.directory = directory
     print(f"PORT {server.server_address[1]}", flush=True)
+    if args.exit_on_eof:
+        def watch():
+            sys.stdin.read()
+            os._exit(0)
+        threading.Thread(target=watch, daemon=True).start()
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -1,0 +1,71 @@
+import Foundation
+import Glibc
+
+/// Busybox root filesystem images built once per test run, in every format, and a loopback
+/// HTTP server (scripts/serve.py) that serves them.
+final class Images: @unchecked Sendable {
+  private static let cached = Result { try Images() }
+  /// The images and server, built on first use.
+  static func shared() throws -> Images { try cached.get() }
+
+  let directory: URL
+  let port: Int
+  private let server: Process
+  private let serverInput: Pipe
+
+  static let formats = ["tar", "tar.gz", "tar.bz2", "tar.xz", "tar.zst"]
+
+  private init() throws {
+    let scratch = try Scratch("tasker-images")
+    directory = scratch.url
+    let script = repositoryRoot.appendingPathComponent("scripts/make-busybox-rootfs.sh").path
+    for format in Self.formats {
+      let result = try run("/bin/bash", [script, directory.appendingPathComponent("busybox.\(format)").path])
+      guard result.status == 0 else { throw ImagesError.build(result.stderr) }
+    }
+    // Not an archive at all, and an archive cut in half.
+    try Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) })
+      .write(to: directory.appendingPathComponent("garbage.tar.gz"))
+    let whole = try Data(contentsOf: directory.appendingPathComponent("busybox.tar.gz"))
+    try whole.prefix(whole.count / 2).write(to: directory.appendingPathComponent("truncated.tar.gz"))
+
+    server = Process()
+    server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    server.arguments = [
+      "python3", repositoryRoot.appendingPathComponent("scripts/serve.py").path, directory.path, "--exit-on-eof",
+    ]
+    let output = Pipe()
+    serverInput = Pipe()
+    server.standardOutput = output
+    server.standardInput = serverInput
+    try server.run()
+    let line = String(decoding: output.fileHandleForReading.availableDataUntilNewline(), as: UTF8.self)
+    guard line.hasPrefix("PORT "), let port = Int(line.dropFirst(5).trimmingCharacters(in: .whitespacesAndNewlines))
+    else { throw ImagesError.server(line) }
+    self.port = port
+  }
+
+  func url(_ name: String) -> String { "http://127.0.0.1:\(port)/\(name)" }
+  func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+  func sha256(_ name: String) throws -> String {
+    let result = try run("/usr/bin/sha256sum", [path(name)])
+    return String(result.stdout.prefix(64))
+  }
+}
+
+enum ImagesError: Error {
+  case build(String)
+  case server(String)
+}
+
+extension FileHandle {
+  /// Reads byte by byte up to a newline (for a child's first line, without over-reading).
+  func availableDataUntilNewline() -> Data {
+    var data = Data()
+    while true {
+      let byte = readData(ofLength: 1)
+      if byte.isEmpty || byte == Data([0x0a]) { return data }
+      data.append(byte)
+    }
+  }
+}

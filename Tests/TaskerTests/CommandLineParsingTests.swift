@@ -1,0 +1,88 @@
+import Glibc
+import Tasker
+import TaskerSystem
+import Testing
+
+struct ShellWordsTests {
+  @Test(arguments: [
+    ("sleep 30", ["sleep", "30"]),
+    ("  sleep   30  ", ["sleep", "30"]),
+    ("sh -c 'echo hi; exit 3'", ["sh", "-c", "echo hi; exit 3"]),
+    (#"echo "a \"b\" \\ \$HOME" c"#, ["echo", #"a "b" \ $HOME"#, "c"]),
+    (#"echo "keep \n as is""#, ["echo", #"keep \n as is"#]),
+    (#"a\ b c"#, ["a b", "c"]),
+    ("''", [""]),
+    ("a''b", ["ab"]),
+    ("echo $HOME *", ["echo", "$HOME", "*"]),
+    ("", []),
+  ])
+  func splitsLikeAShell(line: String, words: [String]) throws {
+    #expect(try ShellWords.split(line) == words)
+  }
+
+  @Test func rejectsUnterminatedInput() {
+    #expect(throws: ShellWords.Failure.unterminatedQuote("'")) { try ShellWords.split("echo 'oops") }
+    #expect(throws: ShellWords.Failure.unterminatedQuote("\"")) { try ShellWords.split("echo \"oops") }
+    #expect(throws: ShellWords.Failure.trailingBackslash) { try ShellWords.split("echo \\") }
+  }
+}
+
+struct SignalTests {
+  @Test(arguments: [("SIGINT", 2), ("INT", 2), ("int", 2), ("2", 2), ("sigkill", 9), ("TERM", 15), ("64", 64)])
+  func parses(text: String, number: Int32) {
+    #expect(Signals.parse(text) == number)
+  }
+
+  @Test(arguments: ["", "0", "65", "-1", "SIG", "SIGFOO", "INT2", "RTMIN+100"])
+  func rejects(text: String) {
+    #expect(Signals.parse(text) == nil)
+  }
+
+  @Test func realTimeSignals() throws {
+    let rtMin = try #require(Signals.parse("RTMIN"))
+    #expect(Signals.parse("SIGRTMIN+2") == rtMin + 2)
+    #expect(Signals.name(of: rtMin + 2) == "SIGRTMIN+2")
+    #expect(Signals.name(of: 2) == "SIGINT")
+    #expect(Signals.name(of: 6) == "SIGABRT")
+  }
+}
+
+struct ProcessStatTests {
+  @Test func parsesFieldsAfterTheCommandName() throws {
+    // A command name may hold spaces and parentheses; fields are counted from the last ")".
+    let line = "4242 (evil) S 1 (x) R 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 200"
+    let stat = try #require(ProcessStat.parse(line))
+    #expect(stat.stateCode == "R")
+    #expect(stat.startTime == 987_654)
+    #expect(stat.stateName == "running")
+  }
+
+  @Test func stateWords() {
+    let words: [Character: String] = [
+      "R": "running", "S": "sleeping", "D": "disk-sleep", "T": "stopped", "t": "tracing-stop", "Z": "zombie",
+      "X": "dead", "I": "idle",
+    ]
+    for (code, word) in words { #expect(ProcessStat.stateName(code) == word) }
+  }
+
+  @Test func readsItself() throws {
+    let stat = try #require(ProcessStat.read(pid: getpid()))
+    // The main thread's state: running, or sleeping while a test thread runs.
+    #expect(["R", "S"].contains(stat.stateCode))
+    #expect(stat.startTime > 0)
+    #expect(ProcessStat.read(pid: Int32.max) == nil)
+  }
+}
+
+struct TaskIDTests {
+  @Test func generatedIDsAreWellFormedAndDistinct() {
+    let ids = (0..<1000).map { _ in TaskID.generate() }
+    #expect(Set(ids).count == ids.count)
+    for id in ids { #expect(TaskID.isWellFormed(id.rawValue)) }
+  }
+
+  @Test(arguments: ["", "0123456789a", "0123456789abc", "0123456789AB", "../../etc/x", "0123456789ag"])
+  func rejectsMalformed(text: String) {
+    #expect(TaskID(text) == nil)
+  }
+}

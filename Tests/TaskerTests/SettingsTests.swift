@@ -1,0 +1,66 @@
+import Foundation
+import Tasker
+import Testing
+
+struct SettingsTests {
+  func withConfig(_ text: String?, _ body: (String) async throws -> Void) async throws {
+    let path = "/tmp/tasker-config-\(UUID().uuidString).json"
+    if let text { try Data(text.utf8).write(to: URL(fileURLWithPath: path)) }
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    try await body(path)
+  }
+
+  @Test func flagBeatsEnvironmentBeatsFileBeatsDefault() async throws {
+    try await withConfig(#"{"downloadPath": "/srv/file", "root": "/state/file"}"#) { config in
+      let fileOnly = try await TaskerSettings.resolve(environment: ["TASKER_CONFIG": config])
+      #expect(fileOnly.downloadPath == "/srv/file")
+      #expect(fileOnly.stateRoot == "/state/file")
+
+      let env = ["TASKER_CONFIG": config, "TASKER_DOWNLOAD_PATH": "/srv/env", "TASKER_ROOT": "/state/env"]
+      let fromEnv = try await TaskerSettings.resolve(environment: env)
+      #expect(fromEnv.downloadPath == "/srv/env")
+      #expect(fromEnv.stateRoot == "/state/env")
+
+      let fromFlags = try await TaskerSettings.resolve(
+        stateRoot: "/state/flag", downloadPath: "/srv/flag", environment: env)
+      #expect(fromFlags.downloadPath == "/srv/flag")
+      #expect(fromFlags.stateRoot == "/state/flag")
+    }
+  }
+
+  @Test func defaults() async throws {
+    try await withConfig(nil) { missing in
+      // TASKER_CONFIG unset: /etc/tasker/config.json may be absent, which is fine.
+      let settings = try await TaskerSettings.resolve(environment: [:])
+      #expect(settings.downloadPath == FileManager.default.currentDirectoryPath)
+      if !FileManager.default.fileExists(atPath: TaskerSettings.defaultConfigFile) {
+        #expect(settings.stateRoot == "/var/lib/tasker")
+      }
+      // A file TASKER_CONFIG names must exist.
+      await #expect(throws: TaskerError.self) {
+        try await TaskerSettings.resolve(environment: ["TASKER_CONFIG": missing])
+      }
+    }
+  }
+
+  @Test func malformedFileIsAnErrorNamingIt() async throws {
+    try await withConfig("{ \"root\": ") { config in
+      do {
+        _ = try await TaskerSettings.resolve(environment: ["TASKER_CONFIG": config])
+        Issue.record("expected an error")
+      } catch let error as TaskerError {
+        #expect(error.code == .configuration)
+        #expect(error.message.contains(config))
+        #expect(!error.message.contains("\n"))
+      }
+    }
+  }
+
+  @Test func relativePathsAreMadeAbsolute() async throws {
+    let settings = try await TaskerSettings.resolve(
+      stateRoot: "state", downloadPath: "tasks", environment: [:])
+    let cwd = FileManager.default.currentDirectoryPath
+    #expect(settings.stateRoot == cwd + "/state")
+    #expect(settings.downloadPath == cwd + "/tasks")
+  }
+}
