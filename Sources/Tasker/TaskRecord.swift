@@ -8,6 +8,8 @@
 /// the create that started it (`task.json` in the task's state directory).
 public struct TaskRecord: Codable, Equatable, Sendable {
   public var id: TaskID
+  /// The name given with `--name`, usable wherever the ID is.
+  public var name: String?
   /// The image location as the user gave it.
   public var image: String
   /// The SHA-256 of the image archive's bytes.

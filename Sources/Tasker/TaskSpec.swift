@@ -22,6 +22,8 @@ public struct TaskSpec: Sendable {
   public var output: TaskOutput
   /// Seconds without a byte before a download fails.
   public var stallTimeout: Int
+  /// A unique name, usable wherever the ID is.
+  public var name: String?
 
   /// The environment a command gets when the spec gives none.
   public static let defaultEnvironment = [
@@ -30,8 +32,9 @@ public struct TaskSpec: Sendable {
 
   public init(
     image: String, command: [String], sha256: String? = nil, environment: [String]? = nil,
-    workdir: String = "/", output: TaskOutput = .logFiles, stallTimeout: Int = 30
+    workdir: String = "/", output: TaskOutput = .logFiles, stallTimeout: Int = 30, name: String? = nil
   ) {
+    self.name = name
     self.image = image
     self.command = command
     self.sha256 = sha256

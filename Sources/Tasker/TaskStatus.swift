@@ -7,6 +7,7 @@
 /// A task as `health_check` sees it now.
 public struct TaskStatus: Codable, Equatable, Sendable {
   public var id: TaskID
+  public var name: String?
   /// Whether the command's process still exists.
   public var exists: Bool
   /// The kernel's word for the process state (`running`, `sleeping`, ...) while it exists.
@@ -25,7 +26,7 @@ public struct TaskStatus: Codable, Equatable, Sendable {
   public var finishedAt: Date?
 
   enum CodingKeys: String, CodingKey {
-    case id, exists, status, pid, exitCode, signal, signalName, image, command, rootfs, createdAt,
+    case id, name, exists, status, pid, exitCode, signal, signalName, image, command, rootfs, createdAt,
       finishedAt
   }
 
@@ -33,6 +34,7 @@ public struct TaskStatus: Codable, Equatable, Sendable {
   public func encode(to encoder: any Encoder) throws {
     var container = encoder.container(keyedBy: CodingKeys.self)
     try container.encode(id, forKey: .id)
+    try container.encode(name, forKey: .name)
     try container.encode(exists, forKey: .exists)
     try container.encode(status, forKey: .status)
     try container.encode(pid, forKey: .pid)
@@ -44,6 +46,25 @@ public struct TaskStatus: Codable, Equatable, Sendable {
     try container.encode(rootfs, forKey: .rootfs)
     try container.encode(createdAt, forKey: .createdAt)
     try container.encode(finishedAt, forKey: .finishedAt)
+  }
+
+  /// Whether the command has ended (its process is gone).
+  public var hasEnded: Bool { !exists }
+
+  /// The exit status a shell would report: the code, or 128+N when signal N killed it.
+  public var shellExitStatus: Int32? {
+    if let exitCode { return exitCode }
+    if let signal { return 128 + signal }
+    return nil
+  }
+
+  /// `running`, `stopped`, `exited (3)`, `killed (SIGKILL)`, or `gone` when the process ended
+  /// without its supervisor recording how.
+  public var summary: String {
+    if exists { return status == "stopped" || status == "tracing-stop" ? "stopped" : "running" }
+    if let exitCode { return "exited (\(exitCode))" }
+    if let signalName { return "killed (\(signalName))" }
+    return "gone"
   }
 
   /// The original tool's two lines: `exists: True` / `status: sleeping`, or

@@ -1,3 +1,4 @@
+import CTaskerShim
 import Glibc
 import TaskerSystem
 
@@ -9,30 +10,45 @@ import TaskerSystem
 
 /// The state root on disk:
 ///
-///     <root>/tasks/<id>/creating      present while a create is under way
+///     <root>/tasks/<id>/creating      present while a create is under way (who, and where)
 ///     <root>/tasks/<id>/task.json     the TaskRecord, written once (temporary file + rename)
 ///     <root>/tasks/<id>/exit.json     the ExitRecord, written by the supervisor at the end
 ///     <root>/tasks/<id>/stdout.log    the command's output
 ///     <root>/tasks/<id>/stderr.log
+///     <root>/names/<name>             a symlink to the ID that holds the name
 ///
 /// Every file is written whole under a temporary name and renamed into place, so a reader sees
-/// a record completely or not at all, and no two writers ever write the same file.
+/// a record completely or not at all, and no two writers ever write the same file. A task
+/// directory is born complete with its `creating` marker (made under a temporary name, then
+/// renamed), and dies by being renamed away before it is deleted: no reader ever sees half of
+/// either.
 public struct TaskStore: Sendable {
   public let root: String
 
   public init(root: String) { self.root = root }
 
   public var tasksDirectory: String { root + "/tasks" }
+  public var namesDirectory: String { root + "/names" }
 
   public func directory(of id: TaskID) -> String { tasksDirectory + "/" + id.rawValue }
   public func recordPath(of id: TaskID) -> String { directory(of: id) + "/task.json" }
   public func exitPath(of id: TaskID) -> String { directory(of: id) + "/exit.json" }
   public func stdoutPath(of id: TaskID) -> String { directory(of: id) + "/stdout.log" }
   public func stderrPath(of id: TaskID) -> String { directory(of: id) + "/stderr.log" }
+  func markerPath(of id: TaskID) -> String { directory(of: id) + "/creating" }
 
-  /// Creates the state root and its `tasks` directory if missing.
+  /// Who is creating a task, and where its directory goes: enough for a later command to tell
+  /// a create in progress from one that was killed, and to clean up after the latter.
+  struct CreationMarker: Codable {
+    var creatorPID: Int32
+    var creatorStartTime: UInt64
+    var downloadPath: String
+    var name: String?
+  }
+
+  /// Creates the state root and its directories if missing.
   public func prepare() throws(TaskerError) {
-    for (path, mode) in [(root, mode_t(0o755)), (tasksDirectory, mode_t(0o700))] {
+    for (path, mode) in [(root, mode_t(0o755)), (tasksDirectory, mode_t(0o700)), (namesDirectory, mode_t(0o700))] {
       if mkdir(path, mode) != 0 && errno != EEXIST {
         let error = SystemError("mkdir", path: path, errno: errno)
         throw TaskerError(.system, "cannot create state directory: \(error)", cause: error)
@@ -40,39 +56,101 @@ public struct TaskStore: Sendable {
     }
   }
 
-  /// Claims a fresh ID by creating its directory (mkdir is atomic: two creates never share one).
-  public func reserve() throws(TaskerError) -> TaskID {
+  /// Claims a fresh ID: its directory appears already holding the `creating` marker.
+  func reserve(downloadPath: String, name: String?) throws(TaskerError) -> TaskID {
     try prepare()
+    let me = getpid()
+    let marker = CreationMarker(
+      creatorPID: me, creatorStartTime: ProcessStat.read(pid: me)?.startTime ?? 0, downloadPath: downloadPath,
+      name: name)
+    let staging = tasksDirectory + "/.new-" + randomHex(bytes: 8)
+    do {
+      try retryingSyscall("mkdir", path: staging) { mkdir(staging, 0o700) }
+      try writeFileAtomically(staging + "/creating", Array(JSONEncoder.tasker.encode(marker)), mode: 0o600)
+    } catch {
+      try? removeTree(staging)
+      throw TaskerError(.system, "cannot create task state: \(error)", cause: SendableDescription(error))
+    }
     while true {
       let id = TaskID.generate()
-      let path = directory(of: id)
-      if mkdir(path, 0o700) == 0 {
-        let marker = path + "/creating"
-        let fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
-        if fd >= 0 { close(fd) }
-        return id
-      }
-      if errno == EEXIST { continue }
-      let error = SystemError("mkdir", path: path, errno: errno)
+      if tasker_rename_noreplace(staging, directory(of: id)) == 0 { return id }
+      if errno == EEXIST || errno == ENOTEMPTY { continue }
+      let error = SystemError("rename", path: directory(of: id), errno: errno)
+      try? removeTree(staging)
       throw TaskerError(.system, "cannot create task state: \(error)", cause: error)
     }
   }
 
   /// Writes the record and clears the `creating` marker: from here on the task exists.
-  public func commit(_ record: TaskRecord) throws(TaskerError) {
+  func commit(_ record: TaskRecord) throws(TaskerError) {
     do {
       let bytes = try JSONEncoder.tasker.encode(record)
       try writeFileAtomically(recordPath(of: record.id), Array(bytes), mode: 0o600)
-      unlink(directory(of: record.id) + "/creating")
+      unlink(markerPath(of: record.id))
     } catch {
       throw TaskerError(.system, "cannot write task record: \(error)", cause: SendableDescription(error))
     }
   }
 
-  /// Removes everything the store holds for `id`.
-  public func discard(_ id: TaskID) {
-    try? removeTree(directory(of: id))
+  /// Removes everything the store holds for `id`: renamed away first, so no reader sees a
+  /// half-deleted task, then deleted. Returns false if another process removed it first.
+  @discardableResult
+  func discard(_ id: TaskID, name: String? = nil) -> Bool {
+    let trash = tasksDirectory + "/.trash-" + id.rawValue + "-" + randomHex(bytes: 4)
+    guard rename(directory(of: id), trash) == 0 else { return false }
+    if let name { releaseName(name, for: id) }
+    try? removeTree(trash)
+    return true
   }
+
+  // MARK: - Names
+
+  /// Whether `name` may name a task: 1 to 64 of letters, digits, `_`, `.`, `-`, starting with a
+  /// letter or digit, and not shaped like a task ID.
+  public static func isValidName(_ name: String) -> Bool {
+    guard let first = name.utf8.first, name.utf8.count <= 64, !TaskID.isWellFormed(name) else { return false }
+    func allowed(_ byte: UInt8) -> Bool {
+      (48...57).contains(byte) || (65...90).contains(byte) || (97...122).contains(byte)
+    }
+    return allowed(first)
+      && name.utf8.allSatisfy {
+        allowed($0) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-")
+      }
+  }
+
+  /// Claims `name` for `id` (a symlink: creating one is atomic, so two creates never share a
+  /// name). A name whose task is gone is taken over.
+  func claimName(_ name: String, for id: TaskID) throws(TaskerError) {
+    let link = namesDirectory + "/" + name
+    for _ in 0..<3 {
+      if symlink(id.rawValue, link) == 0 { return }
+      guard errno == EEXIST else {
+        let error = SystemError("symlink", path: link, errno: errno)
+        throw TaskerError(.system, "cannot record name: \(error)", cause: error)
+      }
+      if let holder = nameTarget(name), pathExists(directory(of: holder)) {
+        throw TaskerError(.invalidArgument, "name \"\(name)\" is already in use by task \(holder)")
+      }
+      // The holder is gone: take the stale link away and try again.
+      unlink(link)
+    }
+    throw TaskerError(.invalidArgument, "name \"\(name)\" is already in use")
+  }
+
+  /// Releases `name` if it still points at `id`.
+  func releaseName(_ name: String, for id: TaskID) {
+    if nameTarget(name) == id { unlink(namesDirectory + "/" + name) }
+  }
+
+  func nameTarget(_ name: String) -> TaskID? {
+    guard Self.isValidName(name) else { return nil }
+    var buffer = [CChar](repeating: 0, count: 64)
+    let n = readlink(namesDirectory + "/" + name, &buffer, buffer.count - 1)
+    guard n > 0 else { return nil }
+    return TaskID(String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self))
+  }
+
+  // MARK: - Reading
 
   /// Loads the record of `id`.
   public func record(of id: TaskID) throws(TaskerError) -> TaskRecord {
@@ -89,8 +167,7 @@ public struct TaskStore: Sendable {
     do {
       return try JSONDecoder.tasker.decode(TaskRecord.self, from: Data(bytes))
     } catch {
-      throw TaskerError(
-        .corruptRecord, "task \(id): damaged record \(path)", cause: SendableDescription(error))
+      throw TaskerError(.corruptRecord, "task \(id): damaged record \(path)", cause: SendableDescription(error))
     }
   }
 
@@ -100,11 +177,100 @@ public struct TaskStore: Sendable {
     return try? JSONDecoder.tasker.decode(ExitRecord.self, from: Data(bytes))
   }
 
-  /// Resolves what the user typed to a task ID. Unknown text is `notFound`.
-  public func resolve(_ text: String) throws(TaskerError) -> TaskID {
-    guard let id = TaskID(text), pathExists(recordPath(of: id)) else {
-      throw TaskerError(.notFound, "no such task: \(text)")
+  /// Every task that exists (its record written), in ID order; creates under way are not tasks
+  /// yet. Creates that were killed half-way are cleaned up on the way.
+  public func taskIDs() -> [TaskID] {
+    var ids: [TaskID] = []
+    for name in directoryEntries(tasksDirectory) {
+      guard let id = TaskID(name) else {
+        if name.hasPrefix(".new-") || name.hasPrefix(".trash-") { cleanStaleScratch(name) }
+        continue
+      }
+      if pathExists(recordPath(of: id)) {
+        ids.append(id)
+      } else {
+        cleanIfAbandoned(id)
+      }
     }
-    return id
+    return ids.sorted()
   }
+
+  /// Resolves what the user typed: a full ID, a task's name, or a unique prefix of an ID.
+  public func resolve(_ text: String) throws(TaskerError) -> TaskID {
+    if let id = TaskID(text), pathExists(recordPath(of: id)) { return id }
+    if let id = nameTarget(text), pathExists(recordPath(of: id)) { return id }
+    if TaskID.isHexPrefix(text) {
+      let matches = directoryEntries(tasksDirectory).filter { $0.hasPrefix(text) }.compactMap(TaskID.init)
+        .filter { pathExists(recordPath(of: $0)) }
+      if matches.count == 1 { return matches[0] }
+      if matches.count > 1 {
+        throw TaskerError(
+          .invalidArgument, "ambiguous task ID prefix \"\(text)\": matches \(matches.count) tasks")
+      }
+    }
+    throw TaskerError(.notFound, "no such task: \(text)")
+  }
+
+  // MARK: - Half-made creates
+
+  /// Removes the remains of a create whose process died before the task existed: its state
+  /// directory and its directory in the download path. A create still running is left alone.
+  /// Returns whether it removed something.
+  @discardableResult
+  func cleanIfAbandoned(_ id: TaskID) -> Bool {
+    guard !pathExists(recordPath(of: id)) else { return false }
+    let marker = (try? readFileBytes(markerPath(of: id))).flatMap {
+      try? JSONDecoder.tasker.decode(CreationMarker.self, from: Data($0))
+    }
+    if let marker, isAlive(pid: marker.creatorPID, startTime: marker.creatorStartTime) { return false }
+    // Without a readable marker the directory never held a task: it is born with one.
+    guard discard(id, name: marker?.name) else { return false }
+    if let marker {
+      try? removeTree(marker.downloadPath + "/." + id.rawValue + ".partial")
+      // The final directory exists only if the create got past extraction; it is this
+      // create's own (its name is the fresh ID), so it goes too.
+      try? removeTree(marker.downloadPath + "/" + id.rawValue)
+    }
+    return true
+  }
+
+  private func cleanStaleScratch(_ name: String) {
+    let path = tasksDirectory + "/" + name
+    if name.hasPrefix(".new-") {
+      let marker = (try? readFileBytes(path + "/creating")).flatMap {
+        try? JSONDecoder.tasker.decode(CreationMarker.self, from: Data($0))
+      }
+      if let marker, isAlive(pid: marker.creatorPID, startTime: marker.creatorStartTime) { return }
+      // A staging directory without a marker is at most microseconds old or abandoned; only
+      // the latter is old enough to be worth the check.
+      if marker == nil && ageInSeconds(path) < 60 { return }
+    }
+    try? removeTree(path)
+  }
+
+  private func ageInSeconds(_ path: String) -> Int {
+    var info = stat()
+    guard lstat(path, &info) == 0 else { return 0 }
+    return time(nil) - info.st_mtim.tv_sec
+  }
+}
+
+/// Whether the process (pid, start time) is alive.
+func isAlive(pid: Int32, startTime: UInt64) -> Bool {
+  guard let stat = ProcessStat.read(pid: pid) else { return false }
+  return stat.startTime == startTime && stat.stateCode != "Z"
+}
+
+/// Names in a directory, without `.` and `..`; empty if it cannot be read.
+func directoryEntries(_ path: String) -> [String] {
+  guard let dir = opendir(path) else { return [] }
+  defer { closedir(dir) }
+  var names: [String] = []
+  while let entry = readdir(dir) {
+    let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+      String(cString: raw.bindMemory(to: CChar.self).baseAddress.unsafelyUnwrapped)
+    }
+    if name != "." && name != ".." { names.append(name) }
+  }
+  return names
 }

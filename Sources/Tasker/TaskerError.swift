@@ -13,6 +13,8 @@ public struct TaskerError: Error, CustomStringConvertible, Sendable {
     public static let notFound = Code("notFound")
     /// The task exists but has ended, for an operation that needs it running.
     public static let notRunning = Code("notRunning")
+    /// The task is running, for an operation that needs it ended.
+    public static let running = Code("running")
     /// The image could not be fetched or extracted.
     public static let image = Code("image")
     /// The command could not be found in the image.

@@ -21,7 +21,7 @@ struct HealthCheck: AsyncParsableCommand {
   @Flag(name: .long, help: "Print one JSON object (id, exists, status, pid, exitCode, signal, ...).")
   var json = false
 
-  @Argument(help: "The task's ID.")
+  @Argument(help: "The task's ID, unique ID prefix, or name.")
   var id: String
 
   func run() async throws {

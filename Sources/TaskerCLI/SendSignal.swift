@@ -18,7 +18,7 @@ struct SendSignal: AsyncParsableCommand {
 
   @OptionGroup var state: StateOptions
 
-  @Argument(help: "The task's ID.")
+  @Argument(help: "The task's ID, unique ID prefix, or name.")
   var id: String
 
   @Argument(help: "The signal: SIGINT, INT or 2.")

@@ -10,10 +10,16 @@ public struct ProcessStat: Equatable, Sendable {
   public var stateCode: Character
   /// Field 22: the start time in clock ticks after boot.
   public var startTime: UInt64
+  /// Field 4: the parent's PID.
+  public var parentPID: Int32
+  /// Field 6: the session ID.
+  public var sessionID: Int32
 
-  public init(stateCode: Character, startTime: UInt64) {
+  public init(stateCode: Character, startTime: UInt64, parentPID: Int32 = 0, sessionID: Int32 = 0) {
     self.stateCode = stateCode
     self.startTime = startTime
+    self.parentPID = parentPID
+    self.sessionID = sessionID
   }
 
   /// Reads `/proc/PID/stat`; nil when no such process exists.
@@ -28,10 +34,12 @@ public struct ProcessStat: Equatable, Sendable {
     guard let close = text.lastIndex(of: ")") else { return nil }
     let fields = text[text.index(after: close)...].split(separator: " ", omittingEmptySubsequences: true)
     // fields[0] is field 3 (state); field 22 is fields[19].
-    guard fields.count > 19, let state = fields[0].first, let start = UInt64(fields[19]) else {
+    guard fields.count > 19, let state = fields[0].first, let start = UInt64(fields[19]),
+      let parent = Int32(fields[1]), let session = Int32(fields[3])
+    else {
       return nil
     }
-    return ProcessStat(stateCode: state, startTime: start)
+    return ProcessStat(stateCode: state, startTime: start, parentPID: parent, sessionID: session)
   }
 
   /// The state as a word, the way the kernel's documentation (and psutil) names it.
@@ -54,6 +62,20 @@ public struct ProcessStat: Equatable, Sendable {
     default: return String(code)
     }
   }
+}
+
+/// The PIDs of every process on the system, from the names of /proc's numeric directories.
+public func allProcessIDs() -> [Int32] {
+  guard let dir = opendir("/proc") else { return [] }
+  defer { closedir(dir) }
+  var pids: [Int32] = []
+  while let entry = readdir(dir) {
+    let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+      String(cString: raw.bindMemory(to: CChar.self).baseAddress.unsafelyUnwrapped)
+    }
+    if let pid = Int32(name) { pids.append(pid) }
+  }
+  return pids
 }
 
 /// Reads a whole file of a few kilobytes at most (procfs, records). Throws `SystemError`.

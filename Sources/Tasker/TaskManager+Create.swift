@@ -1,0 +1,219 @@
+import CTaskerShim
+import Dispatch
+import Glibc
+import TaskerArchive
+import TaskerImage
+import TaskerSystem
+
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
+
+extension TaskManager {
+  /// Fetches the image into a new directory of the download path, starts the command in it,
+  /// and returns once the command runs. On failure nothing is left behind: no directory in the
+  /// download path, no record.
+  public func create(_ spec: TaskSpec) async throws(TaskerError) -> TaskHandle {
+    guard let program = spec.command.first, !program.isEmpty else {
+      throw TaskerError(.invalidArgument, "no command given")
+    }
+    let location: ImageLocation
+    let checksum: String?
+    do {
+      location = try ImageLocation(spec.image)
+      checksum = try spec.sha256.map { text throws(ImageError) in try ImageFetcher.normalizedChecksum(text) }
+    } catch {
+      throw TaskerError(.invalidArgument, error.description, cause: error)
+    }
+    guard spec.workdir.hasPrefix("/") else {
+      throw TaskerError(.invalidArgument, "working directory must be absolute: \(spec.workdir)")
+    }
+    if let name = spec.name, !TaskStore.isValidName(name) {
+      throw TaskerError(
+        .invalidArgument,
+        "invalid name \"\(name)\": use 1 to 64 letters, digits, _ . - (starting with a letter or digit)")
+    }
+    let downloadPath = settings.downloadPath
+    guard isDirectory(downloadPath) else {
+      throw TaskerError(.invalidArgument, "download path is not a directory: \(downloadPath)")
+    }
+
+    let id = try store.reserve(downloadPath: downloadPath, name: spec.name)
+    let partial = downloadPath + "/." + id.rawValue + ".partial"
+    let rootfs = downloadPath + "/" + id.rawValue
+    var cleanup = Cleanup(store: store, id: id, name: nil, paths: [partial])
+    defer { cleanup.run() }
+    if let name = spec.name {
+      try store.claimName(name, for: id)
+      cleanup.name = name
+    }
+
+    let digest = try await fetch(location, into: partial, checksum: checksum, stallTimeout: spec.stallTimeout)
+    if tasker_rename_noreplace(partial, rootfs) != 0 {
+      let error = SystemError("rename", path: rootfs, errno: errno)
+      throw TaskerError(.system, "cannot create task directory: \(error)", cause: error)
+    }
+    cleanup.paths = [rootfs]
+
+    let started = try startSupervisor(id: id, spec: spec, rootfs: rootfs)
+    let record = TaskRecord(
+      id: id, name: spec.name, image: spec.image, imageDigest: digest, command: spec.command,
+      environment: spec.environment ?? TaskSpec.defaultEnvironment, workdir: spec.workdir,
+      rootfs: rootfs, pid: started.pid, startTime: started.startTime,
+      supervisorPID: started.supervisorPID, supervisorStartTime: started.supervisorStartTime,
+      logged: spec.output == .logFiles, createdAt: Date())
+    do {
+      try store.commit(record)
+    } catch {
+      // The command runs but no record claims it: stop it rather than leave it unmanaged.
+      if let process = try? ProcessHandle.open(pid: started.pid, expectedStartTime: started.startTime) {
+        _ = try? process.send(signal: SIGKILL)
+      }
+      throw error
+    }
+    cleanup.disarm()
+    return TaskHandle(id: id, pid: started.pid, rootfs: rootfs)
+  }
+
+  private func fetch(_ location: ImageLocation, into partial: String, checksum: String?, stallTimeout: Int)
+    async throws(TaskerError) -> String
+  {
+    if mkdir(partial, 0o755) != 0 {
+      let error = SystemError("mkdir", path: partial, errno: errno)
+      throw TaskerError(.system, "cannot create task directory: \(error)", cause: error)
+    }
+    let fetcher = ImageFetcher(stallSeconds: stallTimeout)
+    let result: Swift.Result<String, TaskerError> = await withCheckedContinuation { continuation in
+      // Downloading and writing block; they run on a thread of their own, not Swift's pool.
+      DispatchQueue.global().async {
+        let fd = open(partial, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else {
+          let error = SystemError("open", path: partial, errno: errno)
+          continuation.resume(returning: .failure(TaskerError(.system, error.description, cause: error)))
+          return
+        }
+        defer { close(fd) }
+        do {
+          let fetched = try fetcher.fetch(location, into: fd, expectedSHA256: checksum)
+          continuation.resume(returning: .success(fetched.sha256))
+        } catch let error as ImageError {
+          continuation.resume(returning: .failure(TaskerError(.image, error.description, cause: error)))
+        } catch let error as ArchiveError {
+          continuation.resume(returning: .failure(TaskerError(.image, error.description, cause: error)))
+        } catch {
+          continuation.resume(
+            returning: .failure(TaskerError(.image, String(describing: error), cause: SendableDescription(error))))
+        }
+      }
+    }
+    return try result.get()
+  }
+
+  private struct Started {
+    var pid: Int32
+    var startTime: UInt64
+    var supervisorPID: Int32
+    var supervisorStartTime: UInt64
+  }
+
+  private func startSupervisor(id: TaskID, spec: TaskSpec, rootfs: String) throws(TaskerError) -> Started {
+    var owned: [Int32] = []
+    defer { for fd in owned { close(fd) } }
+    func openOrThrow(_ path: String, _ flags: Int32) throws(TaskerError) -> Int32 {
+      let fd = open(path, flags | O_CLOEXEC, 0o600)
+      if fd < 0 {
+        let error = SystemError("open", path: path, errno: errno)
+        throw TaskerError(.system, "cannot start task: \(error)", cause: error)
+      }
+      owned.append(fd)
+      return fd
+    }
+    let stdin = try openOrThrow("/dev/null", O_RDONLY)
+    let stdout: Int32
+    let stderr: Int32
+    switch spec.output {
+    case .logFiles:
+      stdout = try openOrThrow(store.stdoutPath(of: id), O_WRONLY | O_CREAT | O_APPEND)
+      stderr = try openOrThrow(store.stderrPath(of: id), O_WRONLY | O_CREAT | O_APPEND)
+    case .fileDescriptors(let out, let err):
+      stdout = out
+      stderr = err
+    }
+    var report: [Int32] = [-1, -1]
+    if tasker_pipe_cloexec(&report) != 0 {
+      let error = SystemError("pipe2", errno: errno)
+      throw TaskerError(.system, "cannot start task: \(error)", cause: error)
+    }
+    owned.append(report[0])
+    let arguments =
+      [settings.supervisorPath, store.directory(of: id), rootfs, spec.workdir, "--"] + spec.command
+    let supervisor: Int32
+    do {
+      supervisor = try spawnProcess(
+        path: settings.supervisorPath, arguments: arguments,
+        environment: spec.environment ?? TaskSpec.defaultEnvironment,
+        fds: [stdin, stdout, stderr, report[1]])
+    } catch {
+      close(report[1])
+      throw TaskerError(
+        .startFailed, "cannot start the supervisor \(settings.supervisorPath): \(error.reason)", cause: error)
+    }
+    close(report[1])
+    // The supervisor's first half exits as soon as it has detached.
+    _ = try? waitForChild(supervisor)
+    let text = (try? readAll(fd: report[0], limit: 4096)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+    return try parseReport(text, spec: spec, rootfs: rootfs)
+  }
+
+  private func parseReport(_ text: String, spec: TaskSpec, rootfs: String) throws(TaskerError) -> Started {
+    let fields = text.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
+    if fields.count == 5, fields[0] == "ok", let pid = Int32(fields[1]), let start = UInt64(fields[2]),
+      let supervisorPID = Int32(fields[3]), let supervisorStart = UInt64(fields[4])
+    {
+      return Started(pid: pid, startTime: start, supervisorPID: supervisorPID, supervisorStartTime: supervisorStart)
+    }
+    guard fields.count == 3, fields[0] == "error", let code = Int32(fields[2]) else {
+      throw TaskerError(.startFailed, "cannot start task: the supervisor ended without a report")
+    }
+    let program = spec.command[0]
+    let reason = SystemError.describe(code)
+    switch (fields[1], code) {
+    case ("exec", ENOENT):
+      throw TaskerError(.commandNotFound, "command not found in image: \(program)")
+    case ("exec", EACCES), ("exec", ENOEXEC), ("exec", EISDIR):
+      throw TaskerError(.commandNotExecutable, "command not executable: \(program): \(reason)")
+    case ("chdir", _):
+      throw TaskerError(.startFailed, "cannot start task: working directory \(spec.workdir): \(reason)")
+    case ("chroot", _):
+      throw TaskerError(.startFailed, "cannot start task: chroot(\"\(rootfs)\"): \(reason)")
+    default:
+      throw TaskerError(.startFailed, "cannot start task: \(fields[1]): \(reason)")
+    }
+  }
+}
+
+/// Undoes a half-made create: the directories it made and the task's state.
+private struct Cleanup {
+  let store: TaskStore
+  let id: TaskID
+  var name: String?
+  var paths: [String]
+  private var armed = true
+
+  init(store: TaskStore, id: TaskID, name: String?, paths: [String]) {
+    self.store = store
+    self.id = id
+    self.name = name
+    self.paths = paths
+  }
+
+  mutating func disarm() { armed = false }
+
+  func run() {
+    guard armed else { return }
+    for path in paths { try? removeTree(path) }
+    store.discard(id, name: name)
+  }
+}

@@ -1,0 +1,198 @@
+import Dispatch
+import Glibc
+import TaskerSystem
+
+/// One row of `list`: a task's status, or why it could not be read.
+public struct TaskListEntry: Sendable {
+  public var id: TaskID
+  public var result: Result<TaskStatus, TaskerError>
+}
+
+extension TaskManager {
+  // MARK: - list
+
+  /// Every task under the state root, in ID order. A task whose record is damaged appears with
+  /// its error; it does not stop the others from being listed. Creates that were killed
+  /// half-way are cleaned up on the way and never listed.
+  public func list() -> [TaskListEntry] {
+    store.taskIDs().map { id in
+      let record = Result { () throws(TaskerError) in try store.record(of: id) }
+      return TaskListEntry(id: id, result: record.map { status(of: id, record: $0) })
+    }
+  }
+
+  /// Removes what creates killed half-way left behind (state and directories); returns how many.
+  public func prune() -> Int {
+    var removed = 0
+    for name in directoryEntries(store.tasksDirectory) {
+      if let id = TaskID(name), store.cleanIfAbandoned(id) { removed += 1 }
+    }
+    _ = store.taskIDs()  // sweeps staging and trash directories too
+    return removed
+  }
+
+  // MARK: - wait
+
+  /// Blocks until the task's command has ended and returns its final status.
+  public func wait(for idText: String) async throws(TaskerError) -> TaskStatus {
+    let id = try store.resolve(idText)
+    let record = try store.record(of: id)
+    return await onBlockingThread { waitUntilEnded(id: id, record: record, pollMilliseconds: -1) }
+  }
+
+  /// Waits for the supervisor (which exits right after recording the end), or for the command
+  /// itself when the supervisor is gone. `pollMilliseconds` bounds each wait; -1 waits for good.
+  func waitUntilEnded(id: TaskID, record: TaskRecord, pollMilliseconds: Int32, onTick: () -> Void = {}) -> TaskStatus {
+    while true {
+      let current = status(of: id, record: record)
+      if store.exitRecord(of: id) != nil || !current.exists {
+        // The command is gone; the supervisor records its end a moment later.
+        if store.exitRecord(of: id) == nil,
+          let supervisor = try? ProcessHandle.open(
+            pid: record.supervisorPID, expectedStartTime: record.supervisorStartTime)
+        {
+          _ = supervisor.waitForExit(timeoutMilliseconds: 5_000)
+        }
+        onTick()
+        return status(of: id, record: record)
+      }
+      let watched =
+        (try? ProcessHandle.open(pid: record.supervisorPID, expectedStartTime: record.supervisorStartTime))
+        ?? (try? ProcessHandle.open(pid: record.pid, expectedStartTime: record.startTime))
+      guard let watched else { continue }
+      _ = watched.waitForExit(timeoutMilliseconds: pollMilliseconds < 0 ? 1_000 : pollMilliseconds)
+      onTick()
+    }
+  }
+
+  // MARK: - logs
+
+  /// Copies what the task wrote so far to `stdout` and `stderr` (each stream in order). With
+  /// `follow`, keeps copying until the task ends, and returns its final status.
+  @discardableResult
+  public func copyLogs(of idText: String, follow: Bool, stdout: Int32 = STDOUT_FILENO, stderr: Int32 = STDERR_FILENO)
+    async throws(TaskerError) -> TaskStatus
+  {
+    let id = try store.resolve(idText)
+    let record = try store.record(of: id)
+    guard record.logged else {
+      throw TaskerError(.invalidArgument, "task \(id) has no logs: its output went to descriptors its creator chose")
+    }
+    let store = self.store
+    let result: Result<TaskStatus, TaskerError> = await onBlockingThread {
+      do {
+        let out = try LogCursor(path: store.stdoutPath(of: id), destination: stdout)
+        let err = try LogCursor(path: store.stderrPath(of: id), destination: stderr)
+        try out.copyAvailable()
+        try err.copyAvailable()
+        if !follow { return .success(status(of: id, record: record)) }
+        var failure: SystemError?
+        let final = waitUntilEnded(id: id, record: record, pollMilliseconds: 50) {
+          do throws(SystemError) {
+            try out.copyAvailable()
+            try err.copyAvailable()
+          } catch {
+            failure = error
+          }
+        }
+        if let failure { throw failure }
+        try out.copyAvailable()
+        try err.copyAvailable()
+        return .success(final)
+      } catch {
+        return .failure(TaskerError(.system, "cannot read logs of task \(id): \(error)", cause: error))
+      }
+    }
+    return try result.get()
+  }
+
+  // MARK: - rm
+
+  /// Removes the task's record, logs and root directory. A task whose command still runs is
+  /// refused unless `force`, which first kills the command and every process it started.
+  public func remove(_ idText: String, force: Bool) async throws(TaskerError) -> TaskID {
+    let id = try store.resolve(idText)
+    let record: TaskRecord
+    do {
+      record = try store.record(of: id)
+    } catch  where error.code == .corruptRecord {
+      // Nothing in a damaged record can be trusted, not even the directory it names: only the
+      // state goes.
+      guard store.discard(id) else { throw TaskerError(.notFound, "no such task: \(idText)") }
+      return id
+    }
+    let current = status(of: id, record: record)
+    if current.exists && !force {
+      throw TaskerError(.running, "task \(id) is running: stop it first, or use --force")
+    }
+    await onBlockingThread { killEverything(of: record) }
+    guard store.discard(id, name: record.name) else { throw TaskerError(.notFound, "no such task: \(idText)") }
+    do {
+      try removeTree(record.rootfs)
+    } catch {
+      throw TaskerError(.system, "removed task \(id), but not its directory: \(error)", cause: error)
+    }
+    return id
+  }
+
+  /// Kills the command and whatever it started: every process of the supervisor's session
+  /// whose root is the task's directory. Repeats until none is left (a forking process may add
+  /// one while we kill). Each kill goes through a pidfd whose start time was checked.
+  func killEverything(of record: TaskRecord) {
+    for _ in 0..<50 {
+      let members = allProcessIDs().filter { pid in
+        guard pid != getpid(), let stat = ProcessStat.read(pid: pid), stat.stateCode != "Z",
+          stat.sessionID == record.supervisorPID, stat.startTime >= record.supervisorStartTime
+        else { return false }
+        return processRoot(pid) == record.rootfs
+      }
+      if members.isEmpty { return }
+      for pid in members {
+        guard let stat = ProcessStat.read(pid: pid),
+          let process = try? ProcessHandle.open(pid: pid, expectedStartTime: stat.startTime)
+        else { continue }
+        _ = try? process.send(signal: SIGKILL)
+        _ = process.waitForExit(timeoutMilliseconds: 1_000)
+      }
+    }
+  }
+
+  // MARK: - helpers
+
+  /// Runs blocking work on a thread of its own, not on Swift's cooperative pool.
+  func onBlockingThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+      DispatchQueue.global().async { continuation.resume(returning: body()) }
+    }
+  }
+}
+
+/// The target of /proc/PID/root: the process's root directory as the host names it.
+func processRoot(_ pid: Int32) -> String? {
+  var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+  let n = readlink("/proc/\(pid)/root", &buffer, buffer.count - 1)
+  guard n > 0 else { return nil }
+  return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+/// Copies a log file to a descriptor from where it last stopped.
+final class LogCursor {
+  private let fd: Int32
+  private let destination: Int32
+  private var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+
+  init(path: String, destination: Int32) throws(SystemError) {
+    fd = try retryingSyscall("open", path: path) { open(path, O_RDONLY | O_CLOEXEC) }
+    self.destination = destination
+  }
+
+  deinit { close(fd) }
+
+  func copyAvailable() throws(SystemError) {
+    while true {
+      let n = try retryingSyscall("read") { buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) } }
+      if n == 0 { return }
+      try writeAll(fd: destination, Array(buffer[0..<n]))
+    }
+  }
+}

@@ -1,0 +1,86 @@
+import ArgumentParser
+import Tasker
+
+/// The options and arguments `create` and `run` share.
+struct CreateOptions: ParsableArguments {
+  @Option(
+    name: .long,
+    help: ArgumentHelp(
+      "Directory in which the task's directory is made (env TASKER_DOWNLOAD_PATH; default: the current directory).",
+      valueName: "path"))
+  var downloadPath: String?
+
+  @Option(name: .long, help: ArgumentHelp("SHA-256 the image's bytes must have.", valueName: "hex"))
+  var sha256: String?
+
+  @Option(
+    name: .long, parsing: .singleValue,
+    help: ArgumentHelp(
+      "Set an environment variable for the command (repeatable; PATH has a default).", valueName: "K=V"))
+  var env: [String] = []
+
+  @Option(name: .long, help: ArgumentHelp("Working directory inside the task's root.", valueName: "dir"))
+  var workdir: String = "/"
+
+  @Option(name: .long, help: ArgumentHelp("A unique name, usable wherever the ID is.", valueName: "name"))
+  var name: String?
+
+  @Option(name: .long, help: ArgumentHelp("Seconds without data before a download fails.", valueName: "seconds"))
+  var timeout: Int = 30
+
+  @Argument(help: ArgumentHelp("Where the image is.", valueName: "IMAGE_URL"))
+  var image: String
+
+  @Argument(
+    parsing: .captureForPassthrough,
+    help: ArgumentHelp("The command: one string, or the words after --.", valueName: "COMMANDS"))
+  var command: [String] = []
+
+  func validate() throws {
+    if command.isEmpty || command == ["--"] { throw ValidationError("missing COMMANDS") }
+    if timeout < 1 { throw ValidationError("--timeout must be at least 1 second") }
+    for entry in env where !entry.contains("=") || entry.hasPrefix("=") {
+      throw ValidationError("--env expects K=V, got \"\(entry)\"")
+    }
+    if let name, !TaskStore.isValidName(name) {
+      throw ValidationError(
+        "invalid --name \"\(name)\": use 1 to 64 letters, digits, _ . - (starting with a letter or digit)")
+    }
+  }
+
+  /// The task to create.
+  func spec() throws -> TaskSpec {
+    TaskSpec(
+      image: image, command: try commandWords(), sha256: sha256, environment: env.isEmpty ? nil : withDefaultPath(env),
+      workdir: workdir, stallTimeout: timeout, name: name)
+  }
+
+  /// The argv: the words after `--` as they are, or the one COMMANDS string split like a shell.
+  func commandWords() throws -> [String] {
+    if command.first == "--" { return Array(command.dropFirst()) }
+    if command.count > 1 { return command }
+    do {
+      let words = try ShellWords.split(command[0])
+      if words.isEmpty { throw ValidationError("COMMANDS is empty") }
+      return words
+    } catch let error as ShellWords.Failure {
+      throw ValidationError(error.description)
+    }
+  }
+}
+
+/// The user's variables, with the default PATH added when they set none.
+func withDefaultPath(_ env: [String]) -> [String] {
+  if env.contains(where: { $0.hasPrefix("PATH=") }) { return env }
+  return TaskSpec.defaultEnvironment.filter { $0.hasPrefix("PATH=") } + env
+}
+
+/// Exit codes as docker and the shells use them: 127 command not found, 126 not executable,
+/// 125 anything else that kept the task from starting.
+func createExitCode(_ error: TaskerError) -> Int32 {
+  switch error.code {
+  case .commandNotFound: return 127
+  case .commandNotExecutable: return 126
+  default: return 125
+  }
+}

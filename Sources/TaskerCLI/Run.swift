@@ -1,0 +1,57 @@
+import ArgumentParser
+import Dispatch
+import Glibc
+import Tasker
+
+struct Run: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Create a task, stream its output, and exit with its exit code.",
+    discussion: """
+      Takes the options of create. The task's stdout and stderr are copied to tasker's as they
+      come (and kept in its logs); Ctrl-C, SIGTERM, SIGHUP and SIGQUIT are passed on to the
+      task. The exit code is the task's, or 128+N when signal N killed it; 125, 126 and 127
+      mean the task could not be started.
+
+      Examples:
+        tasker run ./rootfs.tar.gz "echo hello"
+        tasker run --env NAME=world http://127.0.0.1:8000/rootfs.tar.gz -- /bin/sh -c 'echo hello $NAME'
+      """)
+
+  @OptionGroup var state: StateOptions
+  @OptionGroup var options: CreateOptions
+
+  func run() async throws {
+    let spec = try options.spec()
+    let manager = try await state.manager(downloadPath: options.downloadPath)
+    let handle = try await reportingErrors(exitCode: createExitCode) { try await manager.create(spec) }
+    let forwarding = SignalForwarding(manager: manager, id: handle.id.rawValue)
+    defer { forwarding.stop() }
+    let final = try await reportingErrors { try await manager.copyLogs(of: handle.id.rawValue, follow: true) }
+    guard let code = final.shellExitStatus else {
+      printError("task \(handle.id) ended without a recorded exit status")
+      throw ExitCode(125)
+    }
+    throw ExitCode(code)
+  }
+}
+
+/// Passes the signals a user sends to `tasker run` (Ctrl-C and friends) on to the task.
+final class SignalForwarding {
+  static let forwarded: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT]
+  private let sources: [any DispatchSourceSignal]
+
+  init(manager: TaskManager, id: String) {
+    sources = Self.forwarded.map { number in
+      // The default action would end tasker and leave the task running unwatched.
+      signal(number, SIG_IGN)
+      let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+      source.setEventHandler { try? manager.signal(id, signal: number) }
+      source.resume()
+      return source
+    }
+  }
+
+  func stop() {
+    for source in sources { source.cancel() }
+  }
+}
