@@ -5,42 +5,6 @@ import Testing
 /// The core contract: create, health_check, send_signal, through the CLI, as a user runs them.
 @Suite(.enabled(if: isRoot, rootReason))
 struct CoreCommandTests {
-  /// A state root and a download path of the test's own.
-  struct Sandbox {
-    let scratch: Scratch
-    let state: URL
-    let downloads: URL
-
-    init() throws {
-      scratch = try Scratch()
-      state = try scratch.sub("state")
-      downloads = try scratch.sub("downloads")
-    }
-
-    func tasker(_ arguments: [String], environment: [String: String] = [:]) throws -> Outcome {
-      try TaskerIntegrationTests.tasker(
-        arguments, in: downloads, environment: ["TASKER_ROOT": state.path].merging(environment) { $1 })
-    }
-
-    func create(_ image: String, _ command: [String]) throws -> String {
-      let result = try tasker(["create", image] + command)
-      #expect(result.status == 0, "create failed: \(result.stderr)")
-      let id = result.stdout.trimmingCharacters(in: .newlines)
-      #expect(result.stdout == id + "\n", "create must print the ID alone on one line")
-      return id
-    }
-
-    func health(_ id: String) throws -> String { try tasker(["health_check", id]).stdout }
-
-    func json(_ id: String) throws -> [String: Any] {
-      let result = try tasker(["health_check", "--json", id])
-      let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8))
-      return try #require(object as? [String: Any])
-    }
-
-    func tasksOnRecord() -> [String] { listing(state.appendingPathComponent("tasks")) }
-  }
-
   @Test func createHealthCheckSignalOverHTTP() throws {
     let images = try Images.shared()
     let box = try Sandbox()

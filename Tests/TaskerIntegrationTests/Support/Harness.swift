@@ -105,3 +105,12 @@ func eventually(seconds: Double = 10, _ condition: () throws -> Bool) rethrows -
 func listing(_ url: URL) -> [String] {
   ((try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []).sorted()
 }
+
+/// A value shared between threads, behind a lock.
+final class Locked<Value>: @unchecked Sendable {
+  private let lock = NSLock()
+  private var stored: Value
+  init(_ value: Value) { stored = value }
+  var value: Value { lock.withLock { stored } }
+  func update(_ body: (inout Value) -> Void) { lock.withLock { body(&stored) } }
+}

@@ -1,0 +1,290 @@
+import Foundation
+import Glibc
+import Testing
+
+/// run, list, logs, wait, rm, prune, names, prefixes: the task manager as a user lives with it.
+@Suite(.enabled(if: isRoot, rootReason))
+struct LifecycleTests {
+  @Test func runStreamsOutputAndExitsWithTheTasksCode() throws {
+    let images = try Images.shared()
+    let box = try Sandbox()
+    defer { box.scratch.remove() }
+    let image = images.url("busybox.tar.gz")
+    let result = try box.tasker(["run", image, "--", "/bin/sh", "-c", "echo one; echo two >&2; echo three; exit 4"])
+    #expect(result.status == 4)
+    #expect(result.stdout == "one\nthree\n")
+    #expect(result.stderr == "two\n")
+    let killed = try box.tasker(["run", image, "sh -c 'kill -TERM $$'"])
+    #expect(killed.status == 128 + 15)
+    let missing = try box.tasker(["run", image, "no-such-command"])
+    #expect(missing.status == 127)
+    #expect(missing.stdout.isEmpty && missing.stderrLines.count == 1)
+  }
+
+  @Test func runPassesCtrlCToTheTask() throws {
+    let images = try Images.shared()
+    let box = try Sandbox()
+    defer { box.scratch.remove() }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: taskerPath)
+    process.arguments = ["run", images.url("busybox.tar.gz"), "sleep 30"]
+    process.environment = ["TASKER_ROOT": box.state.path, "PATH": "/usr/bin:/bin"]
+    process.currentDirectoryURL = box.downloads
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    #expect(try eventually { try box.tasker(["list", "--json"]).stdout.contains("\"status\":\"sleeping\"") })
+    kill(process.processIdentifier, SIGINT)
+    process.waitUntilExit()
+    #expect(process.terminationStatus == 128 + 2)
+    let listed = try box.tasker(["list", "--json"]).stdout
+    #expect(listed.contains("\"signal\":2"), "\(listed)")
+  }
+
+  @Test func listShowsEveryTaskInThreeForms() throws {
+    let images = try Images.shared()
+    let box = try Sandbox()
+    defer { box.scratch.remove() }
+    let image = images.url("busybox.tar.gz")
+    let sleeping = try box.create(image, ["sleep 30"])
+    defer { _ = try? box.tasker(["rm", "--force", sleeping]) }
+    let exited = try box.create(image, ["sh -c 'exit 3'"])
+    #expect(try eventually { try box.json(exited)["exitCode"] as? Int == 3 })
+    #expect(try eventually { try box.health(sleeping).contains("sleeping") })
+
+    let table = try box.tasker(["list"])
+    #expect(table.status == 0)
+    let lines = table.stdout.split(separator: "\n").map(String.init)
+    #expect(lines.count == 3)
+    #expect(
+      lines[0].split(separator: " ", omittingEmptySubsequences: true) == ["ID", "STATUS", "PID", "CREATED", "COMMAND"])
+    let sleepingRow = try #require(lines.first { $0.hasPrefix(sleeping) })
+    #expect(sleepingRow.contains("running") && sleepingRow.hasSuffix("sleep 30"))
+    let exitedRow = try #require(lines.first { $0.hasPrefix(exited) })
+    #expect(exitedRow.contains("exited (3)") && exitedRow.contains("ago") || exitedRow.contains("just now"))
+    // Columns line up: every row's STATUS starts where the header's does.
+    let statusColumn = try #require(lines[0].range(of: "STATUS")).lowerBound.utf16Offset(in: lines[0])
+    for line in lines.dropFirst() {
+      #expect(line.dropFirst(statusColumn).first?.isLetter == true, "\(line)")
+    }
+
+    let quiet = try box.tasker(["ps", "--quiet"])
+    #expect(quiet.stdout == [exited, sleeping].sorted().map { $0 + "\n" }.joined())
+
+    let json = try box.tasker(["list", "--json"])
+    let array = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
+    #expect(array.map { $0["id"] as? String } == [exited, sleeping].sorted())
+    let single = try box.json(exited)
+    let fromList = try #require(array.first { $0["id"] as? String == exited })
+    let canonical = { (object: [String: Any]) in
+      try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+    }
+    #expect(try canonical(fromList) == canonical(single))
+  }
+
+  @Test func logsKeepEachStreamInOrderAndFollowUntilTheEnd() throws {
+    let images = try Images.shared()
+    let box = try Sandbox()
+    defer { box.scratch.remove() }
+    let script = "for i in 1 2 3 4 5; do echo out$i; echo err$i >&2; sleep 0.1; done; exit 0"
+    let id = try box.create(images.url("busybox.tar.gz"), ["--", "/bin/sh", "-c", script])
+    let followed = try box.tasker(["logs", "--follow", id])
+    #expect(followed.status == 0)
+    #expect(followed.stdout == "out1\nout2\nout3\nout4\nout5\n")
+    #expect(followed.stderr == "err1\nerr2\nerr3\nerr4\nerr5\n")
+    // After the end, until rm, the logs stay.
+    let later = try box.tasker(["logs", id])
+    #expect(later.stdout == followed.stdout && later.stderr == followed.stderr)
+    #expect(try box.tasker(["rm", id]).status == 0)
+    let gone = try box.tasker(["logs", id])
+    #expect(gone.status != 0 && gone.stderr.contains("no such task"))
+  }
+
+  @Test func waitExitsWithTheTasksCode() throws {
+    let images = try Images.shared()
+    let box = try Sandbox()
+    defer { box.scratch.remove() }
+    let image = images.url("busybox.tar.gz")
+    let exits = try box.create(image, ["sh -c 'sleep 0.3; exit 9'"])
+    #expect(try box.tasker(["wait", exits]).status == 9)
+    #expect(try box.tasker(["wait", exits]).status == 9, "a finished task answers at once")
+    let killed = try box.create(image, ["sleep 30"])
+    let killer = Thread {
+      usleep(300_000)
+      _ = try? box.tasker(["kill", killed, "KILL"])
+    }
+    killer.start()
+    #expect(try box.tasker(["wait", killed]).status == 128 + 9)
+    let unknown = try box.tasker(["wait", "ffffffffffff"])
+    #expect(unknown.status != 0 && unknown.stderr.contains("no such task"))
+  }
+
+  @Test func rmRefusesRunningTasksAndForceKillsEverything() throws {
+    let images = try Images.shared()
+    let box = try Sandbox()
+    defer { box.scratch.remove() }
+    let id = try box.create(images.url("busybox.tar.gz"), ["sh -c 'sleep 100 & echo $! > /child.pid; sleep 100'"])
+    let rootfs = box.downloads.appendingPathComponent(id)
+    let pidFile = rootfs.appendingPathComponent("child.pid")
+    #expect(try eventually { ((try? String(contentsOf: pidFile, encoding: .utf8)) ?? "").hasSuffix("\n") })
+    let child = try #require(
+      Int32(try String(contentsOf: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+    let main = try #require(try box.json(id)["pid"] as? Int)
+
+    let refused = try box.tasker(["rm", id])
+    #expect(refused.status != 0 && refused.stderr.contains("running"))
+    #expect(FileManager.default.fileExists(atPath: rootfs.path))
+
+    let forced = try box.tasker(["rm", "--force", id])
+    #expect(forced.status == 0)
+    #expect(forced.stdout == id + "\n")
+    #expect(kill(child, 0) != 0, "the background child survived rm --force")
+    #expect(kill(Int32(main), 0) != 0, "the command survived rm --force")
+    #expect(!FileManager.default.fileExists(atPath: rootfs.path))
+    #expect(box.tasksOnRecord().isEmpty)
+    for arguments in [["rm", id], ["rm", "--force", id]] {
+      let again = try box.tasker(arguments)
+      #expect(again.status != 0 && again.stderr.contains("no such task"))
+    }
+  }
+
+  @Test func environmentAndWorkingDirectory() throws {
+    let images = try Images.shared()
+    let box = try Sandbox()
+    defer { box.scratch.remove() }
+    let image = images.url("busybox.tar.gz")
+    let env = try box.tasker(["run", "--env", "GREETING=hello world", "--env", "EMPTY=", image, "env"])
+    let lines = Set(env.stdout.split(separator: "\n").map(String.init))
+    #expect(lines.contains("GREETING=hello world"))
+    #expect(lines.contains("EMPTY="))
+    #expect(lines.contains { $0.hasPrefix("PATH=") && $0.contains("/bin") })
+    let defaults = try box.tasker(["run", image, "env"])
+    #expect(defaults.stdout.contains("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"))
+    let pwd = try box.tasker(["run", "--workdir", "/tmp", image, "pwd"])
+    #expect(pwd.stdout == "/tmp\n")
+    let bad = try box.tasker(["run", "--env", "NOEQUALS", image, "env"])
+    #expect(bad.status != 0 && bad.stderr.contains("K=V"))
+  }
+
+  @Test func namesAndPrefixesWorkWhereverAnIDDoes() throws {
+    let images = try Images.shared()
+    let box = try Sandbox()
+    defer { box.scratch.remove() }
+    let image = images.url("busybox.tar.gz")
+    let id = try box.tasker(["create", "--name", "web-1", image, "sleep 30"]).stdout.trimmingCharacters(in: .newlines)
+    #expect(try box.health("web-1").hasPrefix("exists: True"))
+    #expect(try box.health(String(id.prefix(6))).hasPrefix("exists: True"))
+
+    let clash = try box.tasker(["create", "--name", "web-1", image, "true"])
+    #expect(clash.status != 0 && clash.stderr.contains("web-1") && clash.stdout.isEmpty)
+    #expect(listing(box.downloads) == [id])
+    let invalid = try box.tasker(["create", "--name", "bad/name", image, "true"])
+    #expect(invalid.status != 0)
+
+    #expect(try box.tasker(["kill", "web-1", "KILL"]).status == 0)
+    #expect(try box.tasker(["wait", "web-1"]).status == 137)
+    #expect(try box.tasker(["rm", "web-1"]).status == 0)
+    // The name is free again.
+    let reused = try box.tasker(["create", "--name", "web-1", image, "true"])
+    #expect(reused.status == 0)
+
+    // Make two IDs that share a first digit, then that digit alone is ambiguous.
+    var ids = [reused.stdout.trimmingCharacters(in: .newlines)]
+    while Set(ids.map(\.first)).count == ids.count {
+      ids.append(try box.create(image, ["true"]))
+    }
+    let shared = try #require(
+      Dictionary(grouping: ids, by: { $0.prefix(1) }).first { $0.value.count > 1 }?.key)
+    let ambiguous = try box.tasker(["health_check", String(shared)])
+    #expect(ambiguous.status != 0 && ambiguous.stderr.contains("ambiguous"))
+  }
+
+  @Test func aCreateKilledHalfWayIsCleanedAndNeverListed() throws {
+    let images = try Images.shared()
+    let box = try Sandbox()
+    defer { box.scratch.remove() }
+    for cleaner in [["list"], ["prune"]] {
+      let process = Process()
+      process.executableURL = URL(fileURLWithPath: taskerPath)
+      process.arguments = ["create", "--timeout", "60", images.url("stall/busybox.tar.gz"), "true"]
+      process.environment = ["TASKER_ROOT": box.state.path]
+      process.currentDirectoryURL = box.downloads
+      try process.run()
+      // Wait until the create has made its half of a directory, then kill it outright.
+      #expect(try eventually { !listing(box.downloads).isEmpty && !box.tasksOnRecord().isEmpty })
+      kill(process.processIdentifier, SIGKILL)
+      process.waitUntilExit()
+
+      let result = try box.tasker(cleaner)
+      #expect(result.status == 0)
+      if cleaner == ["list"] { #expect(result.stdout.split(separator: "\n").count == 1, "only the header") }
+      #expect(listing(box.downloads).isEmpty, "\(cleaner): \(listing(box.downloads))")
+      #expect(box.tasksOnRecord().isEmpty, "\(cleaner): \(box.tasksOnRecord())")
+    }
+  }
+
+  @Test func aDamagedRecordHarmsOnlyItsTask() throws {
+    let images = try Images.shared()
+    let box = try Sandbox()
+    defer { box.scratch.remove() }
+    let image = images.url("busybox.tar.gz")
+    let good = try box.create(image, ["true"])
+    let bad = try box.create(image, ["true"])
+    let record = box.state.appendingPathComponent("tasks/\(bad)/task.json")
+    let bytes = try Data(contentsOf: record)
+    try bytes.prefix(bytes.count / 2).write(to: record)
+
+    let health = try box.tasker(["health_check", bad])
+    #expect(health.status != 0 && health.stderrLines.count == 1 && health.stderr.contains("damaged"))
+    #expect(try box.tasker(["health_check", good]).status == 0)
+    let json = try box.tasker(["list", "--json"])
+    #expect(json.status == 0)
+    let array = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
+    #expect(array.map { $0["id"] as? String } == [good])
+    #expect(json.stderr.contains(bad))
+    let table = try box.tasker(["list"])
+    #expect(table.stdout.contains(good) && table.stdout.contains("damaged"))
+    #expect(try box.tasker(["rm", bad]).status == 0)
+    #expect(try box.tasker(["list", "-q"]).stdout == good + "\n")
+  }
+
+  /// Twenty tasker processes at a time, creating, listing, checking, signalling and removing on
+  /// one state root: every task is found, no output is torn, no record is lost.
+  @Test func manyTaskersAtOnceNeverCorruptOrLoseATask() throws {
+    let images = try Images.shared()
+    let box = try Sandbox()
+    defer { box.scratch.remove() }
+    let image = images.url("busybox.tar.gz")
+    let created = Locked<[String]>([])
+    let problems = Locked<[String]>([])
+    DispatchQueue.concurrentPerform(iterations: 20) { index in
+      do {
+        let made = try box.tasker(["create", image, "sleep 30"])
+        let id = made.stdout.trimmingCharacters(in: .newlines)
+        guard made.status == 0, id.count == 12 else { throw CocoaError(.fileWriteUnknown) }
+        created.update { $0.append(id) }
+        let listed = try box.tasker(["list", "--json"])
+        _ = try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8))
+        if listed.status != 0 || !listed.stderr.isEmpty { throw CocoaError(.fileReadCorruptFile) }
+        let health = try box.tasker(["health_check", id])
+        if health.stdout != "exists: True\nstatus: sleeping\n" && health.stdout != "exists: True\nstatus: running\n" {
+          throw CocoaError(.fileReadUnknown)
+        }
+        if index % 2 == 0 {
+          _ = try box.tasker(["send_signal", id, "SIGINT"])
+          _ = try box.tasker(["wait", id])
+          let removed = try box.tasker(["rm", id])
+          if removed.status != 0 { throw CocoaError(.fileWriteNoPermission) }
+          created.update { $0.removeAll { $0 == id } }
+        }
+      } catch {
+        problems.update { $0.append("worker \(index): \(error)") }
+      }
+    }
+    #expect(problems.value.isEmpty, "\(problems.value)")
+    let remaining = try box.tasker(["list", "-q"]).stdout.split(separator: "\n").map(String.init)
+    #expect(remaining == created.value.sorted())
+    #expect(listing(box.downloads) == created.value.sorted())
+    for id in created.value { _ = try box.tasker(["rm", "-f", id]) }
+    #expect(listing(box.downloads).isEmpty)
+  }
+}
