@@ -49,6 +49,7 @@ extension TaskManager {
       try store.claimName(name, for: id)
       cleanup.name = name
     }
+    let plan = try JailPlan.make(id: id, options: spec.jail, host: CgroupHost.detect())
 
     let digest = try await fetch(location, into: partial, checksum: checksum, stallTimeout: spec.stallTimeout)
     if tasker_rename_noreplace(partial, rootfs) != 0 {
@@ -57,13 +58,15 @@ extension TaskManager {
     }
     cleanup.paths = [rootfs]
 
-    let started = try startSupervisor(id: id, spec: spec, rootfs: rootfs)
+    let started = try startSupervisor(id: id, spec: spec, plan: plan, rootfs: rootfs)
     let record = TaskRecord(
       id: id, name: spec.name, image: spec.image, imageDigest: digest, command: spec.command,
       environment: spec.environment ?? TaskSpec.defaultEnvironment, workdir: spec.workdir,
       rootfs: rootfs, pid: started.pid, startTime: started.startTime,
       supervisorPID: started.supervisorPID, supervisorStartTime: started.supervisorStartTime,
-      logged: spec.output == .logFiles, createdAt: Date())
+      logged: spec.output == .logFiles, createdAt: Date(), isolation: plan.isolation,
+      initPID: started.initPID, initStartTime: started.initStartTime,
+      cgroups: plan.isolation == .jail ? plan.measurements : nil)
     do {
       try store.commit(record)
     } catch {
@@ -116,9 +119,13 @@ extension TaskManager {
     var startTime: UInt64
     var supervisorPID: Int32
     var supervisorStartTime: UInt64
+    var initPID: Int32?
+    var initStartTime: UInt64?
   }
 
-  private func startSupervisor(id: TaskID, spec: TaskSpec, rootfs: String) throws(TaskerError) -> Started {
+  private func startSupervisor(id: TaskID, spec: TaskSpec, plan: JailPlan, rootfs: String) throws(TaskerError)
+    -> Started
+  {
     var owned: [Int32] = []
     defer { for fd in owned { close(fd) } }
     func openOrThrow(_ path: String, _ flags: Int32) throws(TaskerError) -> Int32 {
@@ -148,7 +155,8 @@ extension TaskManager {
     }
     owned.append(report[0])
     let arguments =
-      [settings.supervisorPath, store.directory(of: id), rootfs, spec.workdir, "--"] + spec.command
+      [settings.supervisorPath, store.directory(of: id), rootfs, spec.workdir] + plan.supervisorArguments + ["--"]
+      + spec.command
     let supervisor: Int32
     do {
       supervisor = try spawnProcess(
@@ -168,18 +176,27 @@ extension TaskManager {
   }
 
   private func parseReport(_ text: String, spec: TaskSpec, rootfs: String) throws(TaskerError) -> Started {
-    let fields = text.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
-    if fields.count == 5, fields[0] == "ok", let pid = Int32(fields[1]), let start = UInt64(fields[2]),
-      let supervisorPID = Int32(fields[3]), let supervisorStart = UInt64(fields[4])
-    {
-      return Started(pid: pid, startTime: start, supervisorPID: supervisorPID, supervisorStartTime: supervisorStart)
+    let line = text.split(separator: "\n").first.map(String.init) ?? ""
+    let fields = line.split(separator: " ", maxSplits: 3, omittingEmptySubsequences: true).map(String.init)
+    if fields.first == "ok" {
+      let numbers = line.split(separator: " ").dropFirst().compactMap { UInt64($0) }
+      guard numbers.count == 6 else {
+        throw TaskerError(.startFailed, "cannot start task: the supervisor sent \"\(line)\"")
+      }
+      return Started(
+        pid: Int32(truncatingIfNeeded: numbers[0]), startTime: numbers[1],
+        supervisorPID: Int32(truncatingIfNeeded: numbers[2]), supervisorStartTime: numbers[3],
+        initPID: numbers[4] == 0 ? nil : Int32(truncatingIfNeeded: numbers[4]),
+        initStartTime: numbers[4] == 0 ? nil : numbers[5])
     }
-    guard fields.count == 3, fields[0] == "error", let code = Int32(fields[2]) else {
+    guard fields.count >= 3, fields[0] == "error", let code = Int32(fields[2]) else {
       throw TaskerError(.startFailed, "cannot start task: the supervisor ended without a report")
     }
+    let step = fields[1]
+    let detail = fields.count > 3 ? fields[3] : ""
     let program = spec.command[0]
     let reason = SystemError.describe(code)
-    switch (fields[1], code) {
+    switch (step, code) {
     case ("exec", ENOENT):
       throw TaskerError(.commandNotFound, "command not found in image: \(program)")
     case ("exec", EACCES), ("exec", ENOEXEC), ("exec", EISDIR):
@@ -188,8 +205,11 @@ extension TaskManager {
       throw TaskerError(.startFailed, "cannot start task: working directory \(spec.workdir): \(reason)")
     case ("chroot", _):
       throw TaskerError(.startFailed, "cannot start task: chroot(\"\(rootfs)\"): \(reason)")
+    case ("cgroup", _), ("cgroup-write", _), ("cgroup-join", _):
+      throw TaskerError(.startFailed, "cannot set up the task's cgroup: \(step) \(detail): \(reason)")
     default:
-      throw TaskerError(.startFailed, "cannot start task: \(fields[1]): \(reason)")
+      let target = detail.isEmpty ? "" : "(\"\(detail)\")"
+      throw TaskerError(.startFailed, "cannot set up the jail: \(step)\(target): \(reason)")
     }
   }
 }

@@ -139,6 +139,17 @@ extension TaskManager {
   /// whose root is the task's directory. Repeats until none is left (a forking process may add
   /// one while we kill). Each kill goes through a pidfd whose start time was checked.
   func killEverything(of record: TaskRecord) {
+    // A jail ends as a whole: when the init of its PID namespace dies, the kernel kills every
+    // process left in it; the v2 cgroup's cgroup.kill reaches any that got out.
+    if let initPID = record.initPID, let initStart = record.initStartTime,
+      let initProcess = try? ProcessHandle.open(pid: initPID, expectedStartTime: initStart)
+    {
+      _ = try? initProcess.send(signal: SIGKILL)
+      _ = initProcess.waitForExit(timeoutMilliseconds: 5_000)
+    }
+    if let processes = record.cgroups?.processes, pathExists(processes + "/cgroup.kill") {
+      try? writeFileContents(processes + "/cgroup.kill", "1")
+    }
     for _ in 0..<50 {
       let members = allProcessIDs().filter { pid in
         guard pid != getpid(), let stat = ProcessStat.read(pid: pid), stat.stateCode != "Z",
@@ -165,6 +176,13 @@ extension TaskManager {
       DispatchQueue.global().async { continuation.resume(returning: body()) }
     }
   }
+}
+
+/// Writes `text` into an existing file (a cgroup or procfs knob).
+func writeFileContents(_ path: String, _ text: String) throws(SystemError) {
+  let fd = try retryingSyscall("open", path: path) { open(path, O_WRONLY | O_CLOEXEC) }
+  defer { close(fd) }
+  try writeAll(fd: fd, Array(text.utf8), path: path)
 }
 
 /// The target of /proc/PID/root: the process's root directory as the host names it.

@@ -44,7 +44,7 @@ public struct TaskManager: Sendable {
       id: id, name: record.name, exists: false, status: nil, pid: record.pid, exitCode: nil, signal: nil,
       signalName: nil,
       image: record.image, command: record.command, rootfs: record.rootfs, createdAt: record.createdAt,
-      finishedAt: nil)
+      finishedAt: nil, isolation: record.isolation ?? .chroot, usage: nil)
     if let exit = store.exitRecord(of: id) {
       status.exitCode = exit.exitCode
       status.signal = exit.signal
@@ -55,6 +55,7 @@ public struct TaskManager: Sendable {
     if let stat = ProcessStat.read(pid: record.pid), stat.startTime == record.startTime {
       status.exists = true
       status.status = stat.stateName
+      status.usage = record.cgroups.map(ResourceUsage.read)
     }
     return status
   }

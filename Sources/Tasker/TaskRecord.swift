@@ -31,6 +31,13 @@ public struct TaskRecord: Codable, Equatable, Sendable {
   /// Whether stdout and stderr go to the task's log files (else to descriptors the caller gave).
   public var logged: Bool
   public var createdAt: Date
+  /// How the task is isolated (absent in records of the first versions: chroot).
+  public var isolation: Isolation?
+  /// The jail's init (PID 1 of the task's PID namespace, as the host numbers it).
+  public var initPID: Int32?
+  public var initStartTime: UInt64?
+  /// Where the task's cgroup measurements are read.
+  public var cgroups: CgroupPaths?
 }
 
 /// What the supervisor writes when the command ends (`exit.json`).

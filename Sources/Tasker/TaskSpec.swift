@@ -24,6 +24,8 @@ public struct TaskSpec: Sendable {
   public var stallTimeout: Int
   /// A unique name, usable wherever the ID is.
   public var name: String?
+  /// Isolation, capabilities, network and resource limits.
+  public var jail: JailOptions
 
   /// The environment a command gets when the spec gives none.
   public static let defaultEnvironment = [
@@ -32,9 +34,11 @@ public struct TaskSpec: Sendable {
 
   public init(
     image: String, command: [String], sha256: String? = nil, environment: [String]? = nil,
-    workdir: String = "/", output: TaskOutput = .logFiles, stallTimeout: Int = 30, name: String? = nil
+    workdir: String = "/", output: TaskOutput = .logFiles, stallTimeout: Int = 30, name: String? = nil,
+    jail: JailOptions = JailOptions()
   ) {
     self.name = name
+    self.jail = jail
     self.image = image
     self.command = command
     self.sha256 = sha256

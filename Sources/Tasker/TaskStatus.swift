@@ -24,10 +24,14 @@ public struct TaskStatus: Codable, Equatable, Sendable {
   public var rootfs: String
   public var createdAt: Date
   public var finishedAt: Date?
+  /// `chroot` or `jail`.
+  public var isolation: Isolation
+  /// What the task's cgroup measures, while it exists (nil where the host cannot tell).
+  public var usage: ResourceUsage?
 
   enum CodingKeys: String, CodingKey {
     case id, name, exists, status, pid, exitCode, signal, signalName, image, command, rootfs, createdAt,
-      finishedAt
+      finishedAt, isolation, usage
   }
 
   /// Every key is written, `null` where there is no value yet, so scripts can rely on them.
@@ -46,6 +50,8 @@ public struct TaskStatus: Codable, Equatable, Sendable {
     try container.encode(rootfs, forKey: .rootfs)
     try container.encode(createdAt, forKey: .createdAt)
     try container.encode(finishedAt, forKey: .finishedAt)
+    try container.encode(isolation, forKey: .isolation)
+    try container.encode(usage, forKey: .usage)
   }
 
   /// Whether the command has ended (its process is gone).
@@ -71,5 +77,29 @@ public struct TaskStatus: Codable, Equatable, Sendable {
   /// `exists: False` / `status: None`.
   public var healthCheckText: String {
     "exists: \(exists ? "True" : "False")\nstatus: \(status ?? "None")"
+  }
+}
+
+/// What a task's cgroup measured at one moment.
+public struct ResourceUsage: Codable, Equatable, Sendable {
+  /// Memory in use, bytes.
+  public var memoryBytes: UInt64?
+  /// The most memory it has used, bytes.
+  public var memoryPeakBytes: UInt64?
+  /// CPU time used by all its processes, seconds.
+  public var cpuSeconds: Double?
+  /// Processes (and threads, where only the pids controller counts) in it.
+  public var processes: Int?
+
+  enum CodingKeys: String, CodingKey {
+    case memoryBytes, memoryPeakBytes, cpuSeconds, processes
+  }
+
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.container(keyedBy: CodingKeys.self)
+    try container.encode(memoryBytes, forKey: .memoryBytes)
+    try container.encode(memoryPeakBytes, forKey: .memoryPeakBytes)
+    try container.encode(cpuSeconds, forKey: .cpuSeconds)
+    try container.encode(processes, forKey: .processes)
   }
 }

@@ -28,6 +28,43 @@ struct CreateOptions: ParsableArguments {
   @Option(name: .long, help: ArgumentHelp("Seconds without data before a download fails.", valueName: "seconds"))
   var timeout: Int = 30
 
+  @Option(
+    name: .long,
+    help: ArgumentHelp(
+      "jail (default): namespaces, pivot_root, an init, fewer capabilities, cgroup limits; chroot: the original tool's plain chroot.",
+      valueName: "level"))
+  var isolation: Isolation = .jail
+
+  @Option(name: .long, help: ArgumentHelp("The jail's hostname (default: the task's ID).", valueName: "name"))
+  var hostname: String?
+
+  @Option(
+    name: .long,
+    help: ArgumentHelp("host (default): the host's network; none: only loopback.", valueName: "mode"))
+  var network: NetworkMode = .host
+
+  @Option(
+    name: .customLong("cap-add"), parsing: .singleValue,
+    help: ArgumentHelp("Give the command a capability (repeatable; ALL for all).", valueName: "CAP"))
+  var capAdd: [String] = []
+
+  @Option(
+    name: .customLong("cap-drop"), parsing: .singleValue,
+    help: ArgumentHelp("Take a capability away (repeatable; ALL for all).", valueName: "CAP"))
+  var capDrop: [String] = []
+
+  @Flag(name: .long, help: "Keep every capability and allow gaining privileges (namespaces stay).")
+  var privileged = false
+
+  @Option(name: .long, help: ArgumentHelp("Memory limit: bytes, or with k, m, g (32M, 1.5g).", valueName: "size"))
+  var memory: String?
+
+  @Option(name: .customLong("pids-limit"), help: ArgumentHelp("Most processes at once.", valueName: "n"))
+  var pidsLimit: Int?
+
+  @Option(name: .long, help: ArgumentHelp("CPU limit in CPUs (0.5, 2).", valueName: "n"))
+  var cpus: Double?
+
   @Argument(help: ArgumentHelp("Where the image is.", valueName: "IMAGE_URL"))
   var image: String
 
@@ -42,6 +79,14 @@ struct CreateOptions: ParsableArguments {
     for entry in env where !entry.contains("=") || entry.hasPrefix("=") {
       throw ValidationError("--env expects K=V, got \"\(entry)\"")
     }
+    if let memory, ResourceLimits.parseSize(memory) == nil {
+      throw ValidationError("invalid --memory \"\(memory)\": use bytes or a number with k, m, g (32M)")
+    }
+    if let pidsLimit, pidsLimit < 1 { throw ValidationError("--pids-limit must be at least 1") }
+    if let cpus, !(cpus >= 0.01 && cpus.isFinite) { throw ValidationError("--cpus must be at least 0.01") }
+    for cap in capAdd + capDrop where cap.uppercased() != "ALL" && Capabilities.number(of: cap) == nil {
+      throw ValidationError("unknown capability \"\(cap)\"")
+    }
     if let name, !TaskStore.isValidName(name) {
       throw ValidationError(
         "invalid --name \"\(name)\": use 1 to 64 letters, digits, _ . - (starting with a letter or digit)")
@@ -52,7 +97,11 @@ struct CreateOptions: ParsableArguments {
   func spec() throws -> TaskSpec {
     TaskSpec(
       image: image, command: try commandWords(), sha256: sha256, environment: env.isEmpty ? nil : withDefaultPath(env),
-      workdir: workdir, stallTimeout: timeout, name: name)
+      workdir: workdir, stallTimeout: timeout, name: name,
+      jail: JailOptions(
+        isolation: isolation, hostname: hostname, network: network, capAdd: capAdd, capDrop: capDrop,
+        privileged: privileged,
+        limits: ResourceLimits(memoryBytes: memory.flatMap(ResourceLimits.parseSize), pids: pidsLimit, cpus: cpus)))
   }
 
   /// The argv: the words after `--` as they are, or the one COMMANDS string split like a shell.
@@ -84,3 +133,6 @@ func createExitCode(_ error: TaskerError) -> Int32 {
   default: return 125
   }
 }
+
+extension Isolation: ExpressibleByArgument {}
+extension NetworkMode: ExpressibleByArgument {}

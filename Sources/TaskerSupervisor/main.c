@@ -1,56 +1,224 @@
 // tasker-supervisor: the small process that stays with one task for its whole life.
 //
-//   tasker-supervisor STATE_DIR ROOTFS WORKDIR -- COMMAND [ARG...]
+//   tasker-supervisor STATE_DIR ROOTFS WORKDIR [SETUP...] -- COMMAND [ARG...]
 //
 // Descriptors on entry: 0 the task's stdin, 1 and 2 its stdout and stderr, 3 the report pipe.
 // The environment is the command's environment.
 //
-// It detaches (fork, the first half exits, setsid), forks the command into ROOTFS, tells the
-// creator over fd 3 either "ok PID STARTTIME SUPERVISOR_PID SUPERVISOR_STARTTIME" or
-// "error STEP ERRNO", then waits for the command
-// and records its end in STATE_DIR/exit.json (written to a temporary name, then renamed).
+// It detaches (fork, the first half exits, setsid), starts the command in ROOTFS, tells the
+// creator over fd 3 either
+//     ok CMD_PID CMD_START SUPERVISOR_PID SUPERVISOR_START INIT_PID INIT_START
+// or  error STEP ERRNO DETAIL
+// then waits for the command and records its end in STATE_DIR/exit.json (written to a
+// temporary name, then renamed).
+//
+// Without --jail the command's root is ROOTFS by chroot(2), as in the original tool. With
+// --jail, SETUP is the jail plan tasker built (Sources/Tasker/JailPlan.swift): the supervisor
+// clones an init into new namespaces, places it in the task's cgroups, and the init carries out
+// the plan's steps in order, pivot_roots into ROOTFS, forks the command, forwards signals to it
+// and reaps orphans. SETUP words, each followed by its arguments:
+//     --namespaces FLAGS        CLONE_NEW* flags for the init (decimal)
+//     --cgroupns                a cgroup namespace, entered once the init sits in its cgroups
+//     --cgroup PATH REQUIRED    create the cgroup, put the init in it, remove it at the end
+//     --cgroup-write FILE VALUE write a limit (after the cgroups are made, before the init joins)
+//     --mkdir PATH MODE         (inside ROOTFS; every path inside ROOTFS is resolved without
+//     --mount SRC PATH TYPE FLAGS DATA      following symlinks, so the image cannot redirect them)
+//     --bind HOSTPATH PATH READONLY
+//     --symlink TARGET PATH
+//     --readonly PATH           bind PATH onto itself read-only (skipped if PATH is missing)
+//     --mask PATH               hide PATH under /dev/null or an empty read-only tmpfs (ditto)
+//     --cgroup-parent PATH      create a parent cgroup if missing (never removed)
+//     --cgroup-write-optional FILE VALUE   a write that is skipped if FILE does not exist
+//     --hostname NAME
+//     --loopback-up
+//     --capabilities MASK       capabilities the command keeps (hex)
+//     --no-new-privileges
 //
 // Written in C and linked statically so that a thousand idle tasks cost a thousand small
 // processes, not a thousand Swift runtimes. It is single-threaded, so after fork the child may
-// call anything; still it calls only what the exec path needs.
+// call anything.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/openat2.h>
+#include <net/if.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-enum { REPORT_FD = 3 };
+enum { REPORT_FD = 3, MAX_STEPS = 128, MAX_CGROUPS = 16 };
 
+enum step {
+  STEP_USAGE = 1, STEP_FORK, STEP_STATE, STEP_PIPE, STEP_CHROOT, STEP_CHDIR, STEP_EXEC,
+  STEP_CLONE, STEP_CGROUP, STEP_CGROUP_WRITE, STEP_CGROUP_JOIN, STEP_CGROUPNS, STEP_MOUNT,
+  STEP_MKDIR, STEP_BIND, STEP_SYMLINK, STEP_PIVOT_ROOT, STEP_HOSTNAME, STEP_NETWORK,
+  STEP_CAPABILITIES, STEP_NO_NEW_PRIVS,
+};
+
+static const char *step_name(int step) {
+  static const char *names[] = {
+    [STEP_USAGE] = "usage", [STEP_FORK] = "fork", [STEP_STATE] = "state", [STEP_PIPE] = "pipe",
+    [STEP_CHROOT] = "chroot", [STEP_CHDIR] = "chdir", [STEP_EXEC] = "exec", [STEP_CLONE] = "clone",
+    [STEP_CGROUP] = "cgroup", [STEP_CGROUP_WRITE] = "cgroup-write",
+    [STEP_CGROUP_JOIN] = "cgroup-join", [STEP_CGROUPNS] = "cgroupns", [STEP_MOUNT] = "mount",
+    [STEP_MKDIR] = "mkdir", [STEP_BIND] = "bind", [STEP_SYMLINK] = "symlink",
+    [STEP_PIVOT_ROOT] = "pivot_root", [STEP_HOSTNAME] = "sethostname",
+    [STEP_NETWORK] = "loopback", [STEP_CAPABILITIES] = "capabilities",
+    [STEP_NO_NEW_PRIVS] = "no_new_privs",
+  };
+  if (step > 0 && step < (int)(sizeof names / sizeof names[0]) && names[step]) return names[step];
+  return "setup";
+}
+
+// A failure in a child, sent to the supervisor; an exec that succeeds sends nothing.
 struct failure {
   int step;
   int err;
+  char detail[240];
 };
 
-enum step { STEP_CHROOT = 1, STEP_CHDIR, STEP_EXEC, STEP_FORK, STEP_STATE, STEP_PIPE, STEP_USAGE };
-
-static const char *step_name(int step) {
-  switch (step) {
-    case STEP_CHROOT: return "chroot";
-    case STEP_CHDIR: return "chdir";
-    case STEP_EXEC: return "exec";
-    case STEP_FORK: return "fork";
-    case STEP_STATE: return "state";
-    case STEP_PIPE: return "pipe";
-    default: return "usage";
-  }
+static struct failure failure_of(int step, int err, const char *detail) {
+  struct failure failure = {step, err, {0}};
+  snprintf(failure.detail, sizeof failure.detail, "%s", detail ? detail : "");
+  return failure;
 }
 
-static void report_failure(int step, int err) {
-  dprintf(REPORT_FD, "error %s %d\n", step_name(step), err);
+static void report_failure(struct failure failure) {
+  dprintf(REPORT_FD, "error %s %d %s\n", step_name(failure.step), failure.err, failure.detail);
   _exit(1);
 }
+
+// --- the plan ------------------------------------------------------------------------------
+
+enum kind { MKDIR, MOUNT, BIND, SYMLINK, READONLY, MASK };
+
+struct setup_step {
+  enum kind kind;
+  const char *a, *b, *c, *d, *e;
+};
+
+struct cgroup {
+  const char *path;
+  int required;
+  int parent;  // a shared parent: made if missing, never joined nor removed
+  int made;
+};
+
+struct cgroup_write {
+  const char *file, *value;
+  int optional;
+};
+
+struct plan {
+  int jail;
+  int namespaces;
+  int cgroupns;
+  struct setup_step steps[MAX_STEPS];
+  int nsteps;
+  struct cgroup cgroups[MAX_CGROUPS];
+  int ncgroups;
+  struct cgroup_write writes[MAX_STEPS];
+  int nwrites;
+  const char *hostname;
+  int loopback;
+  int capabilities_set;
+  uint64_t capabilities;
+  int no_new_privs;
+};
+
+static int parse_plan(char **argv, int argc, int *index, struct plan *plan) {
+  int i = *index;
+#define NEED(n) \
+  if (i + (n) >= argc) return -1
+  while (i < argc && strcmp(argv[i], "--") != 0) {
+    const char *word = argv[i];
+    if (strcmp(word, "--namespaces") == 0) {
+      NEED(1);
+      plan->jail = 1;
+      plan->namespaces = (int)strtol(argv[i + 1], NULL, 10);
+      i += 2;
+    } else if (strcmp(word, "--cgroupns") == 0) {
+      plan->cgroupns = 1;
+      i += 1;
+    } else if (strcmp(word, "--cgroup") == 0) {
+      NEED(2);
+      if (plan->ncgroups == MAX_CGROUPS) return -1;
+      plan->cgroups[plan->ncgroups++] = (struct cgroup){argv[i + 1], atoi(argv[i + 2]), 0, 0};
+      i += 3;
+    } else if (strcmp(word, "--cgroup-parent") == 0) {
+      NEED(1);
+      if (plan->ncgroups == MAX_CGROUPS) return -1;
+      plan->cgroups[plan->ncgroups++] = (struct cgroup){argv[i + 1], 0, 1, 0};
+      i += 2;
+    } else if (strcmp(word, "--cgroup-write") == 0 || strcmp(word, "--cgroup-write-optional") == 0) {
+      NEED(2);
+      if (plan->nwrites == MAX_STEPS) return -1;
+      plan->writes[plan->nwrites++] =
+          (struct cgroup_write){argv[i + 1], argv[i + 2], strcmp(word, "--cgroup-write-optional") == 0};
+      i += 3;
+    } else if (strcmp(word, "--readonly") == 0 || strcmp(word, "--mask") == 0) {
+      NEED(1);
+      if (plan->nsteps == MAX_STEPS) return -1;
+      plan->steps[plan->nsteps++] = (struct setup_step){
+          word[2] == 'r' ? READONLY : MASK, argv[i + 1], NULL, NULL, NULL, NULL};
+      i += 2;
+    } else if (strcmp(word, "--mkdir") == 0 || strcmp(word, "--symlink") == 0) {
+      NEED(2);
+      if (plan->nsteps == MAX_STEPS) return -1;
+      plan->steps[plan->nsteps++] = (struct setup_step){
+          word[2] == 'm' ? MKDIR : SYMLINK, argv[i + 1], argv[i + 2], NULL, NULL, NULL};
+      i += 3;
+    } else if (strcmp(word, "--mount") == 0) {
+      NEED(5);
+      if (plan->nsteps == MAX_STEPS) return -1;
+      plan->steps[plan->nsteps++] =
+          (struct setup_step){MOUNT, argv[i + 1], argv[i + 2], argv[i + 3], argv[i + 4], argv[i + 5]};
+      i += 6;
+    } else if (strcmp(word, "--bind") == 0) {
+      NEED(3);
+      if (plan->nsteps == MAX_STEPS) return -1;
+      plan->steps[plan->nsteps++] =
+          (struct setup_step){BIND, argv[i + 1], argv[i + 2], argv[i + 3], NULL, NULL};
+      i += 4;
+    } else if (strcmp(word, "--hostname") == 0) {
+      NEED(1);
+      plan->hostname = argv[i + 1];
+      i += 2;
+    } else if (strcmp(word, "--loopback-up") == 0) {
+      plan->loopback = 1;
+      i += 1;
+    } else if (strcmp(word, "--capabilities") == 0) {
+      NEED(1);
+      plan->capabilities_set = 1;
+      plan->capabilities = strtoull(argv[i + 1], NULL, 16);
+      i += 2;
+    } else if (strcmp(word, "--no-new-privileges") == 0) {
+      plan->no_new_privs = 1;
+      i += 1;
+    } else {
+      return -1;
+    }
+  }
+#undef NEED
+  *index = i;
+  return 0;
+}
+
+// --- small helpers -------------------------------------------------------------------------
 
 // Field 22 of /proc/PID/stat: the process's start time in clock ticks after boot. With the PID
 // it names one process for good: a later process that reuses the PID starts later.
@@ -66,9 +234,20 @@ static unsigned long long start_time(pid_t pid) {
   char *p = strrchr(buf, ')');
   if (p == NULL) return 0;
   p++;
-  // After ")" come fields 3, 4, ...; the start time is field 22.
   for (int field = 3; field < 22 && p != NULL; field++) p = strchr(p + 1, ' ');
   return p ? strtoull(p + 1, NULL, 10) : 0;
+}
+
+static int write_file(const char *path, const char *value) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  size_t len = strlen(value);
+  ssize_t n = write(fd, value, len);
+  int saved = errno;
+  close(fd);
+  if (n == (ssize_t)len) return 0;
+  errno = n < 0 ? saved : EIO;
+  return -1;
 }
 
 static void write_exit_record(int statefd, int status) {
@@ -78,8 +257,7 @@ static void write_exit_record(int statefd, int status) {
   int len;
   double finished = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
   if (WIFSIGNALED(status))
-    len = snprintf(body, sizeof body,
-                   "{\"exitCode\":null,\"signal\":%d,\"finishedAt\":%.6f}\n",
+    len = snprintf(body, sizeof body, "{\"exitCode\":null,\"signal\":%d,\"finishedAt\":%.6f}\n",
                    WTERMSIG(status), finished);
   else
     len = snprintf(body, sizeof body, "{\"exitCode\":%d,\"signal\":null,\"finishedAt\":%.6f}\n",
@@ -91,66 +269,383 @@ static void write_exit_record(int statefd, int status) {
   if (written == len) renameat(statefd, "exit.json.tmp", statefd, "exit.json");
 }
 
-static void run_child(const char *rootfs, const char *workdir, char **command, int failfd) {
-  struct failure failure = {0, 0};
-  // Every other descriptor is the supervisor's business: mark them close-on-exec so the
-  // command starts with exactly 0, 1 and 2, and the failure pipe closes when exec succeeds.
+static pid_t wait_for(pid_t pid, int *status) {
+  pid_t waited;
+  do {
+    waited = waitpid(pid, status, 0);
+  } while (waited < 0 && errno == EINTR);
+  return waited;
+}
+
+static void send_failure(int fd, struct failure failure) {
+  ssize_t ignored = send(fd, &failure, sizeof failure, MSG_NOSIGNAL);
+  (void)ignored;
+}
+
+// --- the command ---------------------------------------------------------------------------
+
+static int apply_capabilities(uint64_t keep) {
+  int last = 40;
+  FILE *f = fopen("/proc/sys/kernel/cap_last_cap", "re");
+  if (f) {
+    if (fscanf(f, "%d", &last) != 1) last = 40;
+    fclose(f);
+  }
+  // The bounding set caps what any later exec can gain; root's exec gets exactly this set.
+  for (int cap = 0; cap <= last; cap++)
+    if (!(keep & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
+      return -1;
+  prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+  if (syscall(SYS_capget, &header, data) != 0) return -1;
+  for (int i = 0; i < 2; i++) {
+    uint32_t mask = (uint32_t)(keep >> (32 * i));
+    data[i].permitted &= mask;
+    data[i].effective &= mask;
+    data[i].inheritable &= mask;
+  }
+  return (int)syscall(SYS_capset, &header, data);
+}
+
+// The command's side of the fork: in its root, with its rights, then exec. A failure goes back
+// to the supervisor over `channel`, which closes on exec: EOF there means the exec succeeded.
+static void exec_command(const struct plan *plan, const char *workdir, char **command, int channel) {
+  sigset_t none;
+  sigemptyset(&none);
+  for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  // Every other descriptor is the supervisor's business; the command starts with 0, 1 and 2.
   syscall(SYS_close_range, 3, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */);
-  if (chroot(rootfs) != 0) {
-    failure = (struct failure){STEP_CHROOT, errno};
-  } else if (chdir(workdir) != 0) {
-    failure = (struct failure){STEP_CHDIR, errno};
-  } else {
+  if (chdir(workdir) != 0) send_failure(channel, failure_of(STEP_CHDIR, errno, workdir));
+  // Never gain privileges across exec (setuid binaries, file capabilities).
+  else if (plan->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+    send_failure(channel, failure_of(STEP_NO_NEW_PRIVS, errno, ""));
+  else if (plan->capabilities_set && apply_capabilities(plan->capabilities) != 0)
+    send_failure(channel, failure_of(STEP_CAPABILITIES, errno, ""));
+  else {
+    // The supervisor learns the command's PID, as its own PID namespace numbers it, from the
+    // credentials the kernel attaches to this message.
+    ssize_t ignored = send(channel, "P", 1, MSG_NOSIGNAL);
+    (void)ignored;
     // execvp searches the PATH of this process's environment, which is the command's.
     execvp(command[0], command);
-    failure = (struct failure){STEP_EXEC, errno};
+    send_failure(channel, failure_of(STEP_EXEC, errno, command[0]));
   }
-  ssize_t ignored = write(failfd, &failure, sizeof failure);
-  (void)ignored;
   _exit(127);
 }
 
-int main(int argc, char **argv) {
-  if (argc < 6 || strcmp(argv[4], "--") != 0) {
-    fprintf(stderr, "usage: tasker-supervisor STATE_DIR ROOTFS WORKDIR -- COMMAND [ARG...]\n");
-    return 2;
+// --- the jail (runs in the init, in the new namespaces, before pivot_root) ------------------
+
+// Opens PATH below the root without following any symlink: a path of the plan must be what it
+// says, whatever links the image planted.
+static int open_beneath(int rootfd, const char *path, int flags) {
+  struct open_how how = {
+      .flags = (uint64_t)(flags | O_CLOEXEC),
+      .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+  };
+  return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof how);
+}
+
+// Splits PATH into its parent (opened beneath the root) and its last component.
+static int open_parent(int rootfd, const char *path, const char **leaf) {
+  const char *slash = strrchr(path, '/');
+  if (slash == NULL) {
+    *leaf = path;
+    return dup(rootfd);
   }
-  const char *state_dir = argv[1], *rootfs = argv[2], *workdir = argv[3];
-  char **command = argv + 5;
+  char parent[4096];
+  snprintf(parent, sizeof parent, "%.*s", (int)(slash - path), path);
+  *leaf = slash + 1;
+  return open_beneath(rootfd, parent, O_PATH | O_DIRECTORY);
+}
 
-  // Detach from the creator: the first half exits at once (the creator reaps it), the second
-  // half is adopted by init (or the nearest subreaper) and leaves the creator's session.
-  pid_t detached = fork();
-  if (detached < 0) report_failure(STEP_FORK, errno);
-  if (detached > 0) _exit(0);
-  setsid();
+// Makes the directory PATH with exactly MODE (not masked by the umask) if it is missing.
+static int make_directory(int rootfd, const char *path, mode_t mode) {
+  const char *leaf;
+  int parent = open_parent(rootfd, path, &leaf);
+  if (parent < 0) return -1;
+  int rc = mkdirat(parent, leaf, mode);
+  int saved = errno;
+  if (rc == 0) fchmodat(parent, leaf, mode, 0);
+  close(parent);
+  if (rc != 0 && saved == EEXIST) {
+    // Whatever is there must be a real directory, not a symlink the image planted.
+    int fd = open_beneath(rootfd, path, O_PATH | O_DIRECTORY);
+    if (fd < 0) return -1;
+    close(fd);
+    return 0;
+  }
+  errno = saved;
+  return rc;
+}
 
-  int statefd = open(state_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (statefd < 0) report_failure(STEP_STATE, errno);
-  int failpipe[2];
-  if (pipe2(failpipe, O_CLOEXEC) != 0) report_failure(STEP_PIPE, errno);
+// mount(2) onto a descriptor's magic link, so the target is exactly the file that was opened.
+static int mount_on(int rootfd, const char *source, const char *path, const char *type,
+                    unsigned long flags, const char *data) {
+  int target = open_beneath(rootfd, path, O_PATH);
+  if (target < 0) return -1;
+  char proc_path[64];
+  snprintf(proc_path, sizeof proc_path, "/proc/self/fd/%d", target);
+  int rc = mount(source, proc_path, type, flags, data && *data ? data : NULL);
+  int saved = errno;
+  close(target);
+  errno = saved;
+  return rc;
+}
 
-  pid_t child = fork();
-  if (child < 0) report_failure(STEP_FORK, errno);
-  if (child == 0) run_child(rootfs, workdir, command, failpipe[1]);
-  close(failpipe[1]);
+static int bind_host_path(int rootfd, const char *source, const char *path, int readonly) {
+  struct stat info;
+  if (stat(source, &info) != 0) return -1;
+  int existing = open_beneath(rootfd, path, O_PATH);
+  if (existing >= 0) {
+    close(existing);
+  } else if (S_ISDIR(info.st_mode)) {
+    if (make_directory(rootfd, path, 0755) != 0) return -1;
+  } else {
+    const char *leaf;
+    int parent = open_parent(rootfd, path, &leaf);
+    if (parent < 0) return -1;
+    int fd = openat(parent, leaf, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    int saved = errno;
+    close(parent);
+    if (fd < 0) {
+      errno = saved;
+      return -1;
+    }
+    close(fd);
+  }
+  if (mount_on(rootfd, source, path, NULL, MS_BIND | MS_REC, NULL) != 0) return -1;
+  if (!readonly) return 0;
+  // A read-only bind is a second, remounting call; the flags the mount already has stay.
+  struct statvfs fs;
+  unsigned long keep = 0;
+  if (statvfs(source, &fs) == 0) {
+    if (fs.f_flag & ST_NOSUID) keep |= MS_NOSUID;
+    if (fs.f_flag & ST_NODEV) keep |= MS_NODEV;
+    if (fs.f_flag & ST_NOEXEC) keep |= MS_NOEXEC;
+  }
+  return mount_on(rootfd, NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | keep, NULL);
+}
 
-  // EOF on the failure pipe means exec succeeded (the pipe is close-on-exec).
-  struct failure failure;
+// Binds PATH onto itself and makes that read-only. A PATH this kernel lacks is skipped.
+static int make_readonly(int rootfd, const char *path) {
+  int target = open_beneath(rootfd, path, O_PATH);
+  if (target < 0) return errno == ENOENT ? 0 : -1;
+  char proc_path[64];
+  snprintf(proc_path, sizeof proc_path, "/proc/self/fd/%d", target);
+  int rc = mount(proc_path, proc_path, NULL, MS_BIND | MS_REC, NULL);
+  close(target);
+  if (rc != 0) return -1;
+  // Reopen: the descriptor above names the file under the new bind, not the bind itself.
+  return mount_on(rootfd, NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  NULL);
+}
+
+// Hides PATH: a file under /dev/null, a directory under an empty read-only tmpfs.
+static int mask(int rootfd, const char *path) {
+  int target = open_beneath(rootfd, path, O_PATH);
+  if (target < 0) return errno == ENOENT ? 0 : -1;
+  struct stat info;
+  int rc = fstat(target, &info);
+  close(target);
+  if (rc != 0) return -1;
+  if (S_ISDIR(info.st_mode)) return mount_on(rootfd, "tmpfs", path, "tmpfs", MS_RDONLY, "size=0");
+  return mount_on(rootfd, "/dev/null", path, NULL, MS_BIND, NULL);
+}
+
+static int loopback_up(void) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  struct ifreq request;
+  memset(&request, 0, sizeof request);
+  strcpy(request.ifr_name, "lo");
+  int rc = ioctl(fd, SIOCGIFFLAGS, &request);
+  if (rc == 0) {
+    request.ifr_flags |= IFF_UP | IFF_RUNNING;
+    rc = ioctl(fd, SIOCSIFFLAGS, &request);
+  }
+  close(fd);
+  return rc;
+}
+
+// Carries out the plan inside the new mount namespace. Returns 0, or a failure.
+static struct failure build_jail(const struct plan *plan, const char *rootfs) {
+  // Nothing mounted here may propagate back to the host.
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+    return failure_of(STEP_MOUNT, errno, "/ (making mounts private)");
+  // pivot_root needs the new root to be a mount point.
+  if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) != 0)
+    return failure_of(STEP_BIND, errno, rootfs);
+  int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0) return failure_of(STEP_CHDIR, errno, rootfs);
+  for (int i = 0; i < plan->nsteps; i++) {
+    const struct setup_step *s = &plan->steps[i];
+    int rc = 0, step = STEP_MOUNT;
+    switch (s->kind) {
+      case MKDIR:
+        step = STEP_MKDIR;
+        rc = make_directory(rootfd, s->a, (mode_t)strtol(s->b, NULL, 8));
+        break;
+      case MOUNT:
+        step = STEP_MOUNT;
+        rc = mount_on(rootfd, s->a, s->b, s->c, strtoul(s->d, NULL, 10), s->e);
+        break;
+      case BIND:
+        step = STEP_BIND;
+        rc = bind_host_path(rootfd, s->a, s->b, atoi(s->c));
+        break;
+      case READONLY:
+        step = STEP_MOUNT;
+        rc = make_readonly(rootfd, s->a);
+        break;
+      case MASK:
+        step = STEP_MOUNT;
+        rc = mask(rootfd, s->a);
+        break;
+      case SYMLINK: {
+        step = STEP_SYMLINK;
+        const char *leaf;
+        int parent = open_parent(rootfd, s->b, &leaf);
+        rc = parent < 0 ? -1 : symlinkat(s->a, parent, leaf);
+        if (rc != 0 && errno == EEXIST) rc = 0;
+        if (parent >= 0) close(parent);
+        break;
+      }
+    }
+    if (rc != 0) {
+      struct failure failure =
+          failure_of(step, errno, s->kind == MOUNT || s->kind == BIND || s->kind == SYMLINK ? s->b : s->a);
+      close(rootfd);
+      return failure;
+    }
+  }
+  if (fchdir(rootfd) != 0) return failure_of(STEP_CHDIR, errno, rootfs);
+  close(rootfd);
+  // The old root ends up stacked on the new one and is detached at once: nothing of the host's
+  // filesystem stays reachable.
+  if (syscall(SYS_pivot_root, ".", ".") != 0) return failure_of(STEP_PIVOT_ROOT, errno, rootfs);
+  if (umount2(".", MNT_DETACH) != 0) return failure_of(STEP_PIVOT_ROOT, errno, "old root");
+  if (chdir("/") != 0) return failure_of(STEP_CHDIR, errno, "/");
+  if (plan->hostname && sethostname(plan->hostname, strlen(plan->hostname)) != 0)
+    return failure_of(STEP_HOSTNAME, errno, plan->hostname);
+  if (plan->loopback && loopback_up() != 0) return failure_of(STEP_NETWORK, errno, "lo");
+  return failure_of(0, 0, NULL);
+}
+
+// PID 1 of the task's PID namespace: starts the command, forwards every signal it can catch to
+// it, reaps whatever is orphaned to it, and tells the supervisor how the command ended. When it
+// exits the kernel kills everything left in the namespace.
+static void run_init(const struct plan *plan, const char *rootfs, const char *workdir,
+                     char **command, int go, int channel, int status_out, char **argv, int argc) {
+  char byte;
   ssize_t n;
   do {
-    n = read(failpipe[0], &failure, sizeof failure);
+    n = read(go, &byte, 1);
   } while (n < 0 && errno == EINTR);
-  close(failpipe[0]);
-  if (n == (ssize_t)sizeof failure) {
-    waitpid(child, NULL, 0);
-    report_failure(failure.step, failure.err);
+  if (n != 1) _exit(1);  // the supervisor gave up (a cgroup could not be joined)
+  close(go);
+  if (plan->cgroupns && unshare(CLONE_NEWCGROUP) != 0) {
+    send_failure(channel, failure_of(STEP_CGROUPNS, errno, ""));
+    _exit(1);
   }
-  // The child is not reaped yet, so its /proc entry is still there even if it already exited.
-  dprintf(REPORT_FD, "ok %d %llu %d %llu\n", (int)child, start_time(child), (int)getpid(),
-          start_time(getpid()));
-  close(REPORT_FD);
+  struct failure failure = build_jail(plan, rootfs);
+  if (failure.step != 0) {
+    send_failure(channel, failure);
+    _exit(1);
+  }
+  sigset_t all, previous;
+  sigfillset(&all);
+  sigprocmask(SIG_BLOCK, &all, &previous);
+  pid_t child = fork();
+  if (child < 0) {
+    send_failure(channel, failure_of(STEP_FORK, errno, ""));
+    _exit(1);
+  }
+  if (child == 0) {
+    close(status_out);
+    exec_command(plan, workdir, command, channel);
+  }
+  close(channel);
+  // Inside the jail /proc/1/cmdline would show the host's paths (state, root, supervisor):
+  // overwrite the argument area, which the command's argv (its own copy since fork) no
+  // longer needs.
+  char *start = argv[0], *end = argv[argc - 1] + strlen(argv[argc - 1]);
+  memset(start, 0, (size_t)(end - start));
+  snprintf(start, (size_t)(end - start), "tasker-init");
+  prctl(PR_SET_NAME, "tasker-init", 0, 0, 0);
+  for (;;) {
+    siginfo_t info;
+    int sig = sigwaitinfo(&all, &info);
+    if (sig < 0) continue;
+    if (sig != SIGCHLD) {
+      kill(child, sig);
+      continue;
+    }
+    int status;
+    pid_t reaped;
+    while ((reaped = waitpid(-1, &status, WNOHANG)) > 0) {
+      if (reaped == child) {
+        ssize_t ignored = write(status_out, &status, sizeof status);
+        (void)ignored;
+        _exit(0);
+      }
+    }
+  }
+}
 
+// --- the supervisor ------------------------------------------------------------------------
+
+static void remove_cgroups(struct plan *plan) {
+  for (int i = plan->ncgroups - 1; i >= 0; i--) {
+    if (!plan->cgroups[i].made || plan->cgroups[i].parent) continue;
+    char kill_file[4096];
+    snprintf(kill_file, sizeof kill_file, "%s/cgroup.kill", plan->cgroups[i].path);
+    write_file(kill_file, "1");
+    // Processes take a moment to leave once killed; rmdir fails with EBUSY until then.
+    for (int attempt = 0; attempt < 200; attempt++) {
+      if (rmdir(plan->cgroups[i].path) == 0 || errno == ENOENT) break;
+      usleep(5000);
+    }
+  }
+}
+
+static void fail_and_clean(struct plan *plan, struct failure failure) {
+  remove_cgroups(plan);
+  report_failure(failure);
+}
+
+// Reads the command's fate on `channel`: a failure message, a credentials message naming its
+// PID (translated by the kernel into our PID namespace), and EOF once it has exec'd.
+static pid_t await_exec(int channel, struct failure *failure) {
+  pid_t pid = 0;
+  failure->step = 0;
+  for (;;) {
+    char buffer[sizeof(struct failure)];
+    char control[CMSG_SPACE(sizeof(struct ucred))];
+    struct iovec iov = {buffer, sizeof buffer};
+    struct msghdr message = {0};
+    message.msg_iov = &iov;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof control;
+    ssize_t n = recvmsg(channel, &message, MSG_CMSG_CLOEXEC);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return pid;
+    if (n == (ssize_t)sizeof(struct failure)) {
+      memcpy(failure, buffer, sizeof *failure);
+      return pid;
+    }
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&message); c; c = CMSG_NXTHDR(&message, c))
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
+        struct ucred credentials;
+        memcpy(&credentials, CMSG_DATA(c), sizeof credentials);
+        pid = credentials.pid;
+      }
+  }
+}
+
+static void detach_from_streams(void) {
   // The supervisor keeps none of the task's streams: a reader of the logs sees EOF when the
   // command and its children are done with them.
   int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -160,12 +655,152 @@ int main(int argc, char **argv) {
     dup2(devnull, 2);
     if (devnull > 2) close(devnull);
   }
+}
 
-  int status;
-  pid_t waited;
+static int run_jailed(struct plan *plan, int statefd, const char *rootfs, const char *workdir,
+                      char **command, char **argv, int argc) {
+  // Cgroups first, limits written before any process is inside.
+  for (int i = 0; i < plan->ncgroups; i++) {
+    struct cgroup *cg = &plan->cgroups[i];
+    if (mkdir(cg->path, 0755) == 0 || errno == EEXIST) {
+      cg->made = 1;
+    } else if (cg->required) {  // a parent that cannot be made shows as its child's failure
+      fail_and_clean(plan, failure_of(STEP_CGROUP, errno, cg->path));
+    }
+  }
+  for (int i = 0; i < plan->nwrites; i++) {
+    const struct cgroup_write *w = &plan->writes[i];
+    if (write_file(w->file, w->value) != 0 && !(w->optional && errno == ENOENT))
+      fail_and_clean(plan, failure_of(STEP_CGROUP_WRITE, errno, w->file));
+  }
+
+  int channel[2], go[2], status[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, channel) != 0 ||
+      pipe2(go, O_CLOEXEC) != 0 || pipe2(status, O_CLOEXEC) != 0)
+    fail_and_clean(plan, failure_of(STEP_PIPE, errno, ""));
+  int on = 1;
+  setsockopt(channel[0], SOL_SOCKET, SO_PASSCRED, &on, sizeof on);
+
+  pid_t init = (pid_t)syscall(SYS_clone, (unsigned long)plan->namespaces | SIGCHLD, NULL, NULL,
+                              NULL, NULL);
+  if (init < 0) fail_and_clean(plan, failure_of(STEP_CLONE, errno, "namespaces"));
+  if (init == 0) {
+    close(channel[0]);
+    close(go[1]);
+    close(status[0]);
+    close(REPORT_FD);
+    run_init(plan, rootfs, workdir, command, go[0], channel[1], status[1], argv, argc);
+  }
+  close(channel[1]);
+  close(go[0]);
+  close(status[1]);
+  // Into the task's cgroups before the init does anything, so all it starts is counted.
+  char pid_text[32];
+  snprintf(pid_text, sizeof pid_text, "%d", (int)init);
+  for (int i = 0; i < plan->ncgroups; i++) {
+    struct cgroup *cg = &plan->cgroups[i];
+    if (!cg->made || cg->parent) continue;
+    char procs[4096];
+    snprintf(procs, sizeof procs, "%s/cgroup.procs", cg->path);
+    if (write_file(procs, pid_text) != 0 && cg->required) {
+      struct failure failure = failure_of(STEP_CGROUP_JOIN, errno, cg->path);
+      kill(init, SIGKILL);
+      wait_for(init, NULL);
+      fail_and_clean(plan, failure);
+    }
+  }
+  if (write(go[1], "g", 1) != 1) {
+    kill(init, SIGKILL);
+    wait_for(init, NULL);
+    fail_and_clean(plan, failure_of(STEP_PIPE, errno, "init"));
+  }
+  close(go[1]);
+
+  struct failure failure;
+  pid_t pid = await_exec(channel[0], &failure);
+  close(channel[0]);
+  if (failure.step != 0 || pid <= 0) {
+    wait_for(init, NULL);
+    if (failure.step == 0) failure = failure_of(STEP_EXEC, ECHILD, "the init ended before the command started");
+    fail_and_clean(plan, failure);
+  }
+  dprintf(REPORT_FD, "ok %d %llu %d %llu %d %llu\n", (int)pid, start_time(pid), (int)getpid(),
+          start_time(getpid()), (int)init, start_time(init));
+  close(REPORT_FD);
+  detach_from_streams();
+
+  int init_status = 0, command_status;
+  pid_t waited = wait_for(init, &init_status);
+  ssize_t n;
   do {
-    waited = waitpid(child, &status, 0);
-  } while (waited < 0 && errno == EINTR);
-  if (waited == child) write_exit_record(statefd, status);
+    n = read(status[0], &command_status, sizeof command_status);
+  } while (n < 0 && errno == EINTR);
+  // The init tells how the command ended; if it was killed first (rm --force), its own end is
+  // the task's.
+  if (n == (ssize_t)sizeof command_status)
+    write_exit_record(statefd, command_status);
+  else if (waited == init)
+    write_exit_record(statefd, init_status);
+  remove_cgroups(plan);
   return 0;
+}
+
+static int run_chrooted(struct plan *plan, int statefd, const char *rootfs, const char *workdir,
+                        char **command) {
+  int channel[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, channel) != 0)
+    report_failure(failure_of(STEP_PIPE, errno, ""));
+  (void)plan;
+  pid_t child = fork();
+  if (child < 0) report_failure(failure_of(STEP_FORK, errno, ""));
+  if (child == 0) {
+    close(channel[0]);
+    if (chroot(rootfs) != 0) {
+      send_failure(channel[1], failure_of(STEP_CHROOT, errno, rootfs));
+      _exit(127);
+    }
+    exec_command(plan, workdir, command, channel[1]);
+  }
+  close(channel[1]);
+  struct failure failure;
+  await_exec(channel[0], &failure);
+  close(channel[0]);
+  if (failure.step != 0) {
+    wait_for(child, NULL);
+    report_failure(failure);
+  }
+  // The child is not reaped yet, so its /proc entry is still there even if it already exited.
+  dprintf(REPORT_FD, "ok %d %llu %d %llu 0 0\n", (int)child, start_time(child), (int)getpid(),
+          start_time(getpid()));
+  close(REPORT_FD);
+  detach_from_streams();
+  int status;
+  if (wait_for(child, &status) == child) write_exit_record(statefd, status);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  static struct plan plan;
+  int index = 4;
+  if (argc < 6 || parse_plan(argv, argc, &index, &plan) != 0 || index + 1 >= argc ||
+      strcmp(argv[index], "--") != 0) {
+    fprintf(stderr,
+            "usage: tasker-supervisor STATE_DIR ROOTFS WORKDIR [SETUP...] -- COMMAND [ARG...]\n");
+    dprintf(REPORT_FD, "error usage %d bad arguments\n", EINVAL);
+    return 2;
+  }
+  const char *state_dir = argv[1], *rootfs = argv[2], *workdir = argv[3];
+  char **command = argv + index + 1;
+
+  // Detach from the creator: the first half exits at once (the creator reaps it), the second
+  // half is adopted by init (or the nearest subreaper) and leaves the creator's session.
+  pid_t detached = fork();
+  if (detached < 0) report_failure(failure_of(STEP_FORK, errno, ""));
+  if (detached > 0) _exit(0);
+  setsid();
+
+  int statefd = open(state_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (statefd < 0) report_failure(failure_of(STEP_STATE, errno, state_dir));
+  if (plan.jail) return run_jailed(&plan, statefd, rootfs, workdir, command, argv, argc);
+  return run_chrooted(&plan, statefd, rootfs, workdir, command);
 }

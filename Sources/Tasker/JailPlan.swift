@@ -1,0 +1,329 @@
+/// How strongly a task is isolated.
+public enum Isolation: String, Codable, Sendable, CaseIterable {
+  /// The original tool's jail: chroot(2) only.
+  case chroot
+  /// Namespaces, pivot_root, an init, reduced capabilities, cgroup limits.
+  case jail
+}
+
+/// The network a jailed task sees.
+public enum NetworkMode: String, Codable, Sendable, CaseIterable {
+  /// The host's network, as the original tool gave.
+  case host
+  /// A network namespace of its own with only loopback, up.
+  case none
+}
+
+/// What the user asked of the jail.
+public struct JailOptions: Equatable, Sendable {
+  public var isolation: Isolation
+  public var hostname: String?
+  public var network: NetworkMode
+  public var capAdd: [String]
+  public var capDrop: [String]
+  public var privileged: Bool
+  public var limits: ResourceLimits
+
+  public init(
+    isolation: Isolation = .jail, hostname: String? = nil, network: NetworkMode = .host, capAdd: [String] = [],
+    capDrop: [String] = [], privileged: Bool = false, limits: ResourceLimits = ResourceLimits()
+  ) {
+    self.isolation = isolation
+    self.hostname = hostname
+    self.network = network
+    self.capAdd = capAdd
+    self.capDrop = capDrop
+    self.privileged = privileged
+    self.limits = limits
+  }
+}
+
+/// Everything the supervisor is to do to isolate one task, decided before anything is done:
+/// built from the options and the host's cgroup layout by `make`, carried out in order by
+/// `tasker-supervisor` (which reports the step that failed, its path and errno).
+public struct JailPlan: Equatable, Sendable {
+  /// A Linux namespace, with its clone flag.
+  public enum Namespace: String, Equatable, Sendable, CaseIterable {
+    case mount, pid, uts, ipc, net, cgroup
+
+    public var cloneFlag: Int32 {
+      switch self {
+      case .mount: return 0x0002_0000  // CLONE_NEWNS
+      case .pid: return 0x2000_0000  // CLONE_NEWPID
+      case .uts: return 0x0400_0000  // CLONE_NEWUTS
+      case .ipc: return 0x0800_0000  // CLONE_NEWIPC
+      case .net: return 0x4000_0000  // CLONE_NEWNET
+      case .cgroup: return 0x0200_0000  // CLONE_NEWCGROUP
+      }
+    }
+  }
+
+  /// One step inside the new root, before pivot_root. Paths are relative to the root and are
+  /// opened without following symlinks.
+  public enum Step: Equatable, Sendable {
+    case mkdir(String, mode: Int)
+    case mount(source: String, target: String, type: String, flags: UInt, data: String)
+    case bind(hostPath: String, target: String, readOnly: Bool)
+    case symlink(target: String, path: String)
+    case readOnly(String)
+    case mask(String)
+  }
+
+  /// A cgroup directory: a shared parent (made if missing), or the task's own (joined by the
+  /// init, removed with the task). A required one must work or the create fails.
+  public struct Cgroup: Equatable, Sendable {
+    public var path: String
+    public var isParent: Bool
+    public var required: Bool
+  }
+
+  /// A value written into a cgroup file before the task starts.
+  public struct CgroupWrite: Equatable, Sendable {
+    public var file: String
+    public var value: String
+    public var optional: Bool
+  }
+
+  public var isolation: Isolation
+  public var namespaces: [Namespace]
+  public var steps: [Step]
+  public var hostname: String?
+  public var loopbackUp: Bool
+  /// What the command keeps; nil keeps everything it has (chroot, `--privileged`).
+  public var capabilities: Capabilities?
+  public var noNewPrivileges: Bool
+  public var cgroups: [Cgroup]
+  public var cgroupWrites: [CgroupWrite]
+  /// Where the task's measurements are read from (memory, pids, cpu, procs).
+  public var measurements: CgroupPaths
+
+  // MS_* flags from <sys/mount.h>.
+  static let noSUID: UInt = 2
+  static let noDev: UInt = 4
+  static let noExec: UInt = 8
+  static let strictAtime: UInt = 1 << 24
+
+  /// Builds the plan for task `id`.
+  public static func make(id: TaskID, options: JailOptions, host: CgroupHost) throws(TaskerError) -> JailPlan {
+    if options.isolation == .chroot {
+      var unsupported: [String] = []
+      if options.hostname != nil { unsupported.append("--hostname") }
+      if options.network != .host { unsupported.append("--network none") }
+      if !options.capAdd.isEmpty || !options.capDrop.isEmpty { unsupported.append("--cap-add/--cap-drop") }
+      if options.privileged { unsupported.append("--privileged") }
+      if !options.limits.isEmpty { unsupported.append("resource limits") }
+      if !unsupported.isEmpty {
+        throw TaskerError(
+          .invalidArgument, "\(unsupported.joined(separator: ", ")) need --isolation jail (chroot cannot enforce them)")
+      }
+      return JailPlan(
+        isolation: .chroot, namespaces: [], steps: [], hostname: nil, loopbackUp: false, capabilities: nil,
+        noNewPrivileges: false, cgroups: [], cgroupWrites: [], measurements: CgroupPaths())
+    }
+
+    var namespaces: [Namespace] = [.mount, .pid, .uts, .ipc, .cgroup]
+    if options.network == .none { namespaces.append(.net) }
+    let capabilities =
+      options.privileged ? nil : try Capabilities.adjusted(.default, add: options.capAdd, drop: options.capDrop)
+    let hostname = options.hostname ?? id.rawValue
+    guard !hostname.isEmpty, hostname.utf8.count <= 64, !hostname.contains("/") else {
+      throw TaskerError(.invalidArgument, "invalid --hostname \"\(hostname)\": 1 to 64 characters")
+    }
+    var plan = JailPlan(
+      isolation: .jail, namespaces: namespaces, steps: filesystemSteps, hostname: hostname,
+      loopbackUp: options.network == .none, capabilities: capabilities, noNewPrivileges: !options.privileged,
+      cgroups: [], cgroupWrites: [], measurements: CgroupPaths())
+    try plan.addCgroups(id: id, limits: options.limits, host: host)
+    return plan
+  }
+
+  /// /proc, a minimal /dev, /tmp, and the parts of /proc that must not be written from inside.
+  static let filesystemSteps: [Step] = [
+    .mkdir("proc", mode: 0o555),
+    .mount(source: "proc", target: "proc", type: "proc", flags: noSUID | noDev | noExec, data: ""),
+    .mkdir("dev", mode: 0o755),
+    .mount(source: "tmpfs", target: "dev", type: "tmpfs", flags: noSUID | strictAtime, data: "mode=755,size=65536k"),
+    .bind(hostPath: "/dev/null", target: "dev/null", readOnly: false),
+    .bind(hostPath: "/dev/zero", target: "dev/zero", readOnly: false),
+    .bind(hostPath: "/dev/full", target: "dev/full", readOnly: false),
+    .bind(hostPath: "/dev/random", target: "dev/random", readOnly: false),
+    .bind(hostPath: "/dev/urandom", target: "dev/urandom", readOnly: false),
+    .bind(hostPath: "/dev/tty", target: "dev/tty", readOnly: false),
+    .mkdir("dev/pts", mode: 0o755),
+    .mount(
+      source: "devpts", target: "dev/pts", type: "devpts", flags: noSUID | noExec,
+      data: "newinstance,ptmxmode=0666,mode=0620"),
+    .symlink(target: "pts/ptmx", path: "dev/ptmx"),
+    .mkdir("dev/shm", mode: 0o1777),
+    .mount(source: "shm", target: "dev/shm", type: "tmpfs", flags: noSUID | noDev, data: "mode=1777,size=65536k"),
+    .symlink(target: "/proc/self/fd", path: "dev/fd"),
+    .symlink(target: "/proc/self/fd/0", path: "dev/stdin"),
+    .symlink(target: "/proc/self/fd/1", path: "dev/stdout"),
+    .symlink(target: "/proc/self/fd/2", path: "dev/stderr"),
+    .mkdir("tmp", mode: 0o1777),
+    // As Docker does: the kernel's global knobs read-only, its secrets hidden.
+    .readOnly("proc/sys"),
+    .readOnly("proc/sysrq-trigger"),
+    .readOnly("proc/irq"),
+    .readOnly("proc/bus"),
+    .mask("proc/kcore"),
+    .mask("proc/keys"),
+    .mask("proc/timer_list"),
+    .mask("proc/sched_debug"),
+    .mask("proc/acpi"),
+    .mask("proc/scsi"),
+  ]
+
+  /// The task's cgroups: one per controller it is limited or measured by, plus one in the v2
+  /// hierarchy (which tracks and kills every process even without controllers). Controllers
+  /// with a limit must work; the others are measured where the host allows.
+  mutating func addCgroups(id: TaskID, limits: ResourceLimits, host: CgroupHost) throws(TaskerError) {
+    let name = "tasker/" + id.rawValue
+    var made: Set<String> = []
+    func own(_ mount: String, required: Bool) -> String {
+      let path = mount + "/" + name
+      if !made.contains(path) {
+        made.insert(path)
+        cgroups.append(Cgroup(path: mount + "/tasker", isParent: true, required: false))
+        cgroups.append(Cgroup(path: path, isParent: false, required: required))
+      } else if required, let index = cgroups.firstIndex(where: { $0.path == path }) {
+        cgroups[index].required = true
+      }
+      return path
+    }
+    func enable(_ controller: String, in mount: String) {
+      // cgroup v2 offers a controller to children only once the parent enables it.
+      for parent in [mount, mount + "/tasker"] {
+        cgroupWrites.append(
+          CgroupWrite(file: parent + "/cgroup.subtree_control", value: "+" + controller, optional: false))
+      }
+    }
+    func unavailable(_ flag: String, _ controller: String) -> TaskerError {
+      TaskerError(
+        .startFailed,
+        "\(flag) cannot be enforced: this host has no cgroup \(controller) controller available to tasker "
+          + "(not in the cgroup v2 root's cgroup.controllers, and no cgroup v1 \(controller) hierarchy)")
+    }
+
+    var limitWrites: [CgroupWrite] = []
+    if let memory = limits.memoryBytes {
+      switch host.placement(of: "memory") {
+      case .v2(let mount):
+        enable("memory", in: mount)
+        let path = own(mount, required: true)
+        limitWrites.append(CgroupWrite(file: path + "/memory.max", value: String(memory), optional: false))
+        limitWrites.append(CgroupWrite(file: path + "/memory.swap.max", value: "0", optional: true))
+        measurements.memory = .v2(path)
+      case .v1(let mount):
+        let path = own(mount, required: true)
+        limitWrites.append(CgroupWrite(file: path + "/memory.limit_in_bytes", value: String(memory), optional: false))
+        if host.v1SwapAccounting {
+          limitWrites.append(
+            CgroupWrite(file: path + "/memory.memsw.limit_in_bytes", value: String(memory), optional: false))
+        }
+        measurements.memory = .v1(path)
+      case nil:
+        throw unavailable("--memory", "memory")
+      }
+    }
+    if let pids = limits.pids {
+      guard pids >= 1 else { throw TaskerError(.invalidArgument, "--pids-limit must be at least 1") }
+      switch host.placement(of: "pids") {
+      case .v2(let mount):
+        enable("pids", in: mount)
+        let path = own(mount, required: true)
+        limitWrites.append(CgroupWrite(file: path + "/pids.max", value: String(pids), optional: false))
+        measurements.pids = path
+      case .v1(let mount):
+        let path = own(mount, required: true)
+        limitWrites.append(CgroupWrite(file: path + "/pids.max", value: String(pids), optional: false))
+        measurements.pids = path
+      case nil:
+        throw unavailable("--pids-limit", "pids")
+      }
+    }
+    if let cpus = limits.cpus {
+      let period = 100_000
+      let quota = Int((cpus * Double(period)).rounded())
+      guard cpus.isFinite, quota >= 1_000 else {
+        throw TaskerError(.invalidArgument, "--cpus must be at least 0.01")
+      }
+      switch host.placement(of: "cpu") {
+      case .v2(let mount):
+        enable("cpu", in: mount)
+        let path = own(mount, required: true)
+        limitWrites.append(CgroupWrite(file: path + "/cpu.max", value: "\(quota) \(period)", optional: false))
+      case .v1(let mount):
+        let path = own(mount, required: true)
+        limitWrites.append(CgroupWrite(file: path + "/cpu.cfs_period_us", value: String(period), optional: false))
+        limitWrites.append(CgroupWrite(file: path + "/cpu.cfs_quota_us", value: String(quota), optional: false))
+      case nil:
+        throw unavailable("--cpus", "cpu")
+      }
+    }
+
+    // Measurements without limits, where the host offers them; and the v2 cgroup that holds
+    // every process of the task.
+    if let unified = host.unifiedMount {
+      let path = own(unified, required: false)
+      measurements.processes = path
+      if host.unifiedControllers.contains("cpu") || measurements.cpu == nil { measurements.cpu = .v2(path) }
+    }
+    if measurements.memory == nil, case .v1(let mount)? = host.placement(of: "memory") {
+      measurements.memory = .v1(own(mount, required: false))
+    }
+    if measurements.pids == nil, case .v1(let mount)? = host.placement(of: "pids") {
+      measurements.pids = own(mount, required: false)
+    }
+    if case .v1(let mount)? = host.placement(of: "cpuacct") {
+      measurements.cpu = .v1(own(mount, required: false))
+    }
+    cgroupWrites += limitWrites
+  }
+
+  /// The SETUP words of `tasker-supervisor` (see Sources/TaskerSupervisor/main.c).
+  public var supervisorArguments: [String] {
+    guard isolation == .jail else { return [] }
+    let flags = namespaces.filter { $0 != .cgroup }.reduce(Int32(0)) { $0 | $1.cloneFlag }
+    var words = ["--namespaces", String(flags)]
+    if namespaces.contains(.cgroup) { words.append("--cgroupns") }
+    for cgroup in cgroups {
+      words +=
+        cgroup.isParent ? ["--cgroup-parent", cgroup.path] : ["--cgroup", cgroup.path, cgroup.required ? "1" : "0"]
+    }
+    for write in cgroupWrites {
+      words += [write.optional ? "--cgroup-write-optional" : "--cgroup-write", write.file, write.value]
+    }
+    for step in steps {
+      switch step {
+      case .mkdir(let path, let mode): words += ["--mkdir", path, String(mode, radix: 8)]
+      case .mount(let source, let target, let type, let flags, let data):
+        words += ["--mount", source, target, type, String(flags), data]
+      case .bind(let hostPath, let target, let readOnly): words += ["--bind", hostPath, target, readOnly ? "1" : "0"]
+      case .symlink(let target, let path): words += ["--symlink", target, path]
+      case .readOnly(let path): words += ["--readonly", path]
+      case .mask(let path): words += ["--mask", path]
+      }
+    }
+    if let hostname { words += ["--hostname", hostname] }
+    if loopbackUp { words.append("--loopback-up") }
+    if let capabilities { words += ["--capabilities", String(capabilities.mask, radix: 16)] }
+    if noNewPrivileges { words.append("--no-new-privileges") }
+    return words
+  }
+}
+
+/// Where a task's cgroup measurements live.
+public struct CgroupPaths: Equatable, Sendable, Codable {
+  public enum Versioned: Equatable, Sendable, Codable {
+    case v1(String)
+    case v2(String)
+  }
+  public var memory: Versioned?
+  public var pids: String?
+  public var cpu: Versioned?
+  /// A cgroup whose `cgroup.procs` lists every process of the task.
+  public var processes: String?
+
+  public init() {}
+}
