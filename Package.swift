@@ -52,7 +52,7 @@ let package = Package(
       ]),
     .testTarget(
       name: "TaskerTests",
-      dependencies: ["Tasker", "TaskerArchive", "TaskerImage", "TaskerSystem", "CArchive"]),
+      dependencies: ["Tasker", "TaskerArchive", "TaskerImage", "TaskerSystem", "CArchive", "CTaskerShim"]),
     .testTarget(
       name: "TaskerIntegrationTests",
       dependencies: ["Tasker", "TaskerSystem", "TaskerCLI", "TaskerSupervisor"]),

@@ -15,8 +15,10 @@ extension TaskManager {
   /// its error; it does not stop the others from being listed. Creates that were killed
   /// half-way are cleaned up on the way and never listed.
   public func list() -> [TaskListEntry] {
-    store.taskIDs().map { id in
+    store.taskIDs().compactMap { id in
       let record = Result { () throws(TaskerError) in try store.record(of: id) }
+      // Removed by another tasker between the listing and the read: not a task any more.
+      if case .failure(let error) = record, error.code == .notFound { return nil }
       return TaskListEntry(id: id, result: record.map { status(of: id, record: $0) })
     }
   }
@@ -135,9 +137,10 @@ extension TaskManager {
     return id
   }
 
-  /// Kills the command and whatever it started: every process of the supervisor's session
-  /// whose root is the task's directory. Repeats until none is left (a forking process may add
-  /// one while we kill). Each kill goes through a pidfd whose start time was checked.
+  /// Kills the command and whatever it started: every process started since the task whose root
+  /// is the task's directory (in chroot isolation a process can leave the supervisor's session
+  /// with setsid, but not its root). Repeats until none is left (a forking process may add one
+  /// while we kill). Each kill goes through a pidfd whose start time was checked.
   func killEverything(of record: TaskRecord) {
     // A jail ends as a whole: when the init of its PID namespace dies, the kernel kills every
     // process left in it; the v2 cgroup's cgroup.kill reaches any that got out.
@@ -153,7 +156,7 @@ extension TaskManager {
     for _ in 0..<50 {
       let members = allProcessIDs().filter { pid in
         guard pid != getpid(), let stat = ProcessStat.read(pid: pid), stat.stateCode != "Z",
-          stat.sessionID == record.supervisorPID, stat.startTime >= record.supervisorStartTime
+          stat.startTime >= record.supervisorStartTime
         else { return false }
         return processRoot(pid) == record.rootfs
       }

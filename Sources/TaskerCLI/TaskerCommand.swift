@@ -25,4 +25,26 @@ struct TaskerCommand: AsyncParsableCommand {
       Prune.self,
     ]
   )
+
+  /// Like argument-parser's own main, but a usage error is one line on stderr (the usage is one
+  /// `--help` away), so every failure of tasker looks the same to a script and to a person.
+  static func main() async {
+    do {
+      var command = try parseAsRoot()
+      if var asyncCommand = command as? any AsyncParsableCommand {
+        try await asyncCommand.run()
+      } else {
+        try command.run()
+      }
+    } catch {
+      let code = exitCode(for: error)
+      if code == .success { exit(withError: error) }  // --help, --version: printed as usual
+      let message = message(for: error)
+      if !message.isEmpty {
+        let hint = code == .validationFailure ? " (see tasker --help)" : ""
+        printError(message.split(separator: "\n").joined(separator: " ") + hint)
+      }
+      exit(withError: ExitCode(code.rawValue))
+    }
+  }
 }

@@ -86,7 +86,9 @@ private func removeContents(of fd: Int32, path: String) throws(SystemError) {
     throw SystemError("fdopendir", path: path, errno: errno)
   }
   defer { closedir(dir) }
-  var directories: [String] = []
+  // Names are kept as the bytes the kernel gave: a name that is not UTF-8 must still be
+  // found again by unlinkat.
+  var directories: [[CChar]] = []
   while true {
     errno = 0
     guard let entry = readdir(dir) else {
@@ -94,28 +96,31 @@ private func removeContents(of fd: Int32, path: String) throws(SystemError) {
       break
     }
     let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-      String(cString: raw.bindMemory(to: CChar.self).baseAddress.unsafelyUnwrapped)
+      let bytes = raw.bindMemory(to: CChar.self)
+      return Array(bytes.prefix { $0 != 0 }) + [0]
     }
-    if name == "." || name == ".." { continue }
+    if name == [46, 0] || name == [46, 46, 0] { continue }
+    let display = { path + "/" + String(decoding: name.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self) }
     if entry.pointee.d_type == UInt8(DT_DIR) {
       directories.append(name)
     } else if unlinkat(fd, name, 0) != 0 {
       if errno == EISDIR {
         directories.append(name)
       } else if errno != ENOENT {
-        throw SystemError("unlinkat", path: path + "/" + name, errno: errno)
+        throw SystemError("unlinkat", path: display(), errno: errno)
       }
     }
   }
   for name in directories {
+    let display = path + "/" + String(decoding: name.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
     let child = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
     if child < 0 {
       if errno == ENOENT { continue }
-      throw SystemError("openat", path: path + "/" + name, errno: errno)
+      throw SystemError("openat", path: display, errno: errno)
     }
-    try removeContents(of: child, path: path + "/" + name)
+    try removeContents(of: child, path: display)
     if unlinkat(fd, name, AT_REMOVEDIR) != 0, errno != ENOENT {
-      throw SystemError("unlinkat", path: path + "/" + name, errno: errno)
+      throw SystemError("unlinkat", path: display, errno: errno)
     }
   }
 }

@@ -5,9 +5,10 @@ import Testing
 /// The core contract: create, health_check, send_signal, through the CLI, as a user runs them.
 @Suite(.enabled(if: isRoot, rootReason))
 struct CoreCommandTests {
-  @Test func createHealthCheckSignalOverHTTP() throws {
+  @Test(arguments: ["jail", "chroot"])
+  func createHealthCheckSignalOverHTTP(isolation: String) throws {
     let images = try Images.shared()
-    let box = try Sandbox()
+    let box = try Sandbox(createOptions: ["--isolation", isolation])
     defer { box.scratch.remove() }
 
     let id = try box.create(images.url("busybox.tar.gz"), ["sleep 30"])
@@ -30,9 +31,10 @@ struct CoreCommandTests {
     }
   }
 
-  @Test func theCommandsRootIsTheTaskDirectory() throws {
+  @Test(arguments: ["jail", "chroot"])
+  func theCommandsRootIsTheTaskDirectory(isolation: String) throws {
     let images = try Images.shared()
-    let box = try Sandbox()
+    let box = try Sandbox(createOptions: ["--isolation", isolation])
     defer { box.scratch.remove() }
     let hostFile = "/example.txt"
     let existedBefore = FileManager.default.fileExists(atPath: hostFile)
@@ -94,12 +96,20 @@ struct CoreCommandTests {
     let images = try Images.shared()
     let box = try Sandbox()
     defer { box.scratch.remove() }
+    for isolation in ["jail", "chroot"] {
+      try check(box, images, isolation: isolation, name: name, arguments: arguments, mention: mention)
+    }
+  }
+
+  func check(_ box: Sandbox, _ images: Images, isolation: String, name: String, arguments: [String], mention: String)
+    throws
+  {
     let resolved = arguments.map { argument in
       if argument.hasPrefix("URL:") { return images.url(String(argument.dropFirst(4))) }
       if argument.hasPrefix("IMAGE:") { return images.url(String(argument.dropFirst(6))) }
       return argument
     }
-    let result = try box.tasker(["create"] + resolved)
+    let result = try box.tasker(["create", "--isolation", isolation] + resolved)
     #expect(result.status != 0, "\(name)")
     #expect(result.stdout.isEmpty, "\(name): no ID may be printed")
     #expect(result.stderrLines.count == 1, "\(name): \(result.stderr)")
@@ -108,9 +118,10 @@ struct CoreCommandTests {
     #expect(box.tasksOnRecord().isEmpty, "\(name) left a record")
   }
 
-  @Test func exitStatusIsRecordedForCodeAndSignal() throws {
+  @Test(arguments: ["jail", "chroot"])
+  func exitStatusIsRecordedForCodeAndSignal(isolation: String) throws {
     let images = try Images.shared()
-    let box = try Sandbox()
+    let box = try Sandbox(createOptions: ["--isolation", isolation])
     defer { box.scratch.remove() }
     let exits = try box.create(images.url("busybox.tar.gz"), ["sh -c 'echo out; echo err >&2; exit 3'"])
     #expect(try eventually { try box.json(exits)["exitCode"] as? Int == 3 })
@@ -121,9 +132,10 @@ struct CoreCommandTests {
     #expect(try box.json(killed)["finishedAt"] as? String != nil)
   }
 
-  @Test func unknownAndEndedTasksAreErrors() throws {
+  @Test(arguments: ["jail", "chroot"])
+  func unknownAndEndedTasksAreErrors(isolation: String) throws {
     let images = try Images.shared()
-    let box = try Sandbox()
+    let box = try Sandbox(createOptions: ["--isolation", isolation])
     defer { box.scratch.remove() }
     for arguments in [
       ["health_check", "0123456789ab"], ["send_signal", "0123456789ab", "INT"], ["status", "../etc"],
@@ -140,9 +152,10 @@ struct CoreCommandTests {
     #expect(late.stderr.contains("ended"))
   }
 
-  @Test func signalNamesAndNumbers() throws {
+  @Test(arguments: ["jail", "chroot"])
+  func signalNamesAndNumbers(isolation: String) throws {
     let images = try Images.shared()
-    let box = try Sandbox()
+    let box = try Sandbox(createOptions: ["--isolation", isolation])
     defer { box.scratch.remove() }
     for (spelling, number) in [("TERM", 15), ("2", 2), ("sigusr1", 10)] {
       let id = try box.create(images.url("busybox.tar.gz"), ["sleep 30"])
@@ -161,9 +174,10 @@ struct CoreCommandTests {
 
   /// A record whose PID now belongs to another process (same PID, other start time) must never
   /// lead to that process being signalled.
-  @Test func aReusedPIDIsNeverSignalled() throws {
+  @Test(arguments: ["jail", "chroot"])
+  func aReusedPIDIsNeverSignalled(isolation: String) throws {
     let images = try Images.shared()
-    let box = try Sandbox()
+    let box = try Sandbox(createOptions: ["--isolation", isolation])
     defer { box.scratch.remove() }
     let id = try box.create(images.url("busybox.tar.gz"), ["sleep 30"])
     _ = try box.tasker(["kill", id, "KILL"])

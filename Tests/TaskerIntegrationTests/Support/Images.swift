@@ -29,6 +29,23 @@ final class Images: @unchecked Sendable {
     let whole = try Data(contentsOf: directory.appendingPathComponent("busybox.tar.gz"))
     try whole.prefix(whole.count / 2).write(to: directory.appendingPathComponent("truncated.tar.gz"))
 
+    // busybox plus the chroot-escape helper, and an image whose /proc is a symlink out.
+    let tree = try Scratch("tasker-tree")
+    defer { tree.remove() }
+    let unpack = try run("/bin/tar", ["-C", tree.path, "-xf", directory.appendingPathComponent("busybox.tar").path])
+    guard unpack.status == 0 else { throw ImagesError.build(unpack.stderr) }
+    let helper = repositoryRoot.appendingPathComponent("Tests/Fixtures/escape.c").path
+    let compiled = try run("/usr/bin/cc", ["-static", "-O2", "-o", tree.path + "/escape", helper])
+    guard compiled.status == 0 else { throw ImagesError.build(compiled.stderr) }
+    let packed = try run(
+      "/bin/tar", ["-C", tree.path, "-cf", directory.appendingPathComponent("busybox-escape.tar").path, "."])
+    guard packed.status == 0 else { throw ImagesError.build(packed.stderr) }
+    try FileManager.default.removeItem(atPath: tree.path + "/proc")
+    try FileManager.default.createSymbolicLink(atPath: tree.path + "/proc", withDestinationPath: "/etc")
+    let badProc = try run(
+      "/bin/tar", ["-C", tree.path, "-cf", directory.appendingPathComponent("busybox-badproc.tar").path, "."])
+    guard badProc.status == 0 else { throw ImagesError.build(badProc.stderr) }
+
     server = Process()
     server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     server.arguments = [

@@ -6,8 +6,11 @@ struct Sandbox {
   let scratch: Scratch
   let state: URL
   let downloads: URL
+  /// Options every `create` of this sandbox gets (`--isolation chroot`, say).
+  var createOptions: [String] = []
 
-  init() throws {
+  init(createOptions: [String] = []) throws {
+    self.createOptions = createOptions
     scratch = try Scratch()
     state = try scratch.sub("state")
     downloads = try scratch.sub("downloads")
@@ -19,7 +22,7 @@ struct Sandbox {
   }
 
   func create(_ image: String, _ command: [String]) throws -> String {
-    let result = try tasker(["create", image] + command)
+    let result = try tasker(["create"] + createOptions + [image] + command)
     #expect(result.status == 0, "create failed: \(result.stderr)")
     let id = result.stdout.trimmingCharacters(in: .newlines)
     #expect(result.stdout == id + "\n", "create must print the ID alone on one line")

@@ -7,8 +7,9 @@ enum ArchiveFormat: Sendable {
   case pax
   /// GNU tar (long names as `././@LongLink` members).
   case gnutar
-  /// Zip: never accepted by the extractor; written to check that it is refused.
+  /// Zip and cpio (newc): never accepted by the extractor; written to check that they are refused.
   case zip
+  case cpio
 }
 
 /// The compression filter a `TarBuilder` puts around the archive.
@@ -45,14 +46,20 @@ struct ArchiveMember: Sendable {
   var uid: Int64 = 0
   var gid: Int64 = 0
   var mtime: Int = TarBuilder.defaultMTime
+  /// Extended attributes (pax `SCHILY.xattr.*` records).
+  var xattrs: [(name: String, value: [UInt8])] = []
 
-  init(name: [UInt8], kind: MemberKind, mode: mode_t, uid: Int64 = 0, gid: Int64 = 0, mtime: Int? = nil) {
+  init(
+    name: [UInt8], kind: MemberKind, mode: mode_t, uid: Int64 = 0, gid: Int64 = 0, mtime: Int? = nil,
+    xattrs: [(name: String, value: [UInt8])] = []
+  ) {
     self.name = name
     self.kind = kind
     self.mode = mode
     self.uid = uid
     self.gid = gid
     self.mtime = mtime ?? TarBuilder.defaultMTime
+    self.xattrs = xattrs
   }
 }
 
@@ -95,6 +102,7 @@ final class TarBuilder {
       case .pax: try check("archive_write_set_format_pax_restricted", archive_write_set_format_pax_restricted(archive))
       case .gnutar: try check("archive_write_set_format_gnutar", archive_write_set_format_gnutar(archive))
       case .zip: try check("archive_write_set_format_zip", archive_write_set_format_zip(archive))
+      case .cpio: try check("archive_write_set_format_cpio_newc", archive_write_set_format_cpio_newc(archive))
       }
       switch compression {
       case .none: try check("archive_write_add_filter_none", archive_write_add_filter_none(archive))
@@ -134,64 +142,66 @@ final class TarBuilder {
     archive_entry_set_uid(entry, member.uid)
     archive_entry_set_gid(entry, member.gid)
     archive_entry_set_mtime(entry, member.mtime, 0)
-    var data: [UInt8] = []
-    var zeroBytes = 0
-    var segments: [(offset: Int, bytes: [UInt8])] = []
+    for xattr in member.xattrs {
+      xattr.value.withUnsafeBytes { archive_entry_xattr_add_entry(entry, xattr.name, $0.baseAddress, $0.count) }
+    }
     switch member.kind {
     case .file(let bytes):
-      archive_entry_set_filetype(entry, UInt32(S_IFREG))
+      archive_entry_set_filetype(entry, UInt32(Glibc.S_IFREG))
       archive_entry_set_size(entry, Int64(bytes.count))
-      data = bytes
     case .zeros(let size):
-      archive_entry_set_filetype(entry, UInt32(S_IFREG))
+      archive_entry_set_filetype(entry, UInt32(Glibc.S_IFREG))
       archive_entry_set_size(entry, Int64(size))
-      zeroBytes = size
     case .sparse(let size, let parts):
-      archive_entry_set_filetype(entry, UInt32(S_IFREG))
+      archive_entry_set_filetype(entry, UInt32(Glibc.S_IFREG))
       archive_entry_set_size(entry, Int64(size))
       for part in parts {
         archive_entry_sparse_add_entry(entry, Int64(part.offset), Int64(part.bytes.count))
       }
-      segments = parts
     case .directory:
-      archive_entry_set_filetype(entry, UInt32(S_IFDIR))
+      archive_entry_set_filetype(entry, UInt32(Glibc.S_IFDIR))
       archive_entry_set_size(entry, 0)
     case .symlink(let target):
-      archive_entry_set_filetype(entry, UInt32(S_IFLNK))
+      archive_entry_set_filetype(entry, UInt32(Glibc.S_IFLNK))
       archive_entry_set_size(entry, 0)
       target.withCCharPointer { archive_entry_set_symlink(entry, $0) }
     case .hardlink(let target):
       // A hardlink is a regular-file header whose link name is the earlier member.
-      archive_entry_set_filetype(entry, UInt32(S_IFREG))
+      archive_entry_set_filetype(entry, UInt32(Glibc.S_IFREG))
       archive_entry_set_size(entry, 0)
       target.withCCharPointer { archive_entry_set_hardlink(entry, $0) }
     case .characterDevice(let major, let minor):
-      archive_entry_set_filetype(entry, UInt32(S_IFCHR))
+      archive_entry_set_filetype(entry, UInt32(Glibc.S_IFCHR))
       archive_entry_set_size(entry, 0)
       archive_entry_set_rdevmajor(entry, dev_t(major))
       archive_entry_set_rdevminor(entry, dev_t(minor))
     case .blockDevice(let major, let minor):
-      archive_entry_set_filetype(entry, UInt32(S_IFBLK))
+      archive_entry_set_filetype(entry, UInt32(Glibc.S_IFBLK))
       archive_entry_set_size(entry, 0)
       archive_entry_set_rdevmajor(entry, dev_t(major))
       archive_entry_set_rdevminor(entry, dev_t(minor))
     case .fifo:
-      archive_entry_set_filetype(entry, UInt32(S_IFIFO))
+      archive_entry_set_filetype(entry, UInt32(Glibc.S_IFIFO))
       archive_entry_set_size(entry, 0)
     }
     try check("archive_write_header", archive_write_header(archive, entry))
-    try write(data)
-    if case .sparse(let size, _) = member.kind {
+    switch member.kind {
+    case .file(let bytes):
+      try write(bytes)
+    case .zeros(let size):
+      try writeZeros(size)
+    case .sparse(let size, let parts):
       // libarchive takes the whole logical content and drops what falls in the holes.
       var position = 0
-      for segment in segments.sorted(by: { $0.offset < $1.offset }) {
-        try writeZeros(segment.offset - position)
-        try write(segment.bytes)
-        position = segment.offset + segment.bytes.count
+      for part in parts.sorted(by: { $0.offset < $1.offset }) {
+        try writeZeros(part.offset - position)
+        try write(part.bytes)
+        position = part.offset + part.bytes.count
       }
       try writeZeros(size - position)
+    default:
+      break
     }
-    if zeroBytes > 0 { try writeZeros(zeroBytes) }
   }
 
   /// A regular file holding `contents` (UTF-8).
