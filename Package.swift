@@ -47,7 +47,7 @@ let package = Package(
     .executableTarget(
       name: "TaskerCLI",
       dependencies: [
-        "Tasker", "TaskerSystem",
+        "Tasker", "TaskerSystem", "TaskerArchive",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .testTarget(

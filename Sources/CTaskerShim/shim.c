@@ -13,6 +13,7 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 const uint64_t TASKER_RESOLVE_IN_ROOT = RESOLVE_IN_ROOT;
@@ -90,7 +91,37 @@ int tasker_spawn(const char *path, char *const argv[], char *const envp[], const
 
 struct sink {
   int fd;
+  long stall_seconds;
+  curl_off_t last_bytes;
+  struct timespec last_progress;
+  int stalled;
 };
+
+static double seconds_since(const struct timespec *then) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (double)(now.tv_sec - then->tv_sec) + (double)(now.tv_nsec - then->tv_nsec) / 1e9;
+}
+
+// libcurl's own low-speed check averages over a window and fires seconds late; this one ends
+// the transfer once no byte has arrived for exactly `stall_seconds`.
+static int watch_progress(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                          curl_off_t ulnow) {
+  (void)dltotal;
+  (void)ultotal;
+  (void)ulnow;
+  struct sink *sink = user;
+  if (dlnow != sink->last_bytes) {
+    sink->last_bytes = dlnow;
+    clock_gettime(CLOCK_MONOTONIC, &sink->last_progress);
+    return 0;
+  }
+  if (seconds_since(&sink->last_progress) >= (double)sink->stall_seconds) {
+    sink->stalled = 1;
+    return 1;  // CURLE_ABORTED_BY_CALLBACK
+  }
+  return 0;
+}
 
 static size_t write_to_socket(char *data, size_t size, size_t count, void *user) {
   struct sink *sink = user;
@@ -119,7 +150,8 @@ int tasker_http_fetch(const char *url, int fd, long stall_seconds, long max_redi
     return CURLE_FAILED_INIT;
   }
   char curl_err[CURL_ERROR_SIZE] = {0};
-  struct sink sink = {.fd = fd};
+  struct sink sink = {.fd = fd, .stall_seconds = stall_seconds};
+  clock_gettime(CLOCK_MONOTONIC, &sink.last_progress);
   curl_easy_setopt(curl, CURLOPT_URL, url);
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_err);
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
@@ -129,16 +161,21 @@ int tasker_http_fetch(const char *url, int fd, long stall_seconds, long max_redi
   curl_easy_setopt(curl, CURLOPT_MAXREDIRS, max_redirects);
   curl_easy_setopt(curl, CURLOPT_FAILONERROR, 1L);
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, stall_seconds);
-  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, stall_seconds);
+  curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, watch_progress);
+  curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &sink);
   curl_easy_setopt(curl, CURLOPT_USERAGENT, "tasker");
   curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, 256L * 1024L);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, write_to_socket);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
   CURLcode rc = curl_easy_perform(curl);
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, http_status);
-  if (rc != CURLE_OK)
+  if (rc == CURLE_ABORTED_BY_CALLBACK && sink.stalled) {
+    snprintf(errbuf, errbuf_len, "no data received for %ld seconds", stall_seconds);
+    rc = CURLE_OPERATION_TIMEDOUT;
+  } else if (rc != CURLE_OK) {
     snprintf(errbuf, errbuf_len, "%s", curl_err[0] ? curl_err : curl_easy_strerror(rc));
+  }
   curl_easy_cleanup(curl);
   return (int)rc;
 }

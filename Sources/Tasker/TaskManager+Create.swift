@@ -51,7 +51,10 @@ extension TaskManager {
     }
     let plan = try JailPlan.make(id: id, options: spec.jail, host: CgroupHost.detect())
 
-    let digest = try await fetch(location, into: partial, checksum: checksum, stallTimeout: spec.stallTimeout)
+    let fetcher = ImageFetcher(
+      extraction: ExtractionOptions(limits: spec.extractionLimits, skipUnsafeMembers: spec.skipUnsafeMembers),
+      stallSeconds: spec.stallTimeout)
+    let fetched = try await fetch(location, into: partial, checksum: checksum, fetcher: fetcher)
     if tasker_rename_noreplace(partial, rootfs) != 0 {
       let error = SystemError("rename", path: rootfs, errno: errno)
       throw TaskerError(.system, "cannot create task directory: \(error)", cause: error)
@@ -60,7 +63,7 @@ extension TaskManager {
 
     let started = try startSupervisor(id: id, spec: spec, plan: plan, rootfs: rootfs)
     let record = TaskRecord(
-      id: id, name: spec.name, image: spec.image, imageDigest: digest, command: spec.command,
+      id: id, name: spec.name, image: spec.image, imageDigest: fetched.sha256, command: spec.command,
       environment: spec.environment ?? TaskSpec.defaultEnvironment, workdir: spec.workdir,
       rootfs: rootfs, pid: started.pid, startTime: started.startTime,
       supervisorPID: started.supervisorPID, supervisorStartTime: started.supervisorStartTime,
@@ -77,18 +80,18 @@ extension TaskManager {
       throw error
     }
     cleanup.disarm()
-    return TaskHandle(id: id, pid: started.pid, rootfs: rootfs)
+    let warnings = fetched.summary.skippedUnsafe.map { "skipped unsafe archive member \"\($0)\"" }
+    return TaskHandle(id: id, pid: started.pid, rootfs: rootfs, warnings: warnings)
   }
 
-  private func fetch(_ location: ImageLocation, into partial: String, checksum: String?, stallTimeout: Int)
-    async throws(TaskerError) -> String
+  private func fetch(_ location: ImageLocation, into partial: String, checksum: String?, fetcher: ImageFetcher)
+    async throws(TaskerError) -> ImageFetcher.Result
   {
     if mkdir(partial, 0o755) != 0 {
       let error = SystemError("mkdir", path: partial, errno: errno)
       throw TaskerError(.system, "cannot create task directory: \(error)", cause: error)
     }
-    let fetcher = ImageFetcher(stallSeconds: stallTimeout)
-    let result: Swift.Result<String, TaskerError> = await withCheckedContinuation { continuation in
+    let result: Swift.Result<ImageFetcher.Result, TaskerError> = await withCheckedContinuation { continuation in
       // Downloading and writing block; they run on a thread of their own, not Swift's pool.
       DispatchQueue.global().async {
         let fd = open(partial, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
@@ -100,7 +103,7 @@ extension TaskManager {
         defer { close(fd) }
         do {
           let fetched = try fetcher.fetch(location, into: fd, expectedSHA256: checksum)
-          continuation.resume(returning: .success(fetched.sha256))
+          continuation.resume(returning: .success(fetched))
         } catch let error as ImageError {
           continuation.resume(returning: .failure(TaskerError(.image, error.description, cause: error)))
         } catch let error as ArchiveError {

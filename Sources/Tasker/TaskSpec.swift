@@ -1,3 +1,5 @@
+import TaskerArchive
+
 /// Where a task's stdout and stderr go.
 public enum TaskOutput: Sendable, Equatable {
   /// To `stdout.log` and `stderr.log` in the task's state directory (what `logs` reads).
@@ -26,6 +28,11 @@ public struct TaskSpec: Sendable {
   public var name: String?
   /// Isolation, capabilities, network and resource limits.
   public var jail: JailOptions
+  /// Bounds on what the image may make tasker write.
+  public var extractionLimits: ExtractionLimits
+  /// Skip archive members that would escape the task's directory (reported in
+  /// `TaskHandle.warnings`) instead of failing the create.
+  public var skipUnsafeMembers: Bool
 
   /// The environment a command gets when the spec gives none.
   public static let defaultEnvironment = [
@@ -35,10 +42,12 @@ public struct TaskSpec: Sendable {
   public init(
     image: String, command: [String], sha256: String? = nil, environment: [String]? = nil,
     workdir: String = "/", output: TaskOutput = .logFiles, stallTimeout: Int = 30, name: String? = nil,
-    jail: JailOptions = JailOptions()
+    jail: JailOptions = JailOptions(), extractionLimits: ExtractionLimits = .default, skipUnsafeMembers: Bool = false
   ) {
     self.name = name
     self.jail = jail
+    self.extractionLimits = extractionLimits
+    self.skipUnsafeMembers = skipUnsafeMembers
     self.image = image
     self.command = command
     self.sha256 = sha256
@@ -56,4 +65,6 @@ public struct TaskHandle: Sendable, Equatable {
   public var pid: Int32
   /// The task's root filesystem directory.
   public var rootfs: String
+  /// What the create passed over and wants the user to know (skipped unsafe members).
+  public var warnings: [String] = []
 }

@@ -35,6 +35,7 @@ public final class Extractor {
   private let rootFD: Int32
   private let options: ExtractionOptions
   private var summary = ExtractionSummary()
+  private var declaredBytes: UInt64 = 0
   private var directoryFixups: [(path: [UInt8], entry: EntryMetadata)] = []
   private var cachedParent: (path: [UInt8], fd: Int32)?
   /// Set when the tree changed in a way that can change where names resolve (a symlink made,
@@ -163,6 +164,12 @@ public final class Extractor {
     _ path: MemberPath, metadata: EntryMetadata, entry: OpaquePointer, archive: OpaquePointer,
     box: SourceBox, display: String
   ) throws(ArchiveError) {
+    // The declared size counts against the limit before a byte is written, holes of sparse
+    // files included: a file that claims a terabyte is refused, not written.
+    declaredBytes += UInt64(max(0, metadata.size))
+    if declaredBytes > options.limits.maxBytes {
+      throw .limitExceeded("more than \(options.limits.maxBytes) bytes of content (at \"\(display)\")")
+    }
     let parent = try openParent(path, display: display)
     try replaceExisting(parent: parent, path: path, keepDirectory: false, display: display)
     let fd = try check(display, "openat") {

@@ -22,6 +22,7 @@ struct Create: AsyncParsableCommand {
     let spec = try options.spec()
     let manager = try await state.manager(downloadPath: options.downloadPath)
     let handle = try await reportingErrors(exitCode: createExitCode) { try await manager.create(spec) }
+    for warning in handle.warnings { printError("warning: " + warning) }
     print(handle.id)
   }
 }

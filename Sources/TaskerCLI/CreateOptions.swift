@@ -1,5 +1,6 @@
 import ArgumentParser
 import Tasker
+import TaskerArchive
 
 /// The options and arguments `create` and `run` share.
 struct CreateOptions: ParsableArguments {
@@ -65,6 +66,21 @@ struct CreateOptions: ParsableArguments {
   @Option(name: .long, help: ArgumentHelp("CPU limit in CPUs (0.5, 2).", valueName: "n"))
   var cpus: Double?
 
+  @Option(
+    name: .customLong("max-size"),
+    help: ArgumentHelp("Most bytes the image may extract to (default 64G).", valueName: "size"))
+  var maxSize: String?
+
+  @Option(
+    name: .customLong("max-entries"),
+    help: ArgumentHelp("Most members the image may have (default 4000000).", valueName: "n"))
+  var maxEntries: Int?
+
+  @Flag(
+    name: .customLong("skip-unsafe-members"),
+    help: "Skip (with a warning) archive members that would land outside the task's directory, instead of failing.")
+  var skipUnsafeMembers = false
+
   @Argument(help: ArgumentHelp("Where the image is.", valueName: "IMAGE_URL"))
   var image: String
 
@@ -82,6 +98,10 @@ struct CreateOptions: ParsableArguments {
     if let memory, ResourceLimits.parseSize(memory) == nil {
       throw ValidationError("invalid --memory \"\(memory)\": use bytes or a number with k, m, g (32M)")
     }
+    if let maxSize, ResourceLimits.parseSize(maxSize) == nil {
+      throw ValidationError("invalid --max-size \"\(maxSize)\": use bytes or a number with k, m, g (10G)")
+    }
+    if let maxEntries, maxEntries < 1 { throw ValidationError("--max-entries must be at least 1") }
     if let pidsLimit, pidsLimit < 1 { throw ValidationError("--pids-limit must be at least 1") }
     if let cpus, !(cpus >= 0.01 && cpus.isFinite) { throw ValidationError("--cpus must be at least 0.01") }
     for cap in capAdd + capDrop where cap.uppercased() != "ALL" && Capabilities.number(of: cap) == nil {
@@ -101,7 +121,12 @@ struct CreateOptions: ParsableArguments {
       jail: JailOptions(
         isolation: isolation, hostname: hostname, network: network, capAdd: capAdd, capDrop: capDrop,
         privileged: privileged,
-        limits: ResourceLimits(memoryBytes: memory.flatMap(ResourceLimits.parseSize), pids: pidsLimit, cpus: cpus)))
+        limits: ResourceLimits(memoryBytes: memory.flatMap(ResourceLimits.parseSize), pids: pidsLimit, cpus: cpus)),
+      extractionLimits: ExtractionLimits(
+        maxBytes: maxSize.flatMap(ResourceLimits.parseSize) ?? ExtractionLimits.default.maxBytes,
+        maxEntries: maxEntries ?? ExtractionLimits.default.maxEntries,
+        maxPathLength: ExtractionLimits.default.maxPathLength),
+      skipUnsafeMembers: skipUnsafeMembers)
   }
 
   /// The argv: the words after `--` as they are, or the one COMMANDS string split like a shell.

@@ -24,6 +24,7 @@ struct Run: AsyncParsableCommand {
     let spec = try options.spec()
     let manager = try await state.manager(downloadPath: options.downloadPath)
     let handle = try await reportingErrors(exitCode: createExitCode) { try await manager.create(spec) }
+    for warning in handle.warnings { printError("warning: " + warning) }
     let forwarding = SignalForwarding(manager: manager, id: handle.id.rawValue)
     defer { forwarding.stop() }
     let final = try await reportingErrors { try await manager.copyLogs(of: handle.id.rawValue, follow: true) }
