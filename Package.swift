@@ -44,6 +44,11 @@ let package = Package(
         .product(name: "Configuration", package: "swift-configuration"),
         .product(name: "SystemPackage", package: "swift-system"),
       ]),
+    // Fuzzing: the harness (also replayed by the tests over the kept corpus) and two libFuzzer
+    // targets, built with -sanitize=fuzzer by scripts/fuzz.sh.
+    .target(name: "TaskerFuzzHarness", dependencies: ["Tasker", "TaskerArchive", "TaskerImage", "TaskerSystem"]),
+    .executableTarget(name: "TaskerFuzzArchive", dependencies: ["TaskerFuzzHarness"]),
+    .executableTarget(name: "TaskerFuzzInputs", dependencies: ["TaskerFuzzHarness"]),
     .executableTarget(
       name: "TaskerCLI",
       dependencies: [
@@ -52,7 +57,9 @@ let package = Package(
       ]),
     .testTarget(
       name: "TaskerTests",
-      dependencies: ["Tasker", "TaskerArchive", "TaskerImage", "TaskerSystem", "CArchive", "CTaskerShim"]),
+      dependencies: [
+        "Tasker", "TaskerArchive", "TaskerImage", "TaskerSystem", "CArchive", "CTaskerShim", "TaskerFuzzHarness",
+      ]),
     .testTarget(
       name: "TaskerIntegrationTests",
       dependencies: ["Tasker", "TaskerSystem", "TaskerCLI", "TaskerSupervisor"]),

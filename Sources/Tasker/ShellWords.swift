@@ -8,7 +8,7 @@
 public enum ShellWords {
   /// Why a command line cannot be split.
   public enum Failure: Error, Equatable, Sendable, CustomStringConvertible {
-    case unterminatedQuote(Character)
+    case unterminatedQuote(Unicode.Scalar)
     case trailingBackslash
 
     public var description: String {
@@ -20,16 +20,18 @@ public enum ShellWords {
   }
 
   public static func split(_ line: String) throws(Failure) -> [String] {
+    // Unicode scalars, not Characters: a combining mark after a quote would otherwise fuse with
+    // it into one Character and hide the quote (found by fuzzing).
     var words: [String] = []
-    var word = ""
+    var word = String.UnicodeScalarView()
     var inWord = false
-    var iterator = line.makeIterator()
+    var iterator = line.unicodeScalars.makeIterator()
     while let character = iterator.next() {
       switch character {
       case " ", "\t", "\n":
         if inWord {
-          words.append(word)
-          word = ""
+          words.append(String(word))
+          word = String.UnicodeScalarView()
           inWord = false
         }
       case "'":
@@ -76,7 +78,7 @@ public enum ShellWords {
         inWord = true
       }
     }
-    if inWord { words.append(word) }
+    if inWord { words.append(String(word)) }
     return words
   }
 }

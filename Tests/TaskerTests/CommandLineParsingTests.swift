@@ -86,3 +86,11 @@ struct TaskIDTests {
     #expect(TaskID(text) == nil)
   }
 }
+
+struct ShellWordsUnicodeTests {
+  /// Found by fuzzing: a combining mark right after a quote must not swallow the quote.
+  @Test func combiningMarksDoNotFuseWithQuotes() throws {
+    #expect(try ShellWords.split("'\u{032C}'") == ["\u{032C}"])
+    #expect(try ShellWords.split("echo \"\u{0301}x\"") == ["echo", "\u{0301}x"])
+  }
+}

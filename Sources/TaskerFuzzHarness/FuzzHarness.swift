@@ -1,0 +1,119 @@
+import Glibc
+import Tasker
+import TaskerArchive
+import TaskerImage
+import TaskerSystem
+
+/// What the fuzz targets run on each input, and what the regression tests replay the kept
+/// corpus through. A broken invariant stops the process (`preconditionFailure`), which is how
+/// libFuzzer learns of it.
+public enum FuzzHarness {
+  /// Extracts `bytes` as an image into `<tmp>/root`, beside a sentinel tree, then checks that
+  /// nothing outside `root` changed. Errors are fine; escapes and crashes are not.
+  public static func extractArchive(_ bytes: [UInt8]) {
+    var template = Array("/tmp/tasker-fuzz-XXXXXX".utf8CString)
+    guard let made = mkdtemp(&template) else { preconditionFailure("mkdtemp failed") }
+    let base = String(cString: made)
+    defer { try? removeTree(base) }
+    mkdir(base + "/root", 0o755)
+    mkdir(base + "/sentinel", 0o755)
+    try? writeFileAtomically(base + "/sentinel/file", Array("sentinel\n".utf8))
+    let rootFD = open(base + "/root", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    precondition(rootFD >= 0, "cannot open the fuzz root")
+    defer { close(rootFD) }
+    let limits = ExtractionLimits(maxBytes: 16 << 20, maxEntries: 10_000, maxPathLength: 4095)
+    let options = ExtractionOptions(limits: limits, skipUnsafeMembers: bytes.first.map { $0 & 1 == 1 } ?? false)
+    _ = try? Extractor(rootFD: rootFD, options: options).extract(from: BytesSource(bytes))
+
+    let outside = Set(directoryNames(base))
+    precondition(outside == ["root", "sentinel"], "extraction wrote beside the root: \(outside)")
+    precondition(directoryNames(base + "/sentinel") == ["file"], "extraction wrote into the sentinel")
+    precondition((try? readSmallFile(base + "/sentinel/file")) == "sentinel\n", "the sentinel changed")
+  }
+
+  /// Feeds `bytes` to every parser of user input and checks their promises.
+  public static func parseInputs(_ bytes: [UInt8]) {
+    let text = String(decoding: bytes, as: UTF8.self)
+    _ = try? ImageLocation(text)
+    _ = TaskID(text)
+    _ = TaskStore.isValidName(text)
+    _ = Capabilities.number(of: text)
+    if let signal = Signals.parse(text) {
+      precondition((1...Signals.maximum).contains(signal), "signal out of range: \(signal)")
+    }
+    if let size = ResourceLimits.parseSize(text) {
+      precondition(size > 0, "a size of zero")
+    }
+    if let words = try? ShellWords.split(text) {
+      // Quoting the words and splitting again gives the same words.
+      let quoted = words.map { "'" + $0.replacing("'", with: "'\\''") + "'" }.joined(separator: " ")
+      precondition((try? ShellWords.split(quoted)) == words, "split/quote round trip failed for \(words)")
+    }
+    if let path = try? MemberPath(bytes) {
+      for component in path.components {
+        precondition(!component.isEmpty && component != [46] && component != [46, 46], "bad component")
+        precondition(!component.contains(47), "a component with a slash")
+      }
+    }
+  }
+
+  private static func directoryNames(_ path: String) -> [String] {
+    guard let dir = opendir(path) else { return [] }
+    defer { closedir(dir) }
+    var names: [String] = []
+    while let entry = readdir(dir) {
+      let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+        String(cString: raw.bindMemory(to: CChar.self).baseAddress.unsafelyUnwrapped)
+      }
+      if name != "." && name != ".." { names.append(name) }
+    }
+    return names.sorted()
+  }
+}
+
+/// A `ByteSource` over bytes in memory.
+public final class BytesSource: ByteSource {
+  private let bytes: [UInt8]
+  private var offset = 0
+
+  public init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+  public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+    let count = min(buffer.count, bytes.count - offset)
+    if count > 0 {
+      bytes.withUnsafeBytes { source in
+        buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[offset..<offset + count]))
+      }
+      offset += count
+    }
+    return count
+  }
+}
+
+/// The files of a kept corpus.
+public enum FuzzCorpus {
+  public static func read(_ path: String) throws -> [UInt8] {
+    try readFileBytes(path, limit: 64 << 20)
+  }
+}
+
+#if FUZZING
+  @_silgen_name("LLVMFuzzerRunDriver")
+  private func runDriver(
+    _ argc: UnsafeMutablePointer<Int32>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32
+  ) -> Int32
+
+  /// Starts libFuzzer's driver (libclang_rt.fuzzer) with the process's arguments.
+  public enum FuzzDriver {
+    public static func run(
+      _ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
+      _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32
+    ) -> Int32 {
+      var count = argc
+      var vector = argv
+      return runDriver(&count, &vector, callback)
+    }
+  }
+#endif
