@@ -10,6 +10,7 @@
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -29,6 +30,23 @@ int tasker_rename_noreplace(const char *from, const char *to) {
 }
 
 int tasker_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+int tasker_protect_directory(const char *path) {
+  if (mount(path, path, NULL, MS_BIND, NULL) != 0) return -1;
+  if (mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_NOSUID, NULL) != 0) {
+    int saved = errno;
+    umount2(path, MNT_DETACH);
+    errno = saved;
+    return -1;
+  }
+  return 0;
+}
+
+int tasker_unmount_all(const char *path) {
+  int count = 0;
+  while (count < 64 && umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) == 0) count++;
+  return count;
+}
 
 int tasker_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
 

@@ -1,3 +1,5 @@
+import Glibc
+
 /// How strongly a task is isolated.
 public enum Isolation: String, Codable, Sendable, CaseIterable {
   /// The original tool's jail: chroot(2) only.
@@ -92,6 +94,9 @@ public struct JailPlan: Equatable, Sendable {
   /// What the command keeps; nil keeps everything it has (chroot, `--privileged`).
   public var capabilities: Capabilities?
   public var noNewPrivileges: Bool
+  /// Deny the system calls a jail has no business making (keyrings, BPF, modules, new user
+  /// namespaces, ...); off with `--privileged`.
+  public var seccomp: Bool
   public var cgroups: [Cgroup]
   public var cgroupWrites: [CgroupWrite]
   /// Where the task's measurements are read from (memory, pids, cpu, procs).
@@ -118,13 +123,18 @@ public struct JailPlan: Equatable, Sendable {
       }
       return JailPlan(
         isolation: .chroot, namespaces: [], steps: [], hostname: nil, loopbackUp: false, capabilities: nil,
-        noNewPrivileges: false, cgroups: [], cgroupWrites: [], measurements: CgroupPaths())
+        noNewPrivileges: false, seccomp: false, cgroups: [], cgroupWrites: [], measurements: CgroupPaths())
     }
 
     var namespaces: [Namespace] = [.mount, .pid, .uts, .ipc, .cgroup]
     if options.network == .none { namespaces.append(.net) }
+    // On the host's network a raw socket would see the host's traffic: NET_RAW only on request.
+    var base = Capabilities.default
+    if options.network == .host, let netRaw = Capabilities.number(of: "NET_RAW") {
+      base.mask &= ~(1 << UInt64(netRaw))
+    }
     let capabilities =
-      options.privileged ? nil : try Capabilities.adjusted(.default, add: options.capAdd, drop: options.capDrop)
+      options.privileged ? nil : try Capabilities.adjusted(base, add: options.capAdd, drop: options.capDrop)
     let hostname = options.hostname ?? id.rawValue
     guard !hostname.isEmpty, hostname.utf8.count <= 64, !hostname.contains("/") else {
       throw TaskerError(.invalidArgument, "invalid --hostname \"\(hostname)\": 1 to 64 characters")
@@ -132,7 +142,7 @@ public struct JailPlan: Equatable, Sendable {
     var plan = JailPlan(
       isolation: .jail, namespaces: namespaces, steps: filesystemSteps, hostname: hostname,
       loopbackUp: options.network == .none, capabilities: capabilities, noNewPrivileges: !options.privileged,
-      cgroups: [], cgroupWrites: [], measurements: CgroupPaths())
+      seccomp: !options.privileged, cgroups: [], cgroupWrites: [], measurements: CgroupPaths())
     try plan.addCgroups(id: id, limits: options.limits, host: host)
     return plan
   }
@@ -244,10 +254,11 @@ public struct JailPlan: Equatable, Sendable {
     }
     if let cpus = limits.cpus {
       let period = 100_000
-      let quota = Int((cpus * Double(period)).rounded())
-      guard cpus.isFinite, quota >= 1_000 else {
-        throw TaskerError(.invalidArgument, "--cpus must be at least 0.01")
+      let online = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+      guard cpus.isFinite, cpus >= 0.01, cpus <= Double(online) else {
+        throw TaskerError(.invalidArgument, "--cpus must be from 0.01 to \(online) (the CPUs this host has)")
       }
+      let quota = Int((cpus * Double(period)).rounded())
       switch host.placement(of: "cpu") {
       case .v2(let mount):
         enable("cpu", in: mount)
@@ -309,6 +320,7 @@ public struct JailPlan: Equatable, Sendable {
     if loopbackUp { words.append("--loopback-up") }
     if let capabilities { words += ["--capabilities", String(capabilities.mask, radix: 16)] }
     if noNewPrivileges { words.append("--no-new-privileges") }
+    if seccomp { words.append("--seccomp") }
     return words
   }
 }

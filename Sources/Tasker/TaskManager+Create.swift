@@ -60,6 +60,10 @@ extension TaskManager {
       throw TaskerError(.system, "cannot create task directory: \(error)", cause: error)
     }
     cleanup.paths = [rootfs]
+    if geteuid() == 0 && tasker_protect_directory(rootfs) != 0 {
+      let error = SystemError("mount", path: rootfs, errno: errno)
+      throw TaskerError(.system, "cannot protect the task directory (nosuid): \(error)", cause: error)
+    }
 
     let started = try startSupervisor(id: id, spec: spec, plan: plan, rootfs: rootfs)
     let record = TaskRecord(
@@ -69,7 +73,8 @@ extension TaskManager {
       supervisorPID: started.supervisorPID, supervisorStartTime: started.supervisorStartTime,
       logged: spec.output == .logFiles, createdAt: Date(), isolation: plan.isolation,
       initPID: started.initPID, initStartTime: started.initStartTime,
-      cgroups: plan.isolation == .jail ? plan.measurements : nil)
+      cgroups: plan.isolation == .jail ? plan.measurements : nil,
+      cgroupDirectories: plan.cgroups.filter { !$0.isParent }.map(\.path))
     do {
       try store.commit(record)
     } catch {
@@ -236,7 +241,10 @@ private struct Cleanup {
 
   func run() {
     guard armed else { return }
-    for path in paths { try? removeTree(path) }
+    for path in paths {
+      _ = tasker_unmount_all(path)
+      try? removeTree(path)
+    }
     store.discard(id, name: name)
   }
 }

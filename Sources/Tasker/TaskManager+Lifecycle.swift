@@ -1,3 +1,4 @@
+import CTaskerShim
 import Dispatch
 import Glibc
 import TaskerSystem
@@ -129,6 +130,9 @@ extension TaskManager {
     }
     await onBlockingThread { killEverything(of: record) }
     guard store.discard(id, name: record.name) else { throw TaskerError(.notFound, "no such task: \(idText)") }
+    // The supervisor removes the cgroups when the task ends; if it was killed, nobody did.
+    for directory in record.cgroupDirectories ?? [] { rmdir(directory) }
+    _ = tasker_unmount_all(record.rootfs)
     do {
       try removeTree(record.rootfs)
     } catch {

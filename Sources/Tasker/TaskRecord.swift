@@ -38,6 +38,8 @@ public struct TaskRecord: Codable, Equatable, Sendable {
   public var initStartTime: UInt64?
   /// Where the task's cgroup measurements are read.
   public var cgroups: CgroupPaths?
+  /// The task's own cgroup directories (removed by the supervisor at the end, or by rm).
+  public var cgroupDirectories: [String]?
 }
 
 /// What the supervisor writes when the command ends (`exit.json`).

@@ -223,13 +223,33 @@ public struct TaskStore: Sendable {
       try? JSONDecoder.tasker.decode(CreationMarker.self, from: Data($0))
     }
     if let marker, isAlive(pid: marker.creatorPID, startTime: marker.creatorStartTime) { return false }
+    // The creator died after the supervisor started but before it wrote the record: the task
+    // runs, claimed by nobody. End it (the supervisor then removes its cgroups and exits).
+    if let started = try? readSmallFile(directory(of: id) + "/supervisor") {
+      let numbers = started.split(whereSeparator: { $0 == " " || $0 == "\n" }).dropFirst().compactMap { UInt64($0) }
+      if numbers.count == 6 {
+        let victims = [(numbers[4], numbers[5]), (numbers[0], numbers[1])]
+        for (pid, start) in victims where pid > 0 {
+          if let process = try? ProcessHandle.open(pid: Int32(truncatingIfNeeded: pid), expectedStartTime: start) {
+            _ = try? process.send(signal: SIGKILL)
+          }
+        }
+        if let supervisor = try? ProcessHandle.open(
+          pid: Int32(truncatingIfNeeded: numbers[2]), expectedStartTime: numbers[3])
+        {
+          _ = supervisor.waitForExit(timeoutMilliseconds: 5_000)
+        }
+      }
+    }
     // Without a readable marker the directory never held a task: it is born with one.
     guard discard(id, name: marker?.name) else { return false }
     if let marker {
       try? removeTree(marker.downloadPath + "/." + id.rawValue + ".partial")
       // The final directory exists only if the create got past extraction; it is this
       // create's own (its name is the fresh ID), so it goes too.
-      try? removeTree(marker.downloadPath + "/" + id.rawValue)
+      let rootfs = marker.downloadPath + "/" + id.rawValue
+      _ = tasker_unmount_all(rootfs)
+      try? removeTree(rootfs)
     }
     return true
   }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Glibc
 import Tasker
 import TaskerArchive
 
@@ -57,13 +58,19 @@ struct CreateOptions: ParsableArguments {
   @Flag(name: .long, help: "Keep every capability and allow gaining privileges (namespaces stay).")
   var privileged = false
 
-  @Option(name: .long, help: ArgumentHelp("Memory limit: bytes, or with k, m, g (32M, 1.5g).", valueName: "size"))
+  // Numeric options take their value unconditionally, so `--cpus -1` is refused for its value
+  // rather than read as a missing one.
+  @Option(
+    name: .long, parsing: .unconditional,
+    help: ArgumentHelp("Memory limit: bytes, or with k, m, g (32M, 1.5g).", valueName: "size"))
   var memory: String?
 
-  @Option(name: .customLong("pids-limit"), help: ArgumentHelp("Most processes at once.", valueName: "n"))
+  @Option(
+    name: .customLong("pids-limit"), parsing: .unconditional,
+    help: ArgumentHelp("Most processes at once.", valueName: "n"))
   var pidsLimit: Int?
 
-  @Option(name: .long, help: ArgumentHelp("CPU limit in CPUs (0.5, 2).", valueName: "n"))
+  @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("CPU limit in CPUs (0.5, 2).", valueName: "n"))
   var cpus: Double?
 
   @Option(
@@ -103,7 +110,13 @@ struct CreateOptions: ParsableArguments {
     }
     if let maxEntries, maxEntries < 1 { throw ValidationError("--max-entries must be at least 1") }
     if let pidsLimit, pidsLimit < 1 { throw ValidationError("--pids-limit must be at least 1") }
-    if let cpus, !(cpus >= 0.01 && cpus.isFinite) { throw ValidationError("--cpus must be at least 0.01") }
+    let online = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+    if let cpus, !(cpus >= 0.01 && cpus <= Double(online)) {
+      throw ValidationError("--cpus must be from 0.01 to \(online) (the CPUs this host has)")
+    }
+    if let hostname, hostname.isEmpty || hostname.utf8.count > 64 || hostname.contains("/") {
+      throw ValidationError("invalid --hostname \"\(hostname)\": 1 to 64 characters, no /")
+    }
     for cap in capAdd + capDrop where cap.uppercased() != "ALL" && Capabilities.number(of: cap) == nil {
       throw ValidationError("unknown capability \"\(cap)\"")
     }

@@ -33,6 +33,7 @@
 //     --loopback-up
 //     --capabilities MASK       capabilities the command keeps (hex)
 //     --no-new-privileges
+//     --seccomp                 deny the system calls a jail has no business making (see below)
 //
 // Written in C and linked statically so that a thousand idle tasks cost a thousand small
 // processes, not a thousand Swift runtimes. It is single-threaded, so after fork the child may
@@ -40,11 +41,15 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/audit.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
 #include <linux/openat2.h>
+#include <linux/seccomp.h>
 #include <net/if.h>
 #include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,7 +71,7 @@ enum step {
   STEP_USAGE = 1, STEP_FORK, STEP_STATE, STEP_PIPE, STEP_CHROOT, STEP_CHDIR, STEP_EXEC,
   STEP_CLONE, STEP_CGROUP, STEP_CGROUP_WRITE, STEP_CGROUP_JOIN, STEP_CGROUPNS, STEP_MOUNT,
   STEP_MKDIR, STEP_BIND, STEP_SYMLINK, STEP_PIVOT_ROOT, STEP_HOSTNAME, STEP_NETWORK,
-  STEP_CAPABILITIES, STEP_NO_NEW_PRIVS,
+  STEP_CAPABILITIES, STEP_NO_NEW_PRIVS, STEP_SECCOMP,
 };
 
 static const char *step_name(int step) {
@@ -78,7 +83,7 @@ static const char *step_name(int step) {
     [STEP_MKDIR] = "mkdir", [STEP_BIND] = "bind", [STEP_SYMLINK] = "symlink",
     [STEP_PIVOT_ROOT] = "pivot_root", [STEP_HOSTNAME] = "sethostname",
     [STEP_NETWORK] = "loopback", [STEP_CAPABILITIES] = "capabilities",
-    [STEP_NO_NEW_PRIVS] = "no_new_privs",
+    [STEP_NO_NEW_PRIVS] = "no_new_privs", [STEP_SECCOMP] = "seccomp",
   };
   if (step > 0 && step < (int)(sizeof names / sizeof names[0]) && names[step]) return names[step];
   return "setup";
@@ -138,6 +143,7 @@ struct plan {
   int capabilities_set;
   uint64_t capabilities;
   int no_new_privs;
+  int seccomp;
 };
 
 static int parse_plan(char **argv, int argc, int *index, struct plan *plan) {
@@ -208,6 +214,9 @@ static int parse_plan(char **argv, int argc, int *index, struct plan *plan) {
       i += 2;
     } else if (strcmp(word, "--no-new-privileges") == 0) {
       plan->no_new_privs = 1;
+      i += 1;
+    } else if (strcmp(word, "--seccomp") == 0) {
+      plan->seccomp = 1;
       i += 1;
     } else {
       return -1;
@@ -308,6 +317,46 @@ static int apply_capabilities(uint64_t keep) {
   return (int)syscall(SYS_capset, &header, data);
 }
 
+// A deny-list in the spirit of Docker's default profile: what reaches kernel state shared with
+// the host (keyrings, BPF, modules, kexec, time, swap, file handles), new user namespaces
+// (which would hand back capabilities over fresh namespaces), and the mount APIs. Everything
+// else is allowed. Denied calls fail with EPERM; clone3 fails with ENOSYS, so the C library
+// falls back to clone, whose flags a filter can read.
+static int install_seccomp(void) {
+#define DENY(nr) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM)
+  struct sock_filter filter[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),  // 32-bit entry points: not here
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0, 1),  // the x32 ABI
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone3, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+      // clone and unshare: refuse CLONE_NEWUSER (flags are the first argument on x86_64).
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, 1, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_unshare, 0, 3),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
+      BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, CLONE_NEWUSER, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      DENY(SYS_keyctl), DENY(SYS_add_key), DENY(SYS_request_key), DENY(SYS_bpf),
+      DENY(SYS_perf_event_open), DENY(SYS_kexec_load), DENY(SYS_kexec_file_load),
+      DENY(SYS_open_by_handle_at), DENY(SYS_name_to_handle_at), DENY(SYS_init_module),
+      DENY(SYS_finit_module), DENY(SYS_delete_module), DENY(SYS_reboot), DENY(SYS_swapon),
+      DENY(SYS_swapoff), DENY(SYS_acct), DENY(SYS_userfaultfd), DENY(SYS_quotactl),
+      DENY(SYS_settimeofday), DENY(SYS_clock_settime), DENY(SYS_clock_adjtime), DENY(SYS_adjtimex),
+      DENY(SYS_uselib), DENY(SYS_mount), DENY(SYS_umount2), DENY(SYS_pivot_root), DENY(SYS_setns),
+      DENY(SYS_fsopen), DENY(SYS_fsconfig), DENY(SYS_fsmount), DENY(SYS_fspick),
+      DENY(SYS_move_mount), DENY(SYS_open_tree), DENY(SYS_iopl), DENY(SYS_ioperm), DENY(SYS_syslog),
+      DENY(SYS_vhangup), DENY(SYS_lookup_dcookie),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+#undef DENY
+  struct sock_fprog program = {(unsigned short)(sizeof filter / sizeof filter[0]), filter};
+  return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program, 0, 0);
+}
+
 // The command's side of the fork: in its root, with its rights, then exec. A failure goes back
 // to the supervisor over `channel`, which closes on exec: EOF there means the exec succeeded.
 static void exec_command(const struct plan *plan, const char *workdir, char **command, int channel) {
@@ -323,6 +372,8 @@ static void exec_command(const struct plan *plan, const char *workdir, char **co
     send_failure(channel, failure_of(STEP_NO_NEW_PRIVS, errno, ""));
   else if (plan->capabilities_set && apply_capabilities(plan->capabilities) != 0)
     send_failure(channel, failure_of(STEP_CAPABILITIES, errno, ""));
+  else if (plan->seccomp && install_seccomp() != 0)
+    send_failure(channel, failure_of(STEP_SECCOMP, errno, ""));
   else {
     // The supervisor learns the command's PID, as its own PID namespace numbers it, from the
     // credentials the kernel attaches to this message.
@@ -474,8 +525,12 @@ static struct failure build_jail(const struct plan *plan, const char *rootfs) {
   // Nothing mounted here may propagate back to the host.
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
     return failure_of(STEP_MOUNT, errno, "/ (making mounts private)");
-  // pivot_root needs the new root to be a mount point.
+  // pivot_root needs the new root to be a mount point. On the host the task's directory is
+  // mounted nosuid (a setuid file planted there must not serve a host user); inside, set-user-ID
+  // works as in any root filesystem (no_new_privs still stops it in the default jail).
   if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) != 0)
+    return failure_of(STEP_BIND, errno, rootfs);
+  if (mount(NULL, rootfs, NULL, MS_REMOUNT | MS_BIND | MS_NODEV, NULL) != 0)
     return failure_of(STEP_BIND, errno, rootfs);
   int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0) return failure_of(STEP_CHDIR, errno, rootfs);
@@ -567,6 +622,14 @@ static void run_init(const struct plan *plan, const char *rootfs, const char *wo
     exec_command(plan, workdir, command, channel);
   }
   close(channel);
+  // The task's streams are the command's; the init keeps none of them.
+  int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (devnull >= 0) {
+    dup2(devnull, 0);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    if (devnull > 2) close(devnull);
+  }
   // Inside the jail /proc/1/cmdline would show the host's paths (state, root, supervisor):
   // overwrite the argument area, which the command's argv (its own copy since fork) no
   // longer needs.
@@ -645,6 +708,23 @@ static pid_t await_exec(int channel, struct failure *failure) {
   }
 }
 
+// Tells the creator the task runs, and leaves the same line in STATE_DIR/supervisor for a later
+// tasker that finds the create abandoned. Returns -1 if the creator is gone (killed before it
+// read this): then no record will ever claim the task, and the caller ends it.
+static int report_started(int statefd, const char *line) {
+  int fd = openat(statefd, "supervisor.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    ssize_t ignored = write(fd, line, strlen(line));
+    (void)ignored;
+    close(fd);
+    renameat(statefd, "supervisor.tmp", statefd, "supervisor");
+  }
+  size_t len = strlen(line);
+  ssize_t n = write(REPORT_FD, line, len);
+  close(REPORT_FD);
+  return n == (ssize_t)len ? 0 : -1;
+}
+
 static void detach_from_streams(void) {
   // The supervisor keeps none of the task's streams: a reader of the logs sees EOF when the
   // command and its children are done with them.
@@ -685,6 +765,9 @@ static int run_jailed(struct plan *plan, int statefd, const char *rootfs, const 
                               NULL, NULL);
   if (init < 0) fail_and_clean(plan, failure_of(STEP_CLONE, errno, "namespaces"));
   if (init == 0) {
+    // The init keeps nothing of the host but what it needs: no descriptor of the state
+    // directory may be reachable through /proc/1/fd from inside.
+    close(statefd);
     close(channel[0]);
     close(go[1]);
     close(status[0]);
@@ -720,13 +803,28 @@ static int run_jailed(struct plan *plan, int statefd, const char *rootfs, const 
   pid_t pid = await_exec(channel[0], &failure);
   close(channel[0]);
   if (failure.step != 0 || pid <= 0) {
-    wait_for(init, NULL);
-    if (failure.step == 0) failure = failure_of(STEP_EXEC, ECHILD, "the init ended before the command started");
+    int init_status = 0;
+    wait_for(init, &init_status);
+    if (failure.step == 0) {
+      char why[128];
+      if (WIFSIGNALED(init_status))
+        snprintf(why, sizeof why, "the task's init was killed by signal %d before the command started%s",
+                 WTERMSIG(init_status), WTERMSIG(init_status) == SIGKILL ? " (is --memory too small?)" : "");
+      else
+        snprintf(why, sizeof why, "the task's init ended before the command started");
+      failure = failure_of(STEP_EXEC, ECHILD, why);
+    }
     fail_and_clean(plan, failure);
   }
-  dprintf(REPORT_FD, "ok %d %llu %d %llu %d %llu\n", (int)pid, start_time(pid), (int)getpid(),
-          start_time(getpid()), (int)init, start_time(init));
-  close(REPORT_FD);
+  char line[256];
+  snprintf(line, sizeof line, "ok %d %llu %d %llu %d %llu\n", (int)pid, start_time(pid), (int)getpid(),
+           start_time(getpid()), (int)init, start_time(init));
+  if (report_started(statefd, line) != 0) {
+    kill(init, SIGKILL);
+    wait_for(init, NULL);
+    remove_cgroups(plan);
+    _exit(1);
+  }
   detach_from_streams();
 
   int init_status = 0, command_status;
@@ -770,9 +868,14 @@ static int run_chrooted(struct plan *plan, int statefd, const char *rootfs, cons
     report_failure(failure);
   }
   // The child is not reaped yet, so its /proc entry is still there even if it already exited.
-  dprintf(REPORT_FD, "ok %d %llu %d %llu 0 0\n", (int)child, start_time(child), (int)getpid(),
-          start_time(getpid()));
-  close(REPORT_FD);
+  char line[256];
+  snprintf(line, sizeof line, "ok %d %llu %d %llu 0 0\n", (int)child, start_time(child), (int)getpid(),
+           start_time(getpid()));
+  if (report_started(statefd, line) != 0) {
+    kill(child, SIGKILL);
+    wait_for(child, NULL);
+    _exit(1);
+  }
   detach_from_streams();
   int status;
   if (wait_for(child, &status) == child) write_exit_record(statefd, status);
@@ -798,6 +901,9 @@ int main(int argc, char **argv) {
   if (detached < 0) report_failure(failure_of(STEP_FORK, errno, ""));
   if (detached > 0) _exit(0);
   setsid();
+  // A creator that died (SIGKILL mid-create) must not take the supervisor with it through
+  // SIGPIPE on fd 3: the supervisor notices and ends the task instead (see report_started).
+  signal(SIGPIPE, SIG_IGN);
 
   int statefd = open(state_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (statefd < 0) report_failure(failure_of(STEP_STATE, errno, state_dir));

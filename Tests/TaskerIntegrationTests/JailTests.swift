@@ -211,4 +211,75 @@ struct JailTests {
     let tooMany = try box.tasker(["create", "--cpus", "0", images.url("busybox.tar.gz"), "true"])
     #expect(tooMany.status != 0 && tooMany.stderrLines.count == 1)
   }
+
+  @Test func seccompRefusesWhatAJailHasNoBusinessDoing() throws {
+    let images = try Images.shared()
+    let box = try Sandbox()
+    defer { box.scratch.remove() }
+    let script = "grep Seccomp: /proc/self/status; unshare -U true && echo userns; unshare -m true && echo mountns"
+    let jailed = try run(box, [images.url("busybox.tar.gz"), "--", "/bin/sh", "-c", script])
+    #expect(jailed.stdout == "Seccomp:\t2\n", "\(jailed.stdout) \(jailed.stderr)")
+    let privileged = try run(box, ["--privileged", images.url("busybox.tar.gz"), "--", "/bin/sh", "-c", script])
+    #expect(privileged.stdout.hasPrefix("Seccomp:\t0\n"), "\(privileged.stdout)")
+  }
+
+  /// Even with ptrace rights over the init, its descriptors lead to nothing of the host.
+  @Test func theInitHoldsNoHostDescriptor() throws {
+    let images = try Images.shared()
+    let box = try Sandbox()
+    defer { box.scratch.remove() }
+    let script = "for f in /proc/1/fd/*; do readlink $f; done"
+    let result = try run(box, ["--cap-add", "SYS_PTRACE", images.url("busybox.tar.gz"), "--", "/bin/sh", "-c", script])
+    #expect(result.status == 0, "\(result.stderr)")
+    let targets = result.stdout.split(separator: "\n")
+    #expect(!targets.isEmpty)
+    for target in targets {
+      #expect(target == "/dev/null" || target.hasPrefix("pipe:") || target.hasPrefix("socket:"), "\(target)")
+    }
+  }
+
+  /// A setuid file the task plants in its directory must not serve a host user.
+  @Test(arguments: ["jail", "chroot"])
+  func theTaskDirectoryIsNosuidOnTheHost(isolation: String) throws {
+    let images = try Images.shared()
+    let box = try Sandbox(createOptions: ["--isolation", isolation])
+    defer { box.scratch.remove() }
+    let id = try box.create(images.url("busybox.tar.gz"), ["sleep 30"])
+    defer { _ = try? box.tasker(["rm", "-f", id]) }
+    let rootfs = box.downloads.appendingPathComponent(id).path
+    // (procfs files report no size; read them through cat, not Foundation.)
+    let mountinfo = try TaskerIntegrationTests.run("/bin/cat", ["/proc/self/mountinfo"]).stdout
+    let line = try #require(mountinfo.split(separator: "\n").first { $0.split(separator: " ")[4] == rootfs })
+    let options = line.split(separator: " ")[5].split(separator: ",")
+    #expect(options.contains("nosuid"), "\(line)")
+    #expect(try box.tasker(["rm", "-f", id]).status == 0)
+    let after = try TaskerIntegrationTests.run("/bin/cat", ["/proc/self/mountinfo"]).stdout
+    #expect(!after.contains(rootfs))
+  }
+
+  /// A supervisor whose creator vanished before reading the report (tasker killed mid-create)
+  /// ends the task rather than leave it running unclaimed.
+  @Test(arguments: ["jail", "chroot"])
+  func anUnclaimedTaskIsEnded(isolation: String) throws {
+    let images = try Images.shared()
+    let box = try Sandbox()
+    defer { box.scratch.remove() }
+    let rootfs = try box.scratch.sub("rootfs")
+    #expect(
+      try TaskerIntegrationTests.run("/bin/tar", ["-C", rootfs.path, "-xf", images.path("busybox.tar")]).status == 0)
+    let state = try box.scratch.sub("state-dir")
+    let duration = isolation == "jail" ? "103" : "104"
+    let supervisor = binDirectory.appendingPathComponent("tasker-supervisor").path
+    let jail = isolation == "jail" ? ["--namespaces", String(0x2002_0000), "--no-new-privileges"] : []
+    // The report pipe (fd 3) is /dev/full: the report cannot be delivered, as when the creator
+    // was killed before reading it.
+    let started = try TaskerIntegrationTests.run(
+      "/bin/sh",
+      ["-c", "exec \"$0\" \"$@\" 3>/dev/full", supervisor, state.path, rootfs.path, "/"] + jail
+        + ["--", "/bin/sleep", duration])
+    #expect(started.status == 0)
+    #expect(try eventually { sleepers(duration).isEmpty })
+    usleep(200_000)
+    #expect(sleepers(duration).isEmpty, "the unclaimed command still runs")
+  }
 }

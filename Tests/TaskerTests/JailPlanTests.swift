@@ -24,7 +24,10 @@ struct JailPlanTests {
     #expect(plan.noNewPrivileges)
     #expect(!plan.loopbackUp)
     let caps = try #require(plan.capabilities)
-    for forbidden in ["SYS_ADMIN", "SYS_MODULE", "SYS_PTRACE", "SYS_RAWIO", "MKNOD", "NET_ADMIN", "SYS_TIME", "BPF"] {
+    #expect(plan.seccomp)
+    for forbidden in [
+      "SYS_ADMIN", "SYS_MODULE", "SYS_PTRACE", "SYS_RAWIO", "MKNOD", "NET_ADMIN", "SYS_TIME", "BPF", "NET_RAW",
+    ] {
       #expect(!caps.contains(forbidden), "\(forbidden)")
     }
     for granted in ["CHOWN", "SETUID", "SETGID", "KILL", "NET_BIND_SERVICE", "SYS_CHROOT"] {
@@ -52,6 +55,10 @@ struct JailPlanTests {
     #expect(plan.namespaces.contains(.net))
     #expect(plan.loopbackUp)
     #expect(plan.supervisorArguments.contains("--loopback-up"))
+    // Raw sockets are harmless on a network of one's own; on the host's they would sniff it.
+    #expect(plan.capabilities?.contains("NET_RAW") == true)
+    let host = try JailPlan.make(id: id, options: JailOptions(capAdd: ["NET_RAW"]), host: hybrid)
+    #expect(host.capabilities?.contains("NET_RAW") == true)
   }
 
   @Test func capabilitiesCanBeAdjusted() throws {
@@ -72,6 +79,8 @@ struct JailPlanTests {
     let plan = try JailPlan.make(id: id, options: JailOptions(privileged: true), host: hybrid)
     #expect(plan.capabilities == nil)
     #expect(!plan.noNewPrivileges)
+    #expect(!plan.seccomp)
+    #expect(!plan.supervisorArguments.contains("--seccomp"))
     #expect(!plan.supervisorArguments.contains("--capabilities"))
     #expect(plan.namespaces.contains(.pid))
   }
@@ -146,16 +155,19 @@ struct JailPlanTests {
     #expect(joined.contains("--cgroup /sys/fs/cgroup/pids/tasker/0123456789ab 1"))
     #expect(joined.contains("--cgroup-write /sys/fs/cgroup/pids/tasker/0123456789ab/pids.max 7"))
     #expect(joined.contains("--mount proc proc proc 14 "))
-    #expect(joined.contains("--capabilities \(String(Capabilities.default.mask, radix: 16))"))
-    #expect(words.last == "--no-new-privileges")
+    let expected = Capabilities.default.mask & ~(1 << 13)  // less NET_RAW on the host's network
+    #expect(joined.contains("--capabilities \(String(expected, radix: 16))"))
+    #expect(words.suffix(2) == ["--no-new-privileges", "--seccomp"])
   }
 
   @Test func badHostnamesAndLimits() {
     #expect(throws: TaskerError.self) {
       try JailPlan.make(id: id, options: JailOptions(hostname: String(repeating: "h", count: 65)), host: hybrid)
     }
-    #expect(throws: TaskerError.self) {
-      try JailPlan.make(id: id, options: JailOptions(limits: ResourceLimits(cpus: 0.001)), host: hybrid)
+    for cpus in [0.001, 1e300, -1, .infinity, .nan] {
+      #expect(throws: TaskerError.self) {
+        try JailPlan.make(id: id, options: JailOptions(limits: ResourceLimits(cpus: cpus)), host: hybrid)
+      }
     }
     #expect(throws: TaskerError.self) {
       try JailPlan.make(id: id, options: JailOptions(limits: ResourceLimits(pids: 0)), host: hybrid)

@@ -28,6 +28,13 @@ int tasker_rename_noreplace(const char *from, const char *to);
 /// pipe2(fds, O_CLOEXEC).
 int tasker_pipe_cloexec(int fds[2]);
 
+/// Bind-mounts `path` onto itself and remounts it nosuid: a set-user-ID file in a task's
+/// directory must not serve anyone on the host. (Device nodes: extraction makes none, and the
+/// jail cannot mknod.) Returns 0 or -1 with errno.
+int tasker_protect_directory(const char *path);
+/// umount2(path, MNT_DETACH) until nothing is mounted there. Returns how many were detached.
+int tasker_unmount_all(const char *path);
+
 /// Linux-only open/at flags the Glibc module does not export.
 extern const int TASKER_O_PATH;
 extern const int TASKER_AT_EMPTY_PATH;

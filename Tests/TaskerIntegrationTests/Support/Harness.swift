@@ -87,7 +87,16 @@ struct Scratch {
     try FileManager.default.createDirectory(at: child, withIntermediateDirectories: true)
     return child
   }
-  func remove() { _ = try? run("/bin/rm", ["-rf", "--one-file-system", url.path]) }
+  /// Detaches what tasks left mounted below (their nosuid task directories), then deletes.
+  func remove() {
+    let mountinfo = (try? run("/bin/cat", ["/proc/self/mountinfo"]).stdout) ?? ""
+    let mounts = mountinfo.split(separator: "\n").compactMap { line -> String? in
+      let fields = line.split(separator: " ")
+      return fields.count > 4 && fields[4].hasPrefix(url.path + "/") ? String(fields[4]) : nil
+    }
+    for mount in mounts.sorted(by: { $0.count > $1.count }) { umount2(mount, Int32(MNT_DETACH)) }
+    _ = try? run("/bin/rm", ["-rf", "--one-file-system", url.path])
+  }
 }
 
 /// Polls `condition` every 20 ms until it holds or `seconds` pass. Returns whether it held.
