@@ -9,11 +9,7 @@ let package = Package(
     .executable(name: "tasker", targets: ["TaskerCLI"]),
     .executable(name: "tasker-supervisor", targets: ["TaskerSupervisor"]),
   ],
-  dependencies: [
-    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-    .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0"),
-    .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
-  ],
+  dependencies: [.package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")],
   targets: [
     // System libraries, found through pkg-config (Debian: libarchive-dev, libcurl4-openssl-dev,
     // libssl-dev).
@@ -41,8 +37,6 @@ let package = Package(
       name: "Tasker",
       dependencies: [
         "TaskerSystem", "TaskerArchive", "TaskerImage", "CTaskerShim",
-        .product(name: "Configuration", package: "swift-configuration"),
-        .product(name: "SystemPackage", package: "swift-system"),
       ]),
     // Fuzzing: the harness (also replayed by the tests over the kept corpus) and two libFuzzer
     // targets, built with -sanitize=fuzzer by scripts/fuzz.sh.

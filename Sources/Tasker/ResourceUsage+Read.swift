@@ -35,6 +35,6 @@ extension ResourceUsage {
 
   private static func number(_ path: String) -> UInt64? {
     guard let text = try? readSmallFile(path) else { return nil }
-    return UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines))
+    return UInt64(text.filter { !$0.isWhitespace })
   }
 }

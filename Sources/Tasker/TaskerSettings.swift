@@ -1,7 +1,11 @@
-import Configuration
 import Glibc
-import SystemPackage
 import TaskerSystem
+
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 
 /// Where tasker keeps its state and puts task directories, and where its supervisor lives.
 ///
@@ -28,34 +32,49 @@ public struct TaskerSettings: Sendable {
     self.supervisorPath = supervisorPath
   }
 
+  /// What the configuration file may say (every key optional).
+  struct ConfigFile: Decodable {
+    var root: String?
+    var downloadPath: String?
+  }
+
   /// Resolves the settings from flags, the environment, the configuration file and defaults.
+  ///
+  /// Written by hand, not with apple/swift-configuration, which does this layering: its JSON
+  /// provider imports all of Foundation (and ICU), which cost every tasker command about ten
+  /// milliseconds of start-up, more than a whole jailed `/bin/true`. Two keys do not need it.
   public static func resolve(
     stateRoot: String? = nil, downloadPath: String? = nil,
     environment: [String: String] = currentEnvironment()
   ) async throws(TaskerError) -> TaskerSettings {
     let explicitFile = environment["TASKER_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
     let configFile = explicitFile ?? defaultConfigFile
-    var providers: [any ConfigProvider] = [
-      EnvironmentVariablesProvider(environmentVariables: environment).prefixKeys(with: "tasker")
-    ]
+    let file = try readConfigFile(configFile, mustExist: explicitFile != nil)
+    func fromEnvironment(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+    let root = stateRoot ?? fromEnvironment("TASKER_ROOT") ?? file.root ?? defaultStateRoot
+    let download = downloadPath ?? fromEnvironment("TASKER_DOWNLOAD_PATH") ?? file.downloadPath ?? "."
+    let supervisor = fromEnvironment("TASKER_SUPERVISOR") ?? defaultSupervisorPath()
+    return TaskerSettings(
+      stateRoot: absolutePath(root), downloadPath: absolutePath(download), supervisorPath: supervisor)
+  }
+
+  /// The configuration file's settings; a missing default file is fine, a missing file that
+  /// TASKER_CONFIG names is not, and a malformed one never is.
+  static func readConfigFile(_ path: String, mustExist: Bool) throws(TaskerError) -> ConfigFile {
+    let bytes: [UInt8]
     do {
-      // A missing default file is fine; a missing file that TASKER_CONFIG names is not.
-      providers.append(
-        try await FileProvider<JSONSnapshot>(
-          filePath: FilePath(configFile), allowMissing: explicitFile == nil))
+      bytes = try readFileBytes(path)
+    } catch {
+      if error.errno == ENOENT && !mustExist { return ConfigFile() }
+      throw TaskerError(.configuration, "configuration file \(path): \(error.reason)", cause: error)
+    }
+    do {
+      return try JSONDecoder().decode(ConfigFile.self, from: Data(bytes))
     } catch {
       throw TaskerError(
-        .configuration, "configuration file \(configFile): \(describeConfigError(error))",
+        .configuration, "configuration file \(path): \(describeDecodingError(error))",
         cause: SendableDescription(error))
     }
-    let config = ConfigReader(providers: providers)
-    let root = stateRoot ?? config.string(forKey: "root") ?? defaultStateRoot
-    let download = downloadPath ?? config.string(forKey: "downloadPath") ?? "."
-    let supervisor =
-      environment["TASKER_SUPERVISOR"].flatMap { $0.isEmpty ? nil : $0 } ?? defaultSupervisorPath()
-    return TaskerSettings(
-      stateRoot: absolutePath(root), downloadPath: absolutePath(download),
-      supervisorPath: supervisor)
   }
 
   /// `tasker-supervisor` beside the running executable (both are built and installed together).
@@ -93,10 +112,20 @@ func absolutePath(_ path: String) -> String {
   return (cwd == "/" ? "" : cwd) + "/" + path
 }
 
-private func describeConfigError(_ error: any Error) -> String {
-  let text = String(describing: error)
-  // Foundation's decoding errors are verbose; the first line is what a person needs.
-  return text.split(separator: "\n").first.map(String.init) ?? text
+/// One line for a person: what is wrong with the file, and where.
+private func describeDecodingError(_ error: any Error) -> String {
+  switch error as? DecodingError {
+  case .typeMismatch(_, let context), .valueNotFound(_, let context):
+    let key = context.codingPath.map(\.stringValue).joined(separator: ".")
+    return "\"\(key)\" must be a string"
+  case .dataCorrupted(let context):
+    let key = context.codingPath.map(\.stringValue).joined(separator: ".")
+    return key.isEmpty
+      ? "not valid JSON (expected an object like {\"root\": \"/var/lib/tasker\"})" : "bad value at \(key)"
+  default:
+    let text = String(describing: error)
+    return text.split(separator: "\n").first.map(String.init) ?? text
+  }
 }
 
 /// An error's description, kept as a Sendable cause.
