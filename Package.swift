@@ -11,17 +11,15 @@ let package = Package(
   ],
   dependencies: [.package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")],
   targets: [
-    // System libraries, found through pkg-config (Debian: libarchive-dev, libcurl4-openssl-dev,
-    // libssl-dev).
-    .systemLibrary(
-      name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
-    .systemLibrary(
-      name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
-    .systemLibrary(
-      name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+    // System libraries' headers (Debian: libarchive-dev, libcurl4-openssl-dev, libssl-dev). They
+    // are not linked: CTaskerShim/lazy.c loads them on first use, so that commands which need
+    // none of them (health_check, list, a run from a cached image) start fast.
+    .systemLibrary(name: "CArchive", providers: [.apt(["libarchive-dev"])]),
+    .systemLibrary(name: "CCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+    .systemLibrary(name: "CCrypto", providers: [.apt(["libssl-dev"])]),
     // Syscalls Glibc does not wrap, libcurl's variadic setters, and the fork/exec that must
     // be written in C (only async-signal-safe calls after fork).
-    .target(name: "CTaskerShim", dependencies: ["CCurl"]),
+    .target(name: "CTaskerShim", dependencies: ["CCurl", "CArchive", "CCrypto"]),
     // The per-task supervisor: a small static C program, so that each running task costs
     // kilobytes, not a Swift runtime.
     .executableTarget(
@@ -53,7 +51,9 @@ let package = Package(
       name: "TaskerTests",
       dependencies: [
         "Tasker", "TaskerArchive", "TaskerImage", "TaskerSystem", "CArchive", "CTaskerShim", "TaskerFuzzHarness",
-      ]),
+      ],
+      // The tests write archives with more of libarchive than tasker itself forwards (lazy.c).
+      linkerSettings: [.linkedLibrary("archive")]),
     .testTarget(
       name: "TaskerIntegrationTests",
       dependencies: ["Tasker", "TaskerSystem", "TaskerCLI", "TaskerSupervisor"]),

@@ -4,10 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-echo "== building tasker (release)"
-swift build -c release --product tasker >/dev/null
-swift build -c release --product tasker-supervisor >/dev/null
-bin=$(swift build -c release --show-bin-path)
+echo "== building tasker (release, Swift runtime linked in for a fast start)"
+swift build -c release --static-swift-stdlib --product tasker >/dev/null
+swift build -c release --static-swift-stdlib --product tasker-supervisor >/dev/null
+bin=$(swift build -c release --static-swift-stdlib --show-bin-path)
 tasker=$bin/tasker
 
 demo=$PWD/demo

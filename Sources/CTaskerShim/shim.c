@@ -1,7 +1,7 @@
 #define _GNU_SOURCE
 #include "tasker_shim.h"
 
-#include <curl/curl.h>
+#include "lazy_curl.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -155,14 +155,12 @@ static size_t write_to_socket(char *data, size_t size, size_t count, void *user)
   return total;
 }
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
 int tasker_http_fetch(const char *url, int fd, long stall_seconds, long max_redirects,
                       char *errbuf, size_t errbuf_len, long *http_status) {
-  pthread_once(&curl_once, curl_init_once);
+  tasker_load_curl();
   *http_status = 0;
-  CURL *curl = curl_easy_init();
+  CURL *curl = tasker_curl.easy_init();
   if (curl == NULL) {
     snprintf(errbuf, errbuf_len, "cannot initialise libcurl");
     return CURLE_FAILED_INIT;
@@ -170,30 +168,30 @@ int tasker_http_fetch(const char *url, int fd, long stall_seconds, long max_redi
   char curl_err[CURL_ERROR_SIZE] = {0};
   struct sink sink = {.fd = fd, .stall_seconds = stall_seconds};
   clock_gettime(CLOCK_MONOTONIC, &sink.last_progress);
-  curl_easy_setopt(curl, CURLOPT_URL, url);
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_err);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt(curl, CURLOPT_MAXREDIRS, max_redirects);
-  curl_easy_setopt(curl, CURLOPT_FAILONERROR, 1L);
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, stall_seconds);
-  curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, watch_progress);
-  curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &sink);
-  curl_easy_setopt(curl, CURLOPT_USERAGENT, "tasker");
-  curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, 256L * 1024L);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, write_to_socket);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
-  CURLcode rc = curl_easy_perform(curl);
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, http_status);
+  tasker_curl.easy_setopt(curl, CURLOPT_URL, url);
+  tasker_curl.easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_err);
+  tasker_curl.easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  tasker_curl.easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+  tasker_curl.easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  tasker_curl.easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
+  tasker_curl.easy_setopt(curl, CURLOPT_MAXREDIRS, max_redirects);
+  tasker_curl.easy_setopt(curl, CURLOPT_FAILONERROR, 1L);
+  tasker_curl.easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, stall_seconds);
+  tasker_curl.easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+  tasker_curl.easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, watch_progress);
+  tasker_curl.easy_setopt(curl, CURLOPT_XFERINFODATA, &sink);
+  tasker_curl.easy_setopt(curl, CURLOPT_USERAGENT, "tasker");
+  tasker_curl.easy_setopt(curl, CURLOPT_BUFFERSIZE, 256L * 1024L);
+  tasker_curl.easy_setopt(curl, CURLOPT_WRITEFUNCTION, write_to_socket);
+  tasker_curl.easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
+  CURLcode rc = tasker_curl.easy_perform(curl);
+  tasker_curl.easy_getinfo(curl, CURLINFO_RESPONSE_CODE, http_status);
   if (rc == CURLE_ABORTED_BY_CALLBACK && sink.stalled) {
     snprintf(errbuf, errbuf_len, "no data received for %ld seconds", stall_seconds);
     rc = CURLE_OPERATION_TIMEDOUT;
   } else if (rc != CURLE_OK) {
-    snprintf(errbuf, errbuf_len, "%s", curl_err[0] ? curl_err : curl_easy_strerror(rc));
+    snprintf(errbuf, errbuf_len, "%s", curl_err[0] ? curl_err : tasker_curl.easy_strerror(rc));
   }
-  curl_easy_cleanup(curl);
+  tasker_curl.easy_cleanup(curl);
   return (int)rc;
 }

@@ -19,6 +19,7 @@ struct StateOptions: ParsableArguments {
 }
 
 /// Runs `body`; a `TaskerError` becomes one line on stderr and exit code `exitCode(error)`.
+@discardableResult
 func reportingErrors<T>(
   exitCode: (TaskerError) -> Int32 = { _ in 1 }, _ body: () async throws -> T
 ) async throws -> T {
@@ -30,6 +31,7 @@ func reportingErrors<T>(
   }
 }
 
+@discardableResult
 func reportingErrors<T>(exitCode: Int32, _ body: () async throws -> T) async throws -> T {
   try await reportingErrors(exitCode: { _ in exitCode }, body)
 }
