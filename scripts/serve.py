@@ -11,6 +11,8 @@ that misbehave on purpose, for tests of tasker's download errors:
     /redirect/<n>/<file>      redirects n times, then serves <file>
     /truncate/<file>          announces the full length, sends half, closes the connection
     /stall/<file>             sends the headers and 1 KiB, then sends nothing more
+
+Plain files carry Last-Modified and answer If-Modified-Since with 304 (http.server does).
 """
 import argparse
 import http.server
@@ -26,6 +28,11 @@ class Handler(http.server.SimpleHTTPRequestHandler):
 
     def log_message(self, fmt, *args):  # keep test output quiet
         pass
+
+    def log_request(self, code="-", size="-"):
+        if self.server.log:
+            with open(self.server.log, "a") as log:
+                log.write(f"{int(code) if str(code).isdigit() else code} {self.path}\n")
 
     def _file(self, name):
         path = os.path.join(self.server.directory, name.lstrip("/"))
@@ -82,6 +89,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("directory")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--log", help="append one line per request to this file: STATUS PATH")
     parser.add_argument("--exit-on-eof", action="store_true",
                         help="exit when standard input closes (so a test's server dies with it)")
     args = parser.parse_args()
@@ -92,6 +100,7 @@ def main():
 
     server = Server(("127.0.0.1", args.port), handler)
     server.directory = directory
+    server.log = args.log
     print(f"PORT {server.server_address[1]}", flush=True)
     if args.exit_on_eof:
         def watch():

@@ -118,6 +118,8 @@ static void load_curl(void) {
   tasker_curl.easy_getinfo = symbol(handle, "curl_easy_getinfo");
   tasker_curl.easy_strerror = symbol(handle, "curl_easy_strerror");
   tasker_curl.easy_cleanup = symbol(handle, "curl_easy_cleanup");
+  tasker_curl.slist_append = symbol(handle, "curl_slist_append");
+  tasker_curl.slist_free_all = symbol(handle, "curl_slist_free_all");
   tasker_curl.global_init(CURL_GLOBAL_DEFAULT);
 }
 

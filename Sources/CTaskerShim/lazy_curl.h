@@ -13,6 +13,8 @@ struct tasker_curl {
   CURLcode (*easy_getinfo)(CURL *curl, CURLINFO info, ...);
   const char *(*easy_strerror)(CURLcode code);
   void (*easy_cleanup)(CURL *curl);
+  struct curl_slist *(*slist_append)(struct curl_slist *list, const char *text);
+  void (*slist_free_all)(struct curl_slist *list);
 };
 
 extern struct tasker_curl tasker_curl;

@@ -9,7 +9,9 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mount.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -40,6 +42,26 @@ int tasker_protect_directory(const char *path) {
     return -1;
   }
   return 0;
+}
+
+ssize_t tasker_copy_file_range(int in, int out, size_t length) {
+  return copy_file_range(in, NULL, out, NULL, length, 0);
+}
+
+int tasker_mount_overlay(const char *lower, const char *upper, const char *work, const char *target) {
+  // The option string separates with ',' and ':'; paths holding them cannot be said there.
+  for (const char *const *p = (const char *const[]){lower, upper, work, NULL}; *p; p++)
+    if (strpbrk(*p, ",:\\") != NULL) {
+      errno = EINVAL;
+      return -1;
+    }
+  char options[8192];
+  int n = snprintf(options, sizeof options, "lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
+  if (n < 0 || (size_t)n >= sizeof options) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  return mount("overlay", target, "overlay", MS_NOSUID, options);
 }
 
 int tasker_unmount_all(const char *path) {
@@ -108,8 +130,7 @@ int tasker_spawn(const char *path, char *const argv[], char *const envp[], const
 }
 
 struct sink {
-  int fd;
-  long stall_seconds;
+  struct tasker_http_request *request;
   curl_off_t last_bytes;
   struct timespec last_progress;
   int stalled;
@@ -134,7 +155,7 @@ static int watch_progress(void *user, curl_off_t dltotal, curl_off_t dlnow, curl
     clock_gettime(CLOCK_MONOTONIC, &sink->last_progress);
     return 0;
   }
-  if (seconds_since(&sink->last_progress) >= (double)sink->stall_seconds) {
+  if (seconds_since(&sink->last_progress) >= (double)sink->request->stall_seconds) {
     sink->stalled = 1;
     return 1;  // CURLE_ABORTED_BY_CALLBACK
   }
@@ -144,8 +165,9 @@ static int watch_progress(void *user, curl_off_t dltotal, curl_off_t dlnow, curl
 static size_t write_to_socket(char *data, size_t size, size_t count, void *user) {
   struct sink *sink = user;
   size_t total = size * count, done = 0;
+  sink->request->received += (long long)total;
   while (done < total) {
-    ssize_t n = send(sink->fd, data + done, total - done, MSG_NOSIGNAL);
+    ssize_t n = send(sink->request->fd, data + done, total - done, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
       return 0;  // the reader went away: curl ends the transfer with CURLE_WRITE_ERROR
@@ -156,27 +178,67 @@ static size_t write_to_socket(char *data, size_t size, size_t count, void *user)
 }
 
 
-int tasker_http_fetch(const char *url, int fd, long stall_seconds, long max_redirects,
-                      char *errbuf, size_t errbuf_len, long *http_status) {
+// Copies a header's value (after "name:") without surrounding blanks.
+static void header_value(const char *line, size_t len, size_t skip, char *out, size_t out_len) {
+  size_t start = skip, end = len;
+  while (start < end && (line[start] == ' ' || line[start] == '\t')) start++;
+  while (end > start && (line[end - 1] == '\r' || line[end - 1] == '\n' || line[end - 1] == ' ')) end--;
+  snprintf(out, out_len, "%.*s", (int)(end - start), line + start);
+}
+
+// Keeps the final response's validators and length (a redirect starts a new response).
+static size_t read_header(char *line, size_t size, size_t count, void *user) {
+  struct tasker_http_request *request = user;
+  size_t len = size * count;
+  if (len >= 5 && strncmp(line, "HTTP/", 5) == 0) {
+    request->etag[0] = '\0';
+    request->last_modified[0] = '\0';
+    request->content_length = -1;
+  } else if (len > 5 && strncasecmp(line, "etag:", 5) == 0) {
+    header_value(line, len, 5, request->etag, sizeof request->etag);
+  } else if (len > 14 && strncasecmp(line, "last-modified:", 14) == 0) {
+    header_value(line, len, 14, request->last_modified, sizeof request->last_modified);
+  } else if (len > 15 && strncasecmp(line, "content-length:", 15) == 0) {
+    char value[32];
+    header_value(line, len, 15, value, sizeof value);
+    request->content_length = strtoll(value, NULL, 10);
+  }
+  return len;
+}
+
+int tasker_http_fetch(struct tasker_http_request *request) {
   tasker_load_curl();
-  *http_status = 0;
+  request->status = 0;
+  request->content_length = -1;
+  request->received = 0;
+  request->error[0] = '\0';
   CURL *curl = tasker_curl.easy_init();
   if (curl == NULL) {
-    snprintf(errbuf, errbuf_len, "cannot initialise libcurl");
+    snprintf(request->error, sizeof request->error, "cannot initialise libcurl");
     return CURLE_FAILED_INIT;
   }
   char curl_err[CURL_ERROR_SIZE] = {0};
-  struct sink sink = {.fd = fd, .stall_seconds = stall_seconds};
+  struct sink sink = {.request = request};
   clock_gettime(CLOCK_MONOTONIC, &sink.last_progress);
-  tasker_curl.easy_setopt(curl, CURLOPT_URL, url);
+  struct curl_slist *headers = NULL;
+  char header[512];
+  if (request->if_none_match && *request->if_none_match) {
+    snprintf(header, sizeof header, "If-None-Match: %s", request->if_none_match);
+    headers = tasker_curl.slist_append(headers, header);
+  }
+  if (request->if_modified_since && *request->if_modified_since) {
+    snprintf(header, sizeof header, "If-Modified-Since: %s", request->if_modified_since);
+    headers = tasker_curl.slist_append(headers, header);
+  }
+  tasker_curl.easy_setopt(curl, CURLOPT_URL, request->url);
   tasker_curl.easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_err);
   tasker_curl.easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   tasker_curl.easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
   tasker_curl.easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   tasker_curl.easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
-  tasker_curl.easy_setopt(curl, CURLOPT_MAXREDIRS, max_redirects);
+  tasker_curl.easy_setopt(curl, CURLOPT_MAXREDIRS, request->max_redirects);
   tasker_curl.easy_setopt(curl, CURLOPT_FAILONERROR, 1L);
-  tasker_curl.easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, stall_seconds);
+  tasker_curl.easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, request->stall_seconds);
   tasker_curl.easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
   tasker_curl.easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, watch_progress);
   tasker_curl.easy_setopt(curl, CURLOPT_XFERINFODATA, &sink);
@@ -184,14 +246,20 @@ int tasker_http_fetch(const char *url, int fd, long stall_seconds, long max_redi
   tasker_curl.easy_setopt(curl, CURLOPT_BUFFERSIZE, 256L * 1024L);
   tasker_curl.easy_setopt(curl, CURLOPT_WRITEFUNCTION, write_to_socket);
   tasker_curl.easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
+  tasker_curl.easy_setopt(curl, CURLOPT_HEADERFUNCTION, read_header);
+  tasker_curl.easy_setopt(curl, CURLOPT_HEADERDATA, request);
+  if (headers) tasker_curl.easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   CURLcode rc = tasker_curl.easy_perform(curl);
-  tasker_curl.easy_getinfo(curl, CURLINFO_RESPONSE_CODE, http_status);
+  tasker_curl.easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &request->status);
   if (rc == CURLE_ABORTED_BY_CALLBACK && sink.stalled) {
-    snprintf(errbuf, errbuf_len, "no data received for %ld seconds", stall_seconds);
+    snprintf(request->error, sizeof request->error, "no data received for %ld seconds",
+             request->stall_seconds);
     rc = CURLE_OPERATION_TIMEDOUT;
   } else if (rc != CURLE_OK) {
-    snprintf(errbuf, errbuf_len, "%s", curl_err[0] ? curl_err : tasker_curl.easy_strerror(rc));
+    snprintf(request->error, sizeof request->error, "%s",
+             curl_err[0] ? curl_err : tasker_curl.easy_strerror(rc));
   }
   tasker_curl.easy_cleanup(curl);
+  if (headers) tasker_curl.slist_free_all(headers);
   return (int)rc;
 }

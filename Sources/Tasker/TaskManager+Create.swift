@@ -41,9 +41,8 @@ extension TaskManager {
     }
 
     let id = try store.reserve(downloadPath: downloadPath, name: spec.name)
-    let partial = downloadPath + "/." + id.rawValue + ".partial"
     let rootfs = downloadPath + "/" + id.rawValue
-    var cleanup = Cleanup(store: store, id: id, name: nil, paths: [partial])
+    var cleanup = Cleanup(store: store, id: id, name: nil, paths: [])
     defer { cleanup.run() }
     if let name = spec.name {
       try store.claimName(name, for: id)
@@ -54,20 +53,25 @@ extension TaskManager {
     let fetcher = ImageFetcher(
       extraction: ExtractionOptions(limits: spec.extractionLimits, skipUnsafeMembers: spec.skipUnsafeMembers),
       stallSeconds: spec.stallTimeout)
-    let fetched = try await fetch(location, into: partial, checksum: checksum, fetcher: fetcher)
-    if tasker_rename_noreplace(partial, rootfs) != 0 {
-      let error = SystemError("rename", path: rootfs, errno: errno)
-      throw TaskerError(.system, "cannot create task directory: \(error)", cause: error)
+    let cache = ImageCache(stateRoot: settings.stateRoot)
+    let canonical: ImageLocation
+    if case .file(let path) = location { canonical = .file(absolutePath(path)) } else { canonical = location }
+    let pull = spec.pull
+    let progress = spec.progress
+    let acquiredResult: Swift.Result<ImageCache.Acquired, TaskerError> = await onBlockingThread {
+      Swift.Result { () throws(TaskerError) in
+        try cache.acquire(canonical, pull: pull, expectedSHA256: checksum, fetcher: fetcher, progress: progress)
+      }
     }
+    let acquired = try acquiredResult.get()
+    // Held until the record is written: prune cannot remove the image under this create.
+    let imageLock = cache.lockShared(acquired.digest)
+    defer { if imageLock >= 0 { close(imageLock) } }
+    try makeRoot(for: id, at: rootfs, from: acquired.rootfs)
     cleanup.paths = [rootfs]
-    if geteuid() == 0 && tasker_protect_directory(rootfs) != 0 {
-      let error = SystemError("mount", path: rootfs, errno: errno)
-      throw TaskerError(.system, "cannot protect the task directory (nosuid): \(error)", cause: error)
-    }
-
     let started = try startSupervisor(id: id, spec: spec, plan: plan, rootfs: rootfs)
     let record = TaskRecord(
-      id: id, name: spec.name, image: spec.image, imageDigest: fetched.sha256, command: spec.command,
+      id: id, name: spec.name, image: spec.image, imageDigest: acquired.digest, command: spec.command,
       environment: spec.environment ?? TaskSpec.defaultEnvironment, workdir: spec.workdir,
       rootfs: rootfs, pid: started.pid, startTime: started.startTime,
       supervisorPID: started.supervisorPID, supervisorStartTime: started.supervisorStartTime,
@@ -85,41 +89,37 @@ extension TaskManager {
       throw error
     }
     cleanup.disarm()
-    let warnings = fetched.summary.skippedUnsafe.map { "skipped unsafe archive member \"\($0)\"" }
+    let warnings = acquired.skippedUnsafe.map { "skipped unsafe archive member \"\($0)\"" }
     return TaskHandle(id: id, pid: started.pid, rootfs: rootfs, warnings: warnings)
   }
 
-  private func fetch(_ location: ImageLocation, into partial: String, checksum: String?, fetcher: ImageFetcher)
-    async throws(TaskerError) -> ImageFetcher.Result
-  {
-    if mkdir(partial, 0o755) != 0 {
-      let error = SystemError("mkdir", path: partial, errno: errno)
-      throw TaskerError(.system, "cannot create task directory: \(error)", cause: error)
+  /// The task's root: an overlay of the cached image (its writes go to `upper` in the task's
+  /// state; the image stays as it is), so a create costs the same whatever the image's size.
+  /// Where overlayfs is missing (or tasker is not root) the image is copied instead. Either
+  /// way the directory is nosuid on the host.
+  private func makeRoot(for id: TaskID, at rootfs: String, from lower: String) throws(TaskerError) {
+    func fail(_ error: SystemError) -> TaskerError {
+      TaskerError(.system, "cannot create task directory: \(error)", cause: error)
     }
-    let result: Swift.Result<ImageFetcher.Result, TaskerError> = await withCheckedContinuation { continuation in
-      // Downloading and writing block; they run on a thread of their own, not Swift's pool.
-      DispatchQueue.global().async {
-        let fd = open(partial, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else {
-          let error = SystemError("open", path: partial, errno: errno)
-          continuation.resume(returning: .failure(TaskerError(.system, error.description, cause: error)))
-          return
-        }
-        defer { close(fd) }
-        do {
-          let fetched = try fetcher.fetch(location, into: fd, expectedSHA256: checksum)
-          continuation.resume(returning: .success(fetched))
-        } catch let error as ImageError {
-          continuation.resume(returning: .failure(TaskerError(.image, error.description, cause: error)))
-        } catch let error as ArchiveError {
-          continuation.resume(returning: .failure(TaskerError(.image, error.description, cause: error)))
-        } catch {
-          continuation.resume(
-            returning: .failure(TaskerError(.image, String(describing: error), cause: SendableDescription(error))))
-        }
-      }
+    if mkdir(rootfs, 0o755) != 0 { throw fail(SystemError("mkdir", path: rootfs, errno: errno)) }
+    let state = store.directory(of: id)
+    let upper = state + "/upper"
+    let work = state + "/work"
+    var info = stat()
+    if geteuid() == 0, mkdir(upper, 0o755) == 0, mkdir(work, 0o700) == 0, stat(lower, &info) == 0 {
+      // The merged root takes its owner and mode from the upper directory.
+      chown(upper, info.st_uid, info.st_gid)
+      chmod(upper, info.st_mode & 0o7777)
+      if tasker_mount_overlay(lower, upper, work, rootfs) == 0 { return }
     }
-    return try result.get()
+    do {
+      try copyTree(from: lower, to: rootfs)
+    } catch {
+      throw fail(error)
+    }
+    if geteuid() == 0 && tasker_protect_directory(rootfs) != 0 {
+      throw fail(SystemError("mount", path: rootfs, errno: errno))
+    }
   }
 
   private struct Started {

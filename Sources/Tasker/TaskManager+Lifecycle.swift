@@ -24,14 +24,32 @@ extension TaskManager {
     }
   }
 
-  /// Removes what creates killed half-way left behind (state and directories); returns how many.
-  public func prune() -> Int {
+  /// What `prune` removed.
+  public struct Pruned: Sendable {
+    /// Creates killed half-way whose remains were removed.
+    public var abandonedTasks: Int
+    /// Cached images no task uses, removed.
+    public var images: [String]
+  }
+
+  /// Removes what creates killed half-way left behind (state and directories) and the cached
+  /// images no task uses.
+  public func prune() -> Pruned {
     var removed = 0
     for name in directoryEntries(store.tasksDirectory) {
       if let id = TaskID(name), store.cleanIfAbandoned(id) { removed += 1 }
     }
-    _ = store.taskIDs()  // sweeps staging and trash directories too
-    return removed
+    let inUse = Set(store.taskIDs().compactMap { try? store.record(of: $0).imageDigest })
+    return Pruned(abandonedTasks: removed, images: ImageCache(stateRoot: settings.stateRoot).prune(inUse: inUse))
+  }
+
+  /// The cached images, with how many tasks use each.
+  public func images() -> [(entry: ImageCache.Entry, tasks: Int)] {
+    var uses: [String: Int] = [:]
+    for id in store.taskIDs() {
+      if let digest = try? store.record(of: id).imageDigest { uses[digest, default: 0] += 1 }
+    }
+    return ImageCache(stateRoot: settings.stateRoot).list().map { ($0, uses[$0.digest] ?? 0) }
   }
 
   // MARK: - wait
@@ -129,10 +147,11 @@ extension TaskManager {
       throw TaskerError(.running, "task \(id) is running: stop it first, or use --force")
     }
     await onBlockingThread { killEverything(of: record) }
+    // Unmounted first: the overlay's upper layer lives in the task's state.
+    _ = tasker_unmount_all(record.rootfs)
     guard store.discard(id, name: record.name) else { throw TaskerError(.notFound, "no such task: \(idText)") }
     // The supervisor removes the cgroups when the task ends; if it was killed, nobody did.
     for directory in record.cgroupDirectories ?? [] { rmdir(directory) }
-    _ = tasker_unmount_all(record.rootfs)
     do {
       try removeTree(record.rootfs)
     } catch {

@@ -30,6 +30,10 @@ public struct TaskSpec: Sendable {
   public var jail: JailOptions
   /// Bounds on what the image may make tasker write.
   public var extractionLimits: ExtractionLimits
+  /// When the image cache may serve the image.
+  public var pull: PullPolicy
+  /// Called as the archive's bytes go by: (bytes so far, total if known). Often: throttle it.
+  public var progress: (@Sendable (Int64, Int64?) -> Void)?
   /// Skip archive members that would escape the task's directory (reported in
   /// `TaskHandle.warnings`) instead of failing the create.
   public var skipUnsafeMembers: Bool
@@ -42,8 +46,11 @@ public struct TaskSpec: Sendable {
   public init(
     image: String, command: [String], sha256: String? = nil, environment: [String]? = nil,
     workdir: String = "/", output: TaskOutput = .logFiles, stallTimeout: Int = 30, name: String? = nil,
-    jail: JailOptions = JailOptions(), extractionLimits: ExtractionLimits = .default, skipUnsafeMembers: Bool = false
+    jail: JailOptions = JailOptions(), extractionLimits: ExtractionLimits = .default, skipUnsafeMembers: Bool = false,
+    pull: PullPolicy = .missing, progress: (@Sendable (Int64, Int64?) -> Void)? = nil
   ) {
+    self.pull = pull
+    self.progress = progress
     self.name = name
     self.jail = jail
     self.extractionLimits = extractionLimits

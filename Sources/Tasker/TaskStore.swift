@@ -241,16 +241,13 @@ public struct TaskStore: Sendable {
         }
       }
     }
+    // The task directory exists only if the create got past the image; it is this create's
+    // own (its name is the fresh ID), so it goes too, unmounted before its upper layer goes.
+    let rootfs = marker.map { $0.downloadPath + "/" + id.rawValue }
+    if let rootfs { _ = tasker_unmount_all(rootfs) }
     // Without a readable marker the directory never held a task: it is born with one.
     guard discard(id, name: marker?.name) else { return false }
-    if let marker {
-      try? removeTree(marker.downloadPath + "/." + id.rawValue + ".partial")
-      // The final directory exists only if the create got past extraction; it is this
-      // create's own (its name is the fresh ID), so it goes too.
-      let rootfs = marker.downloadPath + "/" + id.rawValue
-      _ = tasker_unmount_all(rootfs)
-      try? removeTree(rootfs)
-    }
+    if let rootfs { try? removeTree(rootfs) }
     return true
   }
 

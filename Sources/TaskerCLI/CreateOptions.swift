@@ -83,6 +83,16 @@ struct CreateOptions: ParsableArguments {
     help: ArgumentHelp("Most members the image may have (default 4000000).", valueName: "n"))
   var maxEntries: Int?
 
+  @Option(
+    name: .long,
+    help: ArgumentHelp(
+      "missing (default): use the cached image unless its source changed; always: fetch again; never: cache only.",
+      valueName: "policy"))
+  var pull: PullPolicy = .missing
+
+  @Flag(name: [.short, .long], help: "No progress display while the image is fetched.")
+  var quiet = false
+
   @Flag(
     name: .customLong("skip-unsafe-members"),
     help: "Skip (with a warning) archive members that would land outside the task's directory, instead of failing.")
@@ -126,6 +136,13 @@ struct CreateOptions: ParsableArguments {
     }
   }
 
+  /// The task to create, with a progress display when stderr is a terminal.
+  func spec(progress: ProgressDisplay?) throws -> TaskSpec {
+    var spec = try spec()
+    spec.progress = progress?.callback
+    return spec
+  }
+
   /// The task to create.
   func spec() throws -> TaskSpec {
     TaskSpec(
@@ -139,7 +156,7 @@ struct CreateOptions: ParsableArguments {
         maxBytes: maxSize.flatMap(ResourceLimits.parseSize) ?? ExtractionLimits.default.maxBytes,
         maxEntries: maxEntries ?? ExtractionLimits.default.maxEntries,
         maxPathLength: ExtractionLimits.default.maxPathLength),
-      skipUnsafeMembers: skipUnsafeMembers)
+      skipUnsafeMembers: skipUnsafeMembers, pull: pull)
   }
 
   /// The argv: the words after `--` as they are, or the one COMMANDS string split like a shell.
@@ -174,3 +191,4 @@ func createExitCode(_ error: TaskerError) -> Int32 {
 
 extension Isolation: ExpressibleByArgument {}
 extension NetworkMode: ExpressibleByArgument {}
+extension PullPolicy: ExpressibleByArgument {}

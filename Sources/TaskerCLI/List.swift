@@ -64,13 +64,19 @@ struct List: AsyncParsableCommand {
         rows.append([entry.id.rawValue] + (named ? ["-"] : []) + ["damaged", "-", "-", "-"])
       }
     }
-    let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
-    return rows.map { row in
-      row.enumerated().map { index, cell in
-        index == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[index] - cell.count + 3)
-      }.joined() + "\n"
-    }.joined()
+    return alignedTable(rows)
   }
+}
+
+/// Rows as columns three blanks apart; the last column is not padded.
+func alignedTable(_ rows: [[String]]) -> String {
+  guard let header = rows.first else { return "" }
+  let widths = (0..<header.count).map { column in rows.map { $0[column].count }.max() ?? 0 }
+  return rows.map { row in
+    row.enumerated().map { index, cell in
+      index == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[index] - cell.count + 3)
+    }.joined() + "\n"
+  }.joined()
 }
 
 /// "just now", "5 seconds ago", "3 minutes ago", "2 hours ago", "4 days ago".

@@ -3,10 +3,11 @@ import Tasker
 
 struct Prune: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Remove what creates that were killed half-way left behind.",
+    abstract: "Remove cached images no task uses, and what killed creates left behind.",
     discussion: """
-      A create killed before it printed an ID leaves a half-made directory; list and prune
-      remove it (prune says how many). Tasks themselves are never touched: use rm.
+      Removes every cached image (see tasker images) that no task uses, and the remains of
+      creates killed before they printed an ID (list removes those too). Tasks themselves are
+      never touched: use rm.
 
       Examples:
         tasker prune
@@ -16,7 +17,9 @@ struct Prune: AsyncParsableCommand {
 
   func run() async throws {
     let manager = try await state.manager()
-    let removed = manager.prune()
-    print("removed \(removed) half-made task\(removed == 1 ? "" : "s")")
+    let pruned = manager.prune()
+    let tasks = pruned.abandonedTasks
+    let images = pruned.images.count
+    print("removed \(tasks) half-made task\(tasks == 1 ? "" : "s"), \(images) unused image\(images == 1 ? "" : "s")")
   }
 }

@@ -21,9 +21,13 @@ struct Run: AsyncParsableCommand {
   @OptionGroup var options: CreateOptions
 
   func run() async throws {
-    let spec = try options.spec()
+    let progress = ProgressDisplay.make(quiet: options.quiet)
+    let spec = try options.spec(progress: progress)
     let manager = try await state.manager(downloadPath: options.downloadPath)
-    let handle = try await reportingErrors(exitCode: createExitCode) { try await manager.create(spec) }
+    let handle = try await reportingErrors(exitCode: createExitCode) {
+      defer { progress?.finish() }
+      return try await manager.create(spec)
+    }
     for warning in handle.warnings { printError("warning: " + warning) }
     let forwarding = SignalForwarding(manager: manager, id: handle.id.rawValue)
     defer { forwarding.stop() }

@@ -3,6 +3,20 @@ import Glibc
 import TaskerArchive
 import TaskerSystem
 
+/// What a server said identifies its copy: sent back on the next request, they let it answer
+/// 304 Not Modified instead of the body.
+public struct HTTPValidators: Codable, Equatable, Sendable {
+  public var etag: String?
+  public var lastModified: String?
+
+  public init(etag: String? = nil, lastModified: String? = nil) {
+    self.etag = etag
+    self.lastModified = lastModified
+  }
+
+  public var isEmpty: Bool { etag == nil && lastModified == nil }
+}
+
 /// The body of an http(s) download as a `ByteSource`.
 ///
 /// libcurl (the most widely deployed HTTP client; it brings TLS, redirects and proxies) runs the
@@ -13,17 +27,21 @@ public final class HTTPSource: ByteSource {
   private let url: String
   private let readFD: Int32
   private let thread: JoinableThread
+  private let request: UnsafeMutablePointer<tasker_http_request>
+  private let strings: [UnsafeMutablePointer<CChar>?]
   private let outcome: Outcome
   private var finished = false
+  private var pending: [UInt8] = []
 
   private final class Outcome: @unchecked Sendable {
     var code: Int32 = 0
-    var status = 0
-    var message = ""
   }
 
-  /// Starts downloading `url`. A transfer with no byte for `stallSeconds` fails.
-  public init(url: String, stallSeconds: Int = 30, maxRedirects: Int = 10) throws(ImageError) {
+  /// Starts downloading `url`. A transfer with no byte for `stallSeconds` fails. With
+  /// `validators` of a copy already held, the server may answer 304 (see `hasBody`).
+  public init(url: String, stallSeconds: Int = 30, maxRedirects: Int = 10, validators: HTTPValidators? = nil)
+    throws(ImageError)
+  {
     self.url = url
     var fds: [Int32] = [-1, -1]
     if socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) != 0 {
@@ -34,22 +52,28 @@ public final class HTTPSource: ByteSource {
     setsockopt(fds[1], SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
     readFD = fds[0]
     let writeFD = fds[1]
+    strings = [strdup(url), validators?.etag.map { strdup($0) }, validators?.lastModified.map { strdup($0) }]
+    request = .allocate(capacity: 1)
+    request.initialize(to: tasker_http_request())
+    request.pointee.url = UnsafePointer(strings[0])
+    request.pointee.fd = writeFD
+    request.pointee.stall_seconds = stallSeconds
+    request.pointee.max_redirects = maxRedirects
+    request.pointee.if_none_match = UnsafePointer(strings[1])
+    request.pointee.if_modified_since = UnsafePointer(strings[2])
     let outcome = Outcome()
     self.outcome = outcome
+    let shared = UnsafeSendable(request)
     do {
       thread = try JoinableThread {
-        var message = [CChar](repeating: 0, count: 512)
-        var status = 0
-        let code = tasker_http_fetch(
-          url, writeFD, stallSeconds, maxRedirects, &message, message.count, &status)
-        outcome.code = code
-        outcome.status = status
-        outcome.message = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        outcome.code = tasker_http_fetch(shared.value)
         close(writeFD)
       }
     } catch {
       close(fds[0])
       close(fds[1])
+      request.deallocate()
+      for string in strings { free(string) }
       throw .file(error)
     }
   }
@@ -57,9 +81,44 @@ public final class HTTPSource: ByteSource {
   deinit {
     close(readFD)
     thread.join()
+    request.deallocate()
+    for string in strings { free(string) }
+  }
+
+  /// Waits for the response: false if the server answered 304 Not Modified (no body), true if
+  /// a body follows. Errors (HTTP 404, refused, ...) are thrown.
+  public func hasBody() throws -> Bool {
+    if !pending.isEmpty { return true }
+    var first = [UInt8](repeating: 0, count: 64 * 1024)
+    let n = try first.withUnsafeMutableBytes { try readFromSocket(into: $0) }
+    if n == 0 { return request.pointee.status != 304 }
+    pending = Array(first[0..<n])
+    return true
+  }
+
+  /// The validators of the response (complete once the body has been read).
+  public var validators: HTTPValidators {
+    HTTPValidators(
+      etag: text(request.pointee.etag), lastModified: text(request.pointee.last_modified))
+  }
+
+  /// Bytes received so far, and the length the server announced (nil if it did not).
+  public var progress: (received: Int64, total: Int64?) {
+    let total = request.pointee.content_length
+    return (request.pointee.received, total >= 0 ? total : nil)
   }
 
   public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+    if !pending.isEmpty {
+      let count = min(buffer.count, pending.count)
+      pending.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+      pending.removeFirst(count)
+      return count
+    }
+    return try readFromSocket(into: buffer)
+  }
+
+  private func readFromSocket(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
     if finished { return 0 }
     while true {
       let n = recv(readFD, buffer.baseAddress, buffer.count, 0)
@@ -77,14 +136,29 @@ public final class HTTPSource: ByteSource {
   private func checkOutcome() throws(ImageError) {
     let curlHTTPReturnedError: Int32 = 22
     let curlOperationTimedOut: Int32 = 28
+    let status = request.pointee.status
+    let message = text(request.pointee.error) ?? "unknown error"
     switch outcome.code {
     case 0: return
-    case curlHTTPReturnedError where outcome.status >= 400:
-      throw .httpStatus(outcome.status, url: url)
+    case curlHTTPReturnedError where status >= 400:
+      throw .httpStatus(status, url: url)
     case curlOperationTimedOut:
-      throw .download("timed out: \(outcome.message)", url: url)
+      throw .download("timed out: \(message)", url: url)
     default:
-      throw .download(outcome.message, url: url)
+      throw .download(message, url: url)
     }
   }
+
+  private func text<T>(_ tuple: T) -> String? {
+    withUnsafeBytes(of: tuple) { raw in
+      let bytes = raw.prefix { $0 != 0 }
+      return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self)
+    }
+  }
+}
+
+/// A value handed to another thread that owns it from then on.
+struct UnsafeSendable<T>: @unchecked Sendable {
+  let value: T
+  init(_ value: T) { self.value = value }
 }

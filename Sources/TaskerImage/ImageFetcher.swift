@@ -52,7 +52,8 @@ public struct ImageFetcher: Sendable {
     }
   }
 
-  private func extract(from source: any ByteSource, into rootFD: Int32, expectedSHA256: String?)
+  /// Extracts the archive `source` gives into the directory `rootFD`, hashing every byte.
+  public func extract(from source: any ByteSource, into rootFD: Int32, expectedSHA256: String?)
     throws -> Result
   {
     let hashing = SHA256Source(source)

@@ -149,19 +149,21 @@ struct HostileInputTests {
     #expect(box.tasksOnRecord().isEmpty)
   }
 
-  @Test func aDownloadPathThatFillsUpIsLeftAsItWas() throws {
+  /// The image lands in the cache under the state root: that is what fills up.
+  @Test func aDiskThatFillsUpLeavesEverythingAsItWas() throws {
     let images = try Images.shared()
     let box = try Sandbox()
     defer { box.scratch.remove() }
     let small = try box.scratch.sub("small")
     #expect(try run("/bin/mount", ["-t", "tmpfs", "-o", "size=512k", "tmpfs", small.path]).status == 0)
-    defer { _ = try? run("/bin/umount", [small.path]) }
-    try Data("mine\n".utf8).write(to: small.appendingPathComponent("keep.txt"))
-    let result = try box.tasker(["create", "--download-path", small.path, images.path("busybox.tar.gz"), "true"])
+    defer { _ = try? run("/bin/umount", ["-l", small.path]) }
+    try Data("mine\n".utf8).write(to: box.downloads.appendingPathComponent("keep.txt"))
+    let result = try box.tasker(["create", "--root", small.path, images.path("busybox.tar.gz"), "true"])
     #expect(result.status != 0)
     #expect(result.stderrLines.count == 1 && result.stderr.contains("No space left"), "\(result.stderr)")
-    #expect(listing(small) == ["keep.txt"])
-    #expect(box.tasksOnRecord().isEmpty)
+    #expect(listing(box.downloads) == ["keep.txt"])
+    #expect(listing(small.appendingPathComponent("tasks")).isEmpty)
+    #expect(listing(small.appendingPathComponent("images")).filter { !["sources", "locks"].contains($0) }.isEmpty)
   }
 
   @Test func aReadOnlyStateRootIsAClearError() throws {

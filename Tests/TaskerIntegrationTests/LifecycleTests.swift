@@ -212,8 +212,9 @@ struct LifecycleTests {
       process.environment = ["TASKER_ROOT": box.state.path]
       process.currentDirectoryURL = box.downloads
       try process.run()
-      // Wait until the create has made its half of a directory, then kill it outright.
-      #expect(try eventually { !listing(box.downloads).isEmpty && !box.tasksOnRecord().isEmpty })
+      // Wait until the create is extracting its image, then kill it outright.
+      let cache = box.state.appendingPathComponent("images")
+      #expect(try eventually { !box.tasksOnRecord().isEmpty && listing(cache).contains { $0.hasPrefix(".tmp-") } })
       kill(process.processIdentifier, SIGKILL)
       process.waitUntilExit()
 
@@ -222,6 +223,9 @@ struct LifecycleTests {
       if cleaner == ["list"] { #expect(result.stdout.split(separator: "\n").count == 1, "only the header") }
       #expect(listing(box.downloads).isEmpty, "\(cleaner): \(listing(box.downloads))")
       #expect(box.tasksOnRecord().isEmpty, "\(cleaner): \(box.tasksOnRecord())")
+      if cleaner == ["prune"] {
+        #expect(!listing(cache).contains { $0.hasPrefix(".tmp-") }, "prune removes the half-extracted image")
+      }
     }
   }
 

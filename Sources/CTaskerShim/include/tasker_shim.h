@@ -32,6 +32,11 @@ int tasker_pipe_cloexec(int fds[2]);
 /// directory must not serve anyone on the host. (Device nodes: extraction makes none, and the
 /// jail cannot mknod.) Returns 0 or -1 with errno.
 int tasker_protect_directory(const char *path);
+/// copy_file_range(2) between the current offsets of two descriptors.
+ssize_t tasker_copy_file_range(int in, int out, size_t length);
+/// Mounts an overlay of `lower` (read-only) and `upper` (the task's writes) on `target`,
+/// nosuid. Returns 0 or -1 with errno (ENODEV: no overlayfs here).
+int tasker_mount_overlay(const char *lower, const char *upper, const char *work, const char *target);
 /// umount2(path, MNT_DETACH) until nothing is mounted there. Returns how many were detached.
 int tasker_unmount_all(const char *path);
 
@@ -45,12 +50,29 @@ extern const int TASKER_AT_EMPTY_PATH;
 int tasker_spawn(const char *path, char *const argv[], char *const envp[], const int *fds,
                  int nfds, pid_t *pid);
 
-/// Downloads `url` (http or https only; redirects followed up to `max_redirects`, to http or
-/// https only) and sends the body to the stream socket `fd` (MSG_NOSIGNAL: a closed reader ends
-/// the transfer, it never raises SIGPIPE). A transfer that moves no byte for `stall_seconds`
-/// fails. Returns a CURLcode; on failure `errbuf` holds a message. `*http_status` is the
-/// final response's status (0 when none arrived).
-int tasker_http_fetch(const char *url, int fd, long stall_seconds, long max_redirects,
-                      char *errbuf, size_t errbuf_len, long *http_status);
+/// One http(s) download: what to ask, and what came back.
+struct tasker_http_request {
+  const char *url;
+  /// A stream socket the body is sent to (MSG_NOSIGNAL: a closed reader ends the transfer).
+  int fd;
+  /// A transfer that moves no byte for this long fails.
+  long stall_seconds;
+  long max_redirects;
+  /// Validators of a copy already held (NULL if none): the server may answer 304.
+  const char *if_none_match;
+  const char *if_modified_since;
+  /// The final response: status, validators, announced length (-1 if none).
+  long status;
+  char etag[256];
+  char last_modified[64];
+  long long content_length;
+  /// Body bytes received so far (read by a progress display while the transfer runs).
+  volatile long long received;
+  char error[512];
+};
+
+/// Downloads `request->url` (http or https only; redirects followed up to `max_redirects`, to
+/// http or https only). Returns a CURLcode; on failure `error` holds a message.
+int tasker_http_fetch(struct tasker_http_request *request);
 
 #endif

@@ -50,6 +50,7 @@ final class Images: @unchecked Sendable {
     server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     server.arguments = [
       "python3", repositoryRoot.appendingPathComponent("scripts/serve.py").path, directory.path, "--exit-on-eof",
+      "--log", directory.appendingPathComponent("requests.log").path,
     ]
     let output = Pipe()
     serverInput = Pipe()
@@ -60,6 +61,15 @@ final class Images: @unchecked Sendable {
     guard line.hasPrefix("PORT "), let port = Int(line.dropFirst(5).trimmingCharacters(in: .whitespacesAndNewlines))
     else { throw ImagesError.server(line) }
     self.port = port
+  }
+
+  /// The statuses the server answered for `path` (from its request log).
+  func responses(for path: String) -> [String] {
+    let log = (try? String(contentsOf: directory.appendingPathComponent("requests.log"), encoding: .utf8)) ?? ""
+    return log.split(separator: "\n").compactMap { line in
+      let fields = line.split(separator: " ")
+      return fields.count == 2 && fields[1] == "/" + path ? String(fields[0]) : nil
+    }
   }
 
   func url(_ name: String) -> String { "http://127.0.0.1:\(port)/\(name)" }
