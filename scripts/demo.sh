@@ -11,6 +11,8 @@ bin=$(swift build -c release --static-swift-stdlib --show-bin-path)
 tasker=$bin/tasker
 
 demo=$PWD/demo
+# A demo cut short may have left task directories mounted: detach them before deleting.
+awk -v d="$demo/" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l
 rm -rf "$demo"
 mkdir -p "$demo/images" "$demo/tasks" "$demo/state"
 echo "== making the busybox image"
@@ -25,7 +27,8 @@ url=http://127.0.0.1:$port/busybox.tar.gz
 
 export TASKER_ROOT=$demo/state
 cd "$demo/tasks"
-run() { echo "\$ $*"; "$@"; }
+# Each command is shown (on stderr, so that capturing its output captures only the output).
+run() { echo "\$ tasker ${*:2}" >&2; "$@"; }
 echo "== image served at $url; tasks are made in $PWD"
 id=$(run "$tasker" create "$url" "sleep 30")
 echo "$id"
@@ -35,3 +38,5 @@ for _ in $(seq 50); do "$tasker" health_check "$id" | grep -q "exists: False" &&
 run "$tasker" health_check "$id"
 echo "== the task's directory: $PWD/$id"
 ls "$PWD/$id"
+run "$tasker" rm "$id" >/dev/null
+echo "== done (removed the task; the image stays cached: tasker images)"

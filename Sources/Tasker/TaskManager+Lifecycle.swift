@@ -137,9 +137,16 @@ extension TaskManager {
     do {
       record = try store.record(of: id)
     } catch  where error.code == .corruptRecord {
-      // Nothing in a damaged record can be trusted, not even the directory it names: only the
-      // state goes.
+      // The damaged record is not trusted; what the supervisor wrote beside it names the
+      // processes and the directory.
+      let report = store.supervisorReport(of: id)
+      if let report, report.commandIsRunning && !force {
+        throw TaskerError(.running, "task \(id) is running: stop it first, or use --force")
+      }
+      await onBlockingThread { report?.endProcesses() }
+      if let rootfs = report?.rootfs { unmountTree(rootfs) }
       guard store.discard(id) else { throw TaskerError(.notFound, "no such task: \(idText)") }
+      if let rootfs = report?.rootfs { try? removeTree(rootfs) }
       return id
     }
     let current = status(of: id, record: record)
@@ -148,7 +155,7 @@ extension TaskManager {
     }
     await onBlockingThread { killEverything(of: record) }
     // Unmounted first: the overlay's upper layer lives in the task's state.
-    _ = tasker_unmount_all(record.rootfs)
+    unmountTree(record.rootfs)
     guard store.discard(id, name: record.name) else { throw TaskerError(.notFound, "no such task: \(idText)") }
     // The supervisor removes the cgroups when the task ends; if it was killed, nobody did.
     for directory in record.cgroupDirectories ?? [] { rmdir(directory) }
@@ -176,12 +183,27 @@ extension TaskManager {
     if let processes = record.cgroups?.processes, pathExists(processes + "/cgroup.kill") {
       try? writeFileContents(processes + "/cgroup.kill", "1")
     }
+    // Everything a jailed task started lived in its PID namespace, gone with its init. Only a
+    // chroot needs the search below, which must not touch a host process that merely entered
+    // the task's directory: it takes the supervisor's session, or a parent already taken.
+    if record.initPID != nil { return }
     for _ in 0..<50 {
-      let members = allProcessIDs().filter { pid in
-        guard pid != getpid(), let stat = ProcessStat.read(pid: pid), stat.stateCode != "Z",
-          stat.startTime >= record.supervisorStartTime
-        else { return false }
-        return processRoot(pid) == record.rootfs
+      var stats: [Int32: ProcessStat] = [:]
+      for pid in allProcessIDs() where pid != getpid() {
+        if let stat = ProcessStat.read(pid: pid), stat.stateCode != "Z", stat.startTime >= record.supervisorStartTime {
+          stats[pid] = stat
+        }
+      }
+      var members = Set(
+        stats.filter { $0.value.sessionID == record.supervisorPID && processRoot($0.key) == record.rootfs }.keys)
+      // Children that left the session (setsid) but not their parent.
+      var grew = true
+      while grew {
+        grew = false
+        for (pid, stat) in stats where !members.contains(pid) && members.contains(stat.parentPID) {
+          members.insert(pid)
+          grew = true
+        }
       }
       if members.isEmpty { return }
       for pid in members {
@@ -202,6 +224,20 @@ extension TaskManager {
       DispatchQueue.global().async { continuation.resume(returning: body()) }
     }
   }
+}
+
+/// Detaches every mount at or below `path`, deepest first (the task's root, and anything a
+/// chroot-isolated task mounted inside it).
+func unmountTree(_ path: String) {
+  let mountinfo = (try? readSmallFile("/proc/self/mountinfo", limit: 16 << 20)) ?? ""
+  let below = mountinfo.split(separator: "\n").compactMap { line -> String? in
+    let fields = line.split(separator: " ")
+    guard fields.count > 4 else { return nil }
+    let point = String(fields[4])
+    return point == path || point.hasPrefix(path + "/") ? point : nil
+  }
+  for point in below.sorted(by: { $0.count > $1.count }) { umount2(point, Int32(MNT_DETACH)) }
+  _ = tasker_unmount_all(path)
 }
 
 /// Writes `text` into an existing file (a cgroup or procfs knob).

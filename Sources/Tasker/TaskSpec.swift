@@ -38,6 +38,19 @@ public struct TaskSpec: Sendable {
   /// `TaskHandle.warnings`) instead of failing the create.
   public var skipUnsafeMembers: Bool
 
+  /// The default environment with `variables` (`K=V`) laid over it: a later value of a name
+  /// replaces an earlier one, and PATH and HOME keep their defaults unless given.
+  public static func environment(merging variables: [String]) -> [String] {
+    var order: [String] = []
+    var values: [String: String] = [:]
+    for entry in defaultEnvironment + variables {
+      let name = String(entry.prefix { $0 != "=" })
+      if values[name] == nil { order.append(name) }
+      values[name] = entry
+    }
+    return order.compactMap { values[$0] }
+  }
+
   /// The environment a command gets when the spec gives none.
   public static let defaultEnvironment = [
     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root",

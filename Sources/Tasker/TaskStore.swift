@@ -225,22 +225,7 @@ public struct TaskStore: Sendable {
     if let marker, isAlive(pid: marker.creatorPID, startTime: marker.creatorStartTime) { return false }
     // The creator died after the supervisor started but before it wrote the record: the task
     // runs, claimed by nobody. End it (the supervisor then removes its cgroups and exits).
-    if let started = try? readSmallFile(directory(of: id) + "/supervisor") {
-      let numbers = started.split(whereSeparator: { $0 == " " || $0 == "\n" }).dropFirst().compactMap { UInt64($0) }
-      if numbers.count == 6 {
-        let victims = [(numbers[4], numbers[5]), (numbers[0], numbers[1])]
-        for (pid, start) in victims where pid > 0 {
-          if let process = try? ProcessHandle.open(pid: Int32(truncatingIfNeeded: pid), expectedStartTime: start) {
-            _ = try? process.send(signal: SIGKILL)
-          }
-        }
-        if let supervisor = try? ProcessHandle.open(
-          pid: Int32(truncatingIfNeeded: numbers[2]), expectedStartTime: numbers[3])
-        {
-          _ = supervisor.waitForExit(timeoutMilliseconds: 5_000)
-        }
-      }
-    }
+    supervisorReport(of: id)?.endProcesses()
     // The task directory exists only if the create got past the image; it is this create's
     // own (its name is the fresh ID), so it goes too, unmounted before its upper layer goes.
     let rootfs = marker.map { $0.downloadPath + "/" + id.rawValue }
@@ -269,6 +254,47 @@ public struct TaskStore: Sendable {
     var info = stat()
     guard lstat(path, &info) == 0 else { return 0 }
     return time(nil) - info.st_mtim.tv_sec
+  }
+}
+
+/// What the supervisor wrote when the task started (`STATE/supervisor`): enough to find its
+/// processes and its root when the record cannot be trusted or was never written.
+struct SupervisorReport {
+  var command: (pid: Int32, start: UInt64)
+  var supervisor: (pid: Int32, start: UInt64)
+  var initProcess: (pid: Int32, start: UInt64)?
+  var rootfs: String?
+
+  init?(_ text: String) {
+    let lines = text.split(separator: "\n")
+    guard let first = lines.first, first.hasPrefix("ok ") else { return nil }
+    let numbers = first.split(separator: " ").dropFirst().compactMap { UInt64($0) }
+    guard numbers.count == 6 else { return nil }
+    command = (Int32(truncatingIfNeeded: numbers[0]), numbers[1])
+    supervisor = (Int32(truncatingIfNeeded: numbers[2]), numbers[3])
+    initProcess = numbers[4] == 0 ? nil : (Int32(truncatingIfNeeded: numbers[4]), numbers[5])
+    rootfs = lines.dropFirst().first { $0.hasPrefix("rootfs ") }.map { String($0.dropFirst(7)) }
+  }
+
+  var commandIsRunning: Bool { isAlive(pid: command.pid, startTime: command.start) }
+
+  /// Kills the init (the whole jail with it) and the command, then waits for the supervisor,
+  /// which records the end and removes the cgroups.
+  func endProcesses() {
+    for victim in [initProcess, command].compactMap({ $0 }) {
+      if let process = try? ProcessHandle.open(pid: victim.pid, expectedStartTime: victim.start) {
+        _ = try? process.send(signal: SIGKILL)
+      }
+    }
+    if let process = try? ProcessHandle.open(pid: supervisor.pid, expectedStartTime: supervisor.start) {
+      _ = process.waitForExit(timeoutMilliseconds: 5_000)
+    }
+  }
+}
+
+extension TaskStore {
+  func supervisorReport(of id: TaskID) -> SupervisorReport? {
+    (try? readSmallFile(directory(of: id) + "/supervisor")).flatMap(SupervisorReport.init)
   }
 }
 

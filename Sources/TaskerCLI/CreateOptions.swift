@@ -27,7 +27,9 @@ struct CreateOptions: ParsableArguments {
   @Option(name: .long, help: ArgumentHelp("A unique name, usable wherever the ID is.", valueName: "name"))
   var name: String?
 
-  @Option(name: .long, help: ArgumentHelp("Seconds without data before a download fails.", valueName: "seconds"))
+  @Option(
+    name: .long, parsing: .unconditional,
+    help: ArgumentHelp("Seconds without data before a download fails.", valueName: "seconds"))
   var timeout: Int = 30
 
   @Option(
@@ -124,11 +126,14 @@ struct CreateOptions: ParsableArguments {
     if let cpus, !(cpus >= 0.01 && cpus <= Double(online)) {
       throw ValidationError("--cpus must be from 0.01 to \(online) (the CPUs this host has)")
     }
-    if let hostname, hostname.isEmpty || hostname.utf8.count > 64 || hostname.contains("/") {
-      throw ValidationError("invalid --hostname \"\(hostname)\": 1 to 64 characters, no /")
+    if let hostname, !isValidHostname(hostname) {
+      throw ValidationError("invalid --hostname \"\(hostname)\": 1 to 64 letters, digits, - and .")
     }
     for cap in capAdd + capDrop where cap.uppercased() != "ALL" && Capabilities.number(of: cap) == nil {
       throw ValidationError("unknown capability \"\(cap)\"")
+    }
+    if let name, TaskID.isWellFormed(name) {
+      throw ValidationError("invalid --name \"\(name)\": it looks like a task ID (12 hex digits)")
     }
     if let name, !TaskStore.isValidName(name) {
       throw ValidationError(
@@ -146,7 +151,7 @@ struct CreateOptions: ParsableArguments {
   /// The task to create.
   func spec() throws -> TaskSpec {
     TaskSpec(
-      image: image, command: try commandWords(), sha256: sha256, environment: env.isEmpty ? nil : withDefaultPath(env),
+      image: image, command: try commandWords(), sha256: sha256, environment: TaskSpec.environment(merging: env),
       workdir: workdir, stallTimeout: timeout, name: name,
       jail: JailOptions(
         isolation: isolation, hostname: hostname, network: network, capAdd: capAdd, capDrop: capDrop,
@@ -162,6 +167,12 @@ struct CreateOptions: ParsableArguments {
   /// The argv: the words after `--` as they are, or the one COMMANDS string split like a shell.
   func commandWords() throws -> [String] {
     if command.first == "--" { return Array(command.dropFirst()) }
+    // `create IMAGE --name x "cmd"`: the options were meant for tasker, not for the command.
+    if command.count > 1, let first = command.first, first.hasPrefix("-"),
+      Self.completeHelp.contains(first.split(separator: "=").first.map(String.init) ?? first)
+    {
+      throw ValidationError("option \(first) must come before IMAGE_URL")
+    }
     if command.count > 1 { return command }
     do {
       let words = try ShellWords.split(command[0])
@@ -173,10 +184,13 @@ struct CreateOptions: ParsableArguments {
   }
 }
 
-/// The user's variables, with the default PATH added when they set none.
-func withDefaultPath(_ env: [String]) -> [String] {
-  if env.contains(where: { $0.hasPrefix("PATH=") }) { return env }
-  return TaskSpec.defaultEnvironment.filter { $0.hasPrefix("PATH=") } + env
+extension CreateOptions {
+  /// Every long option of create and run, for telling a misplaced option from a command word.
+  static let completeHelp: Set<String> = [
+    "--download-path", "--sha256", "--env", "--workdir", "--name", "--timeout", "--isolation", "--hostname",
+    "--network", "--cap-add", "--cap-drop", "--privileged", "--memory", "--pids-limit", "--cpus", "--max-size",
+    "--max-entries", "--pull", "--quiet", "--skip-unsafe-members", "--root",
+  ]
 }
 
 /// Exit codes as docker and the shells use them: 127 command not found, 126 not executable,
@@ -192,3 +206,11 @@ func createExitCode(_ error: TaskerError) -> Int32 {
 extension Isolation: ExpressibleByArgument {}
 extension NetworkMode: ExpressibleByArgument {}
 extension PullPolicy: ExpressibleByArgument {}
+
+/// RFC 1123 host names: letters, digits, hyphens and dots, 1 to 64 bytes.
+func isValidHostname(_ name: String) -> Bool {
+  !name.isEmpty && name.utf8.count <= 64
+    && name.utf8.allSatisfy {
+      (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) || $0 == 45 || $0 == 46
+    }
+}

@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Glibc
 import Tasker
+import TaskerSystem
 
 struct Run: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
@@ -31,7 +32,20 @@ struct Run: AsyncParsableCommand {
     for warning in handle.warnings { printError("warning: " + warning) }
     let forwarding = SignalForwarding(manager: manager, id: handle.id.rawValue)
     defer { forwarding.stop() }
-    let final = try await reportingErrors { try await manager.copyLogs(of: handle.id.rawValue, follow: true) }
+    // A reader that goes away (`tasker run ... | head -1`) must end the task as a pipeline
+    // would, not leave it writing to its log forever: tasker takes EPIPE instead of dying of
+    // SIGPIPE, passes SIGPIPE on to the task, and exits as a process killed by it would.
+    signal(SIGPIPE, SIG_IGN)
+    let final: TaskStatus
+    do {
+      final = try await manager.copyLogs(of: handle.id.rawValue, follow: true)
+    } catch  where (error.cause as? SystemError)?.errno == EPIPE {
+      try? manager.signal(handle.id.rawValue, signal: SIGPIPE)
+      throw ExitCode(128 + SIGPIPE)
+    } catch {
+      printError(error.message)
+      throw ExitCode(1)
+    }
     guard let code = final.shellExitStatus else {
       printError("task \(handle.id) ended without a recorded exit status")
       throw ExitCode(125)

@@ -708,14 +708,13 @@ static pid_t await_exec(int channel, struct failure *failure) {
   }
 }
 
-// Tells the creator the task runs, and leaves the same line in STATE_DIR/supervisor for a later
-// tasker that finds the create abandoned. Returns -1 if the creator is gone (killed before it
+// Tells the creator the task runs, and leaves the same line (and the task's root) in
+// STATE_DIR/supervisor for a later tasker that finds the create abandoned or the record damaged. Returns -1 if the creator is gone (killed before it
 // read this): then no record will ever claim the task, and the caller ends it.
-static int report_started(int statefd, const char *line) {
+static int report_started(int statefd, const char *line, const char *rootfs) {
   int fd = openat(statefd, "supervisor.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd >= 0) {
-    ssize_t ignored = write(fd, line, strlen(line));
-    (void)ignored;
+    dprintf(fd, "%srootfs %s\n", line, rootfs);
     close(fd);
     renameat(statefd, "supervisor.tmp", statefd, "supervisor");
   }
@@ -819,7 +818,7 @@ static int run_jailed(struct plan *plan, int statefd, const char *rootfs, const 
   char line[256];
   snprintf(line, sizeof line, "ok %d %llu %d %llu %d %llu\n", (int)pid, start_time(pid), (int)getpid(),
            start_time(getpid()), (int)init, start_time(init));
-  if (report_started(statefd, line) != 0) {
+  if (report_started(statefd, line, rootfs) != 0) {
     kill(init, SIGKILL);
     wait_for(init, NULL);
     remove_cgroups(plan);
@@ -871,7 +870,7 @@ static int run_chrooted(struct plan *plan, int statefd, const char *rootfs, cons
   char line[256];
   snprintf(line, sizeof line, "ok %d %llu %d %llu 0 0\n", (int)child, start_time(child), (int)getpid(),
            start_time(getpid()));
-  if (report_started(statefd, line) != 0) {
+  if (report_started(statefd, line, rootfs) != 0) {
     kill(child, SIGKILL);
     wait_for(child, NULL);
     _exit(1);

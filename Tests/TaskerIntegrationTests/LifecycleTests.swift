@@ -160,6 +160,9 @@ struct LifecycleTests {
     #expect(lines.contains("GREETING=hello world"))
     #expect(lines.contains("EMPTY="))
     #expect(lines.contains { $0.hasPrefix("PATH=") && $0.contains("/bin") })
+    #expect(lines.contains("HOME=/root"), "the defaults stay under the user's variables")
+    let twice = try box.tasker(["run", "--env", "X=1", "--env", "X=2", image, "env"])
+    #expect(twice.stdout.split(separator: "\n").filter { $0.hasPrefix("X=") } == ["X=2"])
     let defaults = try box.tasker(["run", image, "env"])
     #expect(defaults.stdout.contains("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"))
     let pwd = try box.tasker(["run", "--workdir", "/tmp", image, "pwd"])
@@ -182,6 +185,10 @@ struct LifecycleTests {
     #expect(listing(box.downloads) == [id])
     let invalid = try box.tasker(["create", "--name", "bad/name", image, "true"])
     #expect(invalid.status != 0)
+    let idLike = try box.tasker(["create", "--name", "abc123def456", image, "true"])
+    #expect(idLike.status == 64 && idLike.stderr.contains("looks like a task ID"))
+    let misplaced = try box.tasker(["create", image, "--name", "late", "true"])
+    #expect(misplaced.status == 64 && misplaced.stderr.contains("before IMAGE_URL"), "\(misplaced.stderr)")
 
     #expect(try box.tasker(["kill", "web-1", "KILL"]).status == 0)
     #expect(try box.tasker(["wait", "web-1"]).status == 137)
@@ -227,6 +234,51 @@ struct LifecycleTests {
         #expect(!listing(cache).contains { $0.hasPrefix(".tmp-") }, "prune removes the half-extracted image")
       }
     }
+  }
+
+  @Test func aDamagedRecordOfARunningTaskIsRemovedWithItsProcesses() throws {
+    let images = try Images.shared()
+    let box = try Sandbox()
+    defer { box.scratch.remove() }
+    let id = try box.create(images.url("busybox.tar.gz"), ["sleep 105"])
+    #expect(try eventually { sleepers("105").count == 1 })
+    try Data("{".utf8).write(to: box.state.appendingPathComponent("tasks/\(id)/task.json"))
+    let refused = try box.tasker(["rm", id])
+    #expect(refused.status != 0 && refused.stderr.contains("running"), "\(refused.stderr)")
+    #expect(try box.tasker(["rm", "--force", id]).status == 0)
+    #expect(try eventually { sleepers("105").isEmpty })
+    #expect(listing(box.downloads).isEmpty)
+    #expect(box.tasksOnRecord().isEmpty)
+  }
+
+  /// rm --force ends the task's processes, not a host process that merely entered its directory.
+  @Test(arguments: ["jail", "chroot"])
+  func rmForceSparesAHostProcessInTheTaskDirectory(isolation: String) throws {
+    let images = try Images.shared()
+    let box = try Sandbox(createOptions: ["--isolation", isolation])
+    defer { box.scratch.remove() }
+    let id = try box.create(images.url("busybox.tar.gz"), ["sleep 30"])
+    let visitor = Process()
+    visitor.executableURL = URL(fileURLWithPath: "/usr/sbin/chroot")
+    visitor.arguments = [
+      box.downloads.appendingPathComponent(id).path, "/bin/sleep", isolation == "jail" ? "106" : "107",
+    ]
+    try visitor.run()
+    defer { visitor.terminate() }
+    #expect(try eventually { visitor.isRunning })
+    #expect(try box.tasker(["rm", "--force", id]).status == 0)
+    usleep(200_000)
+    #expect(visitor.isRunning, "rm --force killed a process the task did not start")
+  }
+
+  @Test func runEndsTheTaskWhenItsReaderGoesAway() throws {
+    let images = try Images.shared()
+    let box = try Sandbox()
+    defer { box.scratch.remove() }
+    let script = "\(taskerPath) run \(images.url("busybox.tar.gz")) yes | head -1; echo status ${PIPESTATUS[0]}"
+    let result = try run("/bin/bash", ["-c", script], in: box.downloads, environment: ["TASKER_ROOT": box.state.path])
+    #expect(result.stdout == "y\nstatus 141\n", "\(result.stdout) \(result.stderr)")
+    #expect(try eventually { try box.tasker(["list", "--json"]).stdout.contains("\"signal\":13") })
   }
 
   @Test func aDamagedRecordHarmsOnlyItsTask() throws {
