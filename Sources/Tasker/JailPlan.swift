@@ -101,6 +101,8 @@ public struct JailPlan: Equatable, Sendable {
   public var cgroupWrites: [CgroupWrite]
   /// Where the task's measurements are read from (memory, pids, cpu, procs).
   public var measurements: CgroupPaths
+  /// The host's cgroup v2 mount, if the plan uses it.
+  public var unifiedMount: String?
 
   // MS_* flags from <sys/mount.h>.
   static let noSUID: UInt = 2
@@ -144,6 +146,7 @@ public struct JailPlan: Equatable, Sendable {
       loopbackUp: options.network == .none, capabilities: capabilities, noNewPrivileges: !options.privileged,
       seccomp: !options.privileged, cgroups: [], cgroupWrites: [], measurements: CgroupPaths())
     try plan.addCgroups(id: id, limits: options.limits, host: host)
+    plan.unifiedMount = host.unifiedMount
     return plan
   }
 
@@ -273,20 +276,23 @@ public struct JailPlan: Equatable, Sendable {
       }
     }
 
-    // Measurements without limits, where the host offers them; and the v2 cgroup that holds
-    // every process of the task.
+    // The v2 cgroup holds every process of the task (and counts them, and their CPU time, even
+    // without controllers); the init is born in it (CLONE_INTO_CGROUP), which costs nothing.
+    // Moving a process into a cgroup costs an RCU grace period (about 20 ms here), so without
+    // limits no v1 cgroup is made: v1 measurements come with v1 limits.
     if let unified = host.unifiedMount {
       let path = own(unified, required: false)
       measurements.processes = path
-      if host.unifiedControllers.contains("cpu") || measurements.cpu == nil { measurements.cpu = .v2(path) }
+      if measurements.cpu == nil { measurements.cpu = .v2(path) }
+      if measurements.memory == nil, host.unifiedControllers.contains("memory") {
+        enable("memory", in: unified)
+        measurements.memory = .v2(path)
+      }
+      if limits.isEmpty {
+        cgroupWrites = cgroupWrites.map { CgroupWrite(file: $0.file, value: $0.value, optional: true) }
+      }
     }
-    if measurements.memory == nil, case .v1(let mount)? = host.placement(of: "memory") {
-      measurements.memory = .v1(own(mount, required: false))
-    }
-    if measurements.pids == nil, case .v1(let mount)? = host.placement(of: "pids") {
-      measurements.pids = own(mount, required: false)
-    }
-    if case .v1(let mount)? = host.placement(of: "cpuacct") {
+    if !limits.isEmpty, case .v1(let mount)? = host.placement(of: "cpuacct") {
       measurements.cpu = .v1(own(mount, required: false))
     }
     cgroupWrites += limitWrites

@@ -64,25 +64,28 @@ extension TaskManager {
   /// Waits for the supervisor (which exits right after recording the end), or for the command
   /// itself when the supervisor is gone. `pollMilliseconds` bounds each wait; -1 waits for good.
   func waitUntilEnded(id: TaskID, record: TaskRecord, pollMilliseconds: Int32, onTick: () -> Void = {}) -> TaskStatus {
+    // The command's own pidfd wakes us the moment it exits; its supervisor writes exit.json a
+    // moment later (before it tidies the cgroups away), so that is watched for in short steps.
+    let command = try? ProcessHandle.open(pid: record.pid, expectedStartTime: record.startTime)
     while true {
-      let current = status(of: id, record: record)
-      if store.exitRecord(of: id) != nil || !current.exists {
-        // The command is gone; the supervisor records its end a moment later.
-        if store.exitRecord(of: id) == nil,
-          let supervisor = try? ProcessHandle.open(
-            pid: record.supervisorPID, expectedStartTime: record.supervisorStartTime)
-        {
-          _ = supervisor.waitForExit(timeoutMilliseconds: 5_000)
-        }
+      if store.exitRecord(of: id) != nil {
         onTick()
         return status(of: id, record: record)
       }
-      let watched =
-        (try? ProcessHandle.open(pid: record.supervisorPID, expectedStartTime: record.supervisorStartTime))
-        ?? (try? ProcessHandle.open(pid: record.pid, expectedStartTime: record.startTime))
-      guard let watched else { continue }
-      _ = watched.waitForExit(timeoutMilliseconds: pollMilliseconds < 0 ? 1_000 : pollMilliseconds)
+      if let command, !command.waitForExit(timeoutMilliseconds: pollMilliseconds < 0 ? 1_000 : pollMilliseconds) {
+        onTick()
+        continue
+      }
+      // The command is gone: exit.json follows while its supervisor lives.
+      let supervisor = try? ProcessHandle.open(pid: record.supervisorPID, expectedStartTime: record.supervisorStartTime)
+      var waited: Int32 = 0
+      while store.exitRecord(of: id) == nil, let supervisor, !supervisor.waitForExit(timeoutMilliseconds: 1),
+        waited < 5_000
+      {
+        waited += 1
+      }
       onTick()
+      return status(of: id, record: record)
     }
   }
 

@@ -21,6 +21,9 @@ struct Run: AsyncParsableCommand {
   @OptionGroup var state: StateOptions
   @OptionGroup var options: CreateOptions
 
+  @Flag(name: .long, help: "Remove the task (record, logs, directory) once it has ended.")
+  var rm = false
+
   func run() async throws {
     let progress = ProgressDisplay.make(quiet: options.quiet)
     let spec = try options.spec(progress: progress)
@@ -46,6 +49,7 @@ struct Run: AsyncParsableCommand {
       printError(error.message)
       throw ExitCode(1)
     }
+    if rm { _ = try? await manager.remove(handle.id.rawValue, force: true) }
     guard let code = final.shellExitStatus else {
       printError("task \(handle.id) ended without a recorded exit status")
       throw ExitCode(125)

@@ -45,6 +45,7 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/openat2.h>
+#include <linux/sched.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
 #include <sched.h>
@@ -120,7 +121,9 @@ struct cgroup {
   const char *path;
   int required;
   int parent;  // a shared parent: made if missing, never joined nor removed
+  int v2;      // in the v2 hierarchy: the init can be born in it (CLONE_INTO_CGROUP)
   int made;
+  int joined;
 };
 
 struct cgroup_write {
@@ -160,15 +163,16 @@ static int parse_plan(char **argv, int argc, int *index, struct plan *plan) {
     } else if (strcmp(word, "--cgroupns") == 0) {
       plan->cgroupns = 1;
       i += 1;
-    } else if (strcmp(word, "--cgroup") == 0) {
+    } else if (strcmp(word, "--cgroup") == 0 || strcmp(word, "--cgroup-v2") == 0) {
       NEED(2);
       if (plan->ncgroups == MAX_CGROUPS) return -1;
-      plan->cgroups[plan->ncgroups++] = (struct cgroup){argv[i + 1], atoi(argv[i + 2]), 0, 0};
+      plan->cgroups[plan->ncgroups++] =
+          (struct cgroup){argv[i + 1], atoi(argv[i + 2]), 0, strcmp(word, "--cgroup-v2") == 0, 0, 0};
       i += 3;
     } else if (strcmp(word, "--cgroup-parent") == 0) {
       NEED(1);
       if (plan->ncgroups == MAX_CGROUPS) return -1;
-      plan->cgroups[plan->ncgroups++] = (struct cgroup){argv[i + 1], 0, 1, 0};
+      plan->cgroups[plan->ncgroups++] = (struct cgroup){argv[i + 1], 0, 1, 0, 0, 0};
       i += 2;
     } else if (strcmp(word, "--cgroup-write") == 0 || strcmp(word, "--cgroup-write-optional") == 0) {
       NEED(2);
@@ -666,9 +670,9 @@ static void remove_cgroups(struct plan *plan) {
     snprintf(kill_file, sizeof kill_file, "%s/cgroup.kill", plan->cgroups[i].path);
     write_file(kill_file, "1");
     // Processes take a moment to leave once killed; rmdir fails with EBUSY until then.
-    for (int attempt = 0; attempt < 200; attempt++) {
+    for (int attempt = 0; attempt < 2000; attempt++) {
       if (rmdir(plan->cgroups[i].path) == 0 || errno == ENOENT) break;
-      usleep(5000);
+      usleep(attempt < 100 ? 100 : 5000);
     }
   }
 }
@@ -760,8 +764,26 @@ static int run_jailed(struct plan *plan, int statefd, const char *rootfs, const 
   int on = 1;
   setsockopt(channel[0], SOL_SOCKET, SO_PASSCRED, &on, sizeof on);
 
-  pid_t init = (pid_t)syscall(SYS_clone, (unsigned long)plan->namespaces | SIGCHLD, NULL, NULL,
-                              NULL, NULL);
+  // Born in the v2 cgroup if there is one: moving a process in later would cost an RCU grace
+  // period (tens of milliseconds), being born there costs nothing.
+  struct cgroup *born_in = NULL;
+  pid_t init = -1;
+  int cgroupfd = -1;
+  for (int i = 0; i < plan->ncgroups && born_in == NULL; i++)
+    if (plan->cgroups[i].v2 && plan->cgroups[i].made) born_in = &plan->cgroups[i];
+  if (born_in) {
+    cgroupfd = open(born_in->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    struct clone_args args = {
+        .flags = (uint64_t)plan->namespaces | CLONE_INTO_CGROUP,
+        .exit_signal = SIGCHLD,
+        .cgroup = (uint64_t)cgroupfd,
+    };
+    if (cgroupfd >= 0) init = (pid_t)syscall(SYS_clone3, &args, sizeof args);
+    if (init >= 0) born_in->joined = 1;
+    if (cgroupfd >= 0) close(cgroupfd);  // in the init too: it keeps nothing of the host
+  }
+  if (init < 0)
+    init = (pid_t)syscall(SYS_clone, (unsigned long)plan->namespaces | SIGCHLD, NULL, NULL, NULL, NULL);
   if (init < 0) fail_and_clean(plan, failure_of(STEP_CLONE, errno, "namespaces"));
   if (init == 0) {
     // The init keeps nothing of the host but what it needs: no descriptor of the state
@@ -781,7 +803,7 @@ static int run_jailed(struct plan *plan, int statefd, const char *rootfs, const 
   snprintf(pid_text, sizeof pid_text, "%d", (int)init);
   for (int i = 0; i < plan->ncgroups; i++) {
     struct cgroup *cg = &plan->cgroups[i];
-    if (!cg->made || cg->parent) continue;
+    if (!cg->made || cg->parent || cg->joined) continue;
     char procs[4096];
     snprintf(procs, sizeof procs, "%s/cgroup.procs", cg->path);
     if (write_file(procs, pid_text) != 0 && cg->required) {

@@ -6,7 +6,7 @@ import Glibc
 /// `open(pid:expectedStartTime:)` opens the pidfd first and only then checks the start time: once
 /// the pidfd is open it stays bound to that process, so a match proves the pidfd names the
 /// process that was recorded, and a process that later takes over the PID is out of reach.
-public struct ProcessHandle: ~Copyable {
+public final class ProcessHandle {
   /// The process ID it names.
   public let pid: Int32
   private let pidfd: Int32
