@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Side-by-side benchmarks of tasker and its peers, on this machine, in one run.
+#   bench/bench.sh [start|throughput|warm|scale|all]   (default: all)
+# Needs root. Installs the peers from Debian (runc, crun, bubblewrap, bsdtar, hyperfine, ...),
+# builds tasker in release, makes its own images, serves them on 127.0.0.1, and writes
+# hyperfine's JSON and a markdown table per part under bench/out/. bench/RESULTS.md is the
+# committed copy of the last full run. Timings are medians; ratios are to the part's floor.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+part=${1:-all}
+runs=${RUNS:-30}
+out=$PWD/bench/out
+work=/tmp/tasker-bench
+mkdir -p "$out"
+
+scripts/install-deps.sh
+need=()
+for package in runc crun bubblewrap libarchive-tools hyperfine curl pigz zstd xz-utils; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || need+=("$package")
+done
+if [ ${#need[@]} -gt 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; fi
+
+swift build -c release --static-swift-stdlib --product tasker >/dev/null
+swift build -c release --static-swift-stdlib --product tasker-supervisor >/dev/null
+tasker=$(swift build -c release --static-swift-stdlib --show-bin-path)/tasker
+
+# Images: busybox (for start latency) and a ~120 MB tree of many files (for throughput).
+mkdir -p "$work/images"
+if [ ! -f "$work/images/busybox.tar" ]; then
+  scripts/make-busybox-rootfs.sh "$work/images/busybox.tar"
+fi
+rm -rf "$work/busybox-root" && mkdir -p "$work/busybox-root" && tar -C "$work/busybox-root" -xf "$work/images/busybox.tar"
+if [ ! -f "$work/images/big.tar" ]; then
+  rm -rf "$work/big-root" && mkdir -p "$work/big-root"
+  tar -C "$work/big-root" -xf "$work/images/busybox.tar"
+  mkdir -p "$work/big-root/usr/share" && cp -a /usr/share/doc "$work/big-root/usr/share/doc"
+  tar --numeric-owner -C "$work/big-root" -cf "$work/images/big.tar" .
+  gzip -6 -k -c "$work/images/big.tar" >"$work/images/big.tar.gz"
+  zstd -q -3 -c "$work/images/big.tar" >"$work/images/big.tar.zst"
+  xz -6 -T2 -c "$work/images/big.tar" >"$work/images/big.tar.xz"
+fi
+big_bytes=$(stat -c %s "$work/images/big.tar")
+
+python3 scripts/serve.py "$work/images" >"$work/server.out" &
+server=$!
+cleanup() {
+  kill "$server" 2>/dev/null || true
+  awk -v d="$work/" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+}
+trap cleanup EXIT
+for _ in $(seq 50); do grep -q PORT "$work/server.out" 2>/dev/null && break; sleep 0.1; done
+url=http://127.0.0.1:$(awk '/PORT/ {print $2}' "$work/server.out")
+
+# crun refuses a hybrid host whose cgroup v2 root holds a controller ("drop all controllers
+# from cgroupv2"); on this kind of machine that is hugetlb alone, which is moved to a v1
+# hierarchy of its own (nothing uses it) so that crun can be measured at all.
+if [ -n "$(cat /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null)" ] && ! mountpoint -q /sys/fs/cgroup/hugetlb; then
+  mkdir -p /sys/fs/cgroup/hugetlb && mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb || true
+fi
+
+fresh_state() { # a state root and download path of one's own
+  awk -v d="$work/$1/" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  rm -rf "${work:?}/$1" && mkdir -p "$work/$1/tasks"
+}
+
+hf() { # hyperfine NAME ARGS...: JSON to bench/out/NAME.json
+  local name=$1
+  shift
+  hyperfine -N --style basic --export-json "$out/$name.json" "$@" >"$out/$name.txt" 2>&1 || {
+    cat "$out/$name.txt"
+    return 1
+  }
+}
+
+oci_bundle() { # oci_bundle DIR [MEMORY_BYTES]: an OCI bundle around the busybox root running /bin/true
+  rm -rf "$1" && mkdir -p "$1" && cp -a "$work/busybox-root" "$1/rootfs"
+  (cd "$1" && crun spec >/dev/null)
+  python3 - "$1/config.json" "${2:-}" <<'PY'
+import json, sys
+path, memory = sys.argv[1], sys.argv[2]
+spec = json.load(open(path))
+spec["process"]["args"] = ["/bin/true"]
+spec["process"]["terminal"] = False
+if memory:
+    spec["linux"].setdefault("resources", {})["memory"] = {"limit": int(memory)}
+json.dump(spec, open(path, "w"))
+PY
+}
+
+if [ "$part" = start ] || [ "$part" = all ]; then
+  fresh_state start
+  export TASKER_ROOT=$work/start/state
+  cd "$work/start/tasks"
+  "$tasker" run --rm -q "$work/images/busybox.tar" /bin/true # cache the image
+  oci_bundle "$work/bundle"
+  oci_bundle "$work/bundle-mem" $((64 << 20))
+  root=$work/busybox-root
+  hf start -w 5 -r "$runs" \
+    -n "chroot (floor)" "chroot $root /bin/true" \
+    -n "unshare -mpui --fork chroot" "unshare -mpui --fork chroot $root /bin/true" \
+    -n "bubblewrap --unshare-all --share-net" "bwrap --unshare-all --share-net --bind $root / --proc /proc --dev /dev /bin/true" \
+    -n "crun run" "crun run -b $work/bundle bench-crun" \
+    -n "runc run" "runc run -b $work/bundle bench-runc" \
+    -n "tasker run (jail, cached image)" "$tasker run --rm $work/images/busybox.tar /bin/true" \
+    -n "tasker run --isolation chroot" "$tasker run --rm --isolation chroot $work/images/busybox.tar /bin/true" \
+    -n "crun run, memory limit" "crun run -b $work/bundle-mem bench-crun-mem" \
+    -n "tasker run --memory 64m" "$tasker run --rm --memory 64m $work/images/busybox.tar /bin/true"
+  cd - >/dev/null
+  python3 bench/report.py "$out/start.json" --title "start /bin/true isolated" >"$out/start.md"
+fi
+
+if [ "$part" = throughput ] || [ "$part" = all ]; then
+  fresh_state tp
+  export TASKER_ROOT=$work/tp/state
+  target=$work/tp/extract
+  args=()
+  for format in tar tar.gz tar.zst tar.xz; do
+    case $format in
+      tar) gnu="tar -xf -" ;;
+      tar.gz) gnu="tar -xzf -" ;;
+      tar.zst) gnu="tar --zstd -xf -" ;;
+      tar.xz) gnu="tar -xJf -" ;;
+    esac
+    args+=(-n "tasker, $format, http" "$tasker run --rm -q --pull always --download-path $work/tp/tasks $url/big.$format /bin/true")
+    args+=(-n "tasker, $format, file" "$tasker run --rm -q --pull always --download-path $work/tp/tasks $work/images/big.$format /bin/true")
+    args+=(-n "curl | GNU tar, $format, http" "sh -c 'curl -s $url/big.$format | $gnu -C $target'")
+    args+=(-n "bsdtar, $format, file" "bsdtar -xf $work/images/big.$format -C $target")
+    args+=(-n "GNU tar, $format, file" "sh -c '$gnu -C $target < $work/images/big.$format'")
+  done
+  args+=(-n "floor: zstd -dc" "sh -c 'zstd -dc $work/images/big.tar.zst > /dev/null'")
+  args+=(-n "floor: pigz -dc" "sh -c 'pigz -dc $work/images/big.tar.gz > /dev/null'")
+  args+=(-n "floor: xz -dc" "sh -c 'xz -dc $work/images/big.tar.xz > /dev/null'")
+  hf throughput -w 1 -r "${TP_RUNS:-5}" --prepare "sh -c 'rm -rf $target && mkdir -p $target'" "${args[@]}"
+  python3 bench/report.py "$out/throughput.json" --title "prepare the ~$((big_bytes >> 20)) MiB image" \
+    --bytes "$big_bytes" >"$out/throughput.md"
+fi
+
+if [ "$part" = warm ] || [ "$part" = all ]; then
+  fresh_state warm
+  export TASKER_ROOT=$work/warm/state
+  cd "$work/warm/tasks"
+  "$tasker" run --rm -q "$work/images/busybox.tar" true
+  "$tasker" run --rm -q "$work/images/big.tar.zst" true
+  hf warm -w 3 -r "$runs" \
+    -n "warm create, busybox image" "$tasker create $work/images/busybox.tar /bin/true" \
+    -n "warm create, big image" "$tasker create $work/images/big.tar.zst /bin/true" \
+    -n "warm create, big image over http" "$tasker create $url/big.tar.zst /bin/true"
+  "$tasker" ps -q | xargs -r "$tasker" rm -f >/dev/null
+  cd - >/dev/null
+  python3 bench/report.py "$out/warm.json" --title "create from a cached image" >"$out/warm.md"
+fi
+
+if [ "$part" = scale ] || [ "$part" = all ]; then
+  python3 bench/scale.py "$tasker" "$work/images/busybox.tar" "$work/busybox-root" ${SCALE:-200 1000} >"$out/scale.md"
+fi
+
+cat "$out"/*.md
