@@ -60,7 +60,7 @@ def tasker_run(tasker, image, n):
             capture_output=True, text=True)
 
     start = time.monotonic()
-    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=32) as pool:
         results = list(pool.map(create, range(n)))
     elapsed = time.monotonic() - start
     failed = [r.stderr.strip() for r in results if r.returncode != 0]
@@ -80,8 +80,8 @@ def bwrap_run(root, n):
     start = time.monotonic()
     procs = [
         subprocess.Popen(
-            ["bwrap", "--unshare-all", "--share-net", "--bind", root, "/", "--proc", "/proc", "--dev", "/dev",
-             "sleep", duration], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            ["bwrap", "--unshare-all", "--share-net", "--die-with-parent", "--bind", root, "/", "--proc", "/proc",
+             "--dev", "/dev", "sleep", duration], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(n)]
     while len(sleepers(duration)) < n and time.monotonic() - start < 120:
         time.sleep(0.005)
@@ -100,6 +100,7 @@ def bwrap_run(root, n):
         proc.kill()
     for proc in procs:
         proc.wait()
+    subprocess.run(["pkill", "-f", f"^sleep {duration}$"])
     return elapsed, total / n, running
 
 
@@ -111,7 +112,7 @@ def main():
     for n in counts:
         elapsed, per_task, running, failed = tasker_run(tasker, image, n)
         note = f" ({len(failed)} failed: {failed[0]})" if failed else ""
-        print(f"| {n} | tasker create (jail), 8 at a time | {elapsed:.2f} s | {running} | "
+        print(f"| {n} | tasker create (jail), 32 at a time | {elapsed:.2f} s | {running} | "
               f"{per_task / 1024:.3f} MiB (supervisor + init){note} |")
         elapsed, per_task, running = bwrap_run(root, n)
         print(f"| {n} | bubblewrap, all at once | {elapsed:.2f} s | {running} | {per_task / 1024:.3f} MiB (bwrap processes) |")

@@ -63,17 +63,21 @@ extension TaskManager {
 
   /// Waits for the supervisor (which exits right after recording the end), or for the command
   /// itself when the supervisor is gone. `pollMilliseconds` bounds each wait; -1 waits for good.
-  func waitUntilEnded(id: TaskID, record: TaskRecord, pollMilliseconds: Int32, onTick: () -> Void = {}) -> TaskStatus {
+  /// `onTick` runs after every wait; returning false stops the wait early (a log reader whose
+  /// output went away).
+  func waitUntilEnded(id: TaskID, record: TaskRecord, pollMilliseconds: Int32, onTick: () -> Bool = { true })
+    -> TaskStatus
+  {
     // The command's own pidfd wakes us the moment it exits; its supervisor writes exit.json a
     // moment later (before it tidies the cgroups away), so that is watched for in short steps.
     let command = try? ProcessHandle.open(pid: record.pid, expectedStartTime: record.startTime)
     while true {
       if store.exitRecord(of: id) != nil {
-        onTick()
+        _ = onTick()
         return status(of: id, record: record)
       }
       if let command, !command.waitForExit(timeoutMilliseconds: pollMilliseconds < 0 ? 1_000 : pollMilliseconds) {
-        onTick()
+        if !onTick() { return status(of: id, record: record) }
         continue
       }
       // The command is gone: exit.json follows while its supervisor lives.
@@ -84,7 +88,7 @@ extension TaskManager {
       {
         waited += 1
       }
-      onTick()
+      _ = onTick()
       return status(of: id, record: record)
     }
   }
@@ -115,8 +119,10 @@ extension TaskManager {
           do throws(SystemError) {
             try out.copyAvailable()
             try err.copyAvailable()
+            return true
           } catch {
             failure = error
+            return false
           }
         }
         if let failure { throw failure }

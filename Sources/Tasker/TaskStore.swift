@@ -303,17 +303,3 @@ func isAlive(pid: Int32, startTime: UInt64) -> Bool {
   guard let stat = ProcessStat.read(pid: pid) else { return false }
   return stat.startTime == startTime && stat.stateCode != "Z"
 }
-
-/// Names in a directory, without `.` and `..`; empty if it cannot be read.
-func directoryEntries(_ path: String) -> [String] {
-  guard let dir = opendir(path) else { return [] }
-  defer { closedir(dir) }
-  var names: [String] = []
-  while let entry = readdir(dir) {
-    let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-      String(cString: raw.bindMemory(to: CChar.self).baseAddress.unsafelyUnwrapped)
-    }
-    if name != "." && name != ".." { names.append(name) }
-  }
-  return names
-}

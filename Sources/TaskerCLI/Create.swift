@@ -19,14 +19,7 @@ struct Create: AsyncParsableCommand {
   @OptionGroup var options: CreateOptions
 
   func run() async throws {
-    let progress = ProgressDisplay.make(quiet: options.quiet)
-    let spec = try options.spec(progress: progress)
-    let manager = try await state.manager(downloadPath: options.downloadPath)
-    let handle = try await reportingErrors(exitCode: createExitCode) {
-      defer { progress?.finish() }
-      return try await manager.create(spec)
-    }
-    for warning in handle.warnings { printError("warning: " + warning) }
+    let (_, handle) = try await options.createTask(state: state)
     print(handle.id)
   }
 }

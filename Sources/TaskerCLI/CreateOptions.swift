@@ -141,6 +141,20 @@ struct CreateOptions: ParsableArguments {
     }
   }
 
+  /// Creates the task (with a progress display on a terminal), prints its warnings, and maps a
+  /// failure to one line and create's exit codes.
+  func createTask(state: StateOptions) async throws -> (TaskManager, TaskHandle) {
+    let progress = ProgressDisplay.make(quiet: quiet)
+    let spec = try spec(progress: progress)
+    let manager = try await state.manager(downloadPath: downloadPath)
+    let handle = try await reportingErrors(exitCode: createExitCode) {
+      defer { progress?.finish() }
+      return try await manager.create(spec)
+    }
+    for warning in handle.warnings { printError("warning: " + warning) }
+    return (manager, handle)
+  }
+
   /// The task to create, with a progress display when stderr is a terminal.
   func spec(progress: ProgressDisplay?) throws -> TaskSpec {
     var spec = try spec()

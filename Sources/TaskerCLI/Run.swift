@@ -25,14 +25,7 @@ struct Run: AsyncParsableCommand {
   var rm = false
 
   func run() async throws {
-    let progress = ProgressDisplay.make(quiet: options.quiet)
-    let spec = try options.spec(progress: progress)
-    let manager = try await state.manager(downloadPath: options.downloadPath)
-    let handle = try await reportingErrors(exitCode: createExitCode) {
-      defer { progress?.finish() }
-      return try await manager.create(spec)
-    }
-    for warning in handle.warnings { printError("warning: " + warning) }
+    let (manager, handle) = try await options.createTask(state: state)
     let forwarding = SignalForwarding(manager: manager, id: handle.id.rawValue)
     defer { forwarding.stop() }
     // A reader that goes away (`tasker run ... | head -1`) must end the task as a pipeline

@@ -58,16 +58,7 @@ public enum FuzzHarness {
   }
 
   private static func directoryNames(_ path: String) -> [String] {
-    guard let dir = opendir(path) else { return [] }
-    defer { closedir(dir) }
-    var names: [String] = []
-    while let entry = readdir(dir) {
-      let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-        String(cString: raw.bindMemory(to: CChar.self).baseAddress.unsafelyUnwrapped)
-      }
-      if name != "." && name != ".." { names.append(name) }
-    }
-    return names.sorted()
+    directoryEntries(path).sorted()
   }
 }
 

@@ -108,6 +108,8 @@ static void report_failure(struct failure failure) {
   _exit(1);
 }
 
+static void detach_from_streams(void);
+
 // --- the plan ------------------------------------------------------------------------------
 
 enum kind { MKDIR, MOUNT, BIND, SYMLINK, READONLY, MASK };
@@ -627,13 +629,7 @@ static void run_init(const struct plan *plan, const char *rootfs, const char *wo
   }
   close(channel);
   // The task's streams are the command's; the init keeps none of them.
-  int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-  if (devnull >= 0) {
-    dup2(devnull, 0);
-    dup2(devnull, 1);
-    dup2(devnull, 2);
-    if (devnull > 2) close(devnull);
-  }
+  detach_from_streams();
   // Inside the jail /proc/1/cmdline would show the host's paths (state, root, supervisor):
   // overwrite the argument area, which the command's argv (its own copy since fork) no
   // longer needs.

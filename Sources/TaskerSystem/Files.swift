@@ -124,3 +124,17 @@ private func removeContents(of fd: Int32, path: String) throws(SystemError) {
     }
   }
 }
+
+/// Names in a directory, without `.` and `..`; empty if it cannot be read.
+public func directoryEntries(_ path: String) -> [String] {
+  guard let dir = opendir(path) else { return [] }
+  defer { closedir(dir) }
+  var names: [String] = []
+  while let entry = readdir(dir) {
+    let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+      String(cString: raw.bindMemory(to: CChar.self).baseAddress.unsafelyUnwrapped)
+    }
+    if name != "." && name != ".." { names.append(name) }
+  }
+  return names
+}

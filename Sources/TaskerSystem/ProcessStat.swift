@@ -66,16 +66,7 @@ public struct ProcessStat: Equatable, Sendable {
 
 /// The PIDs of every process on the system, from the names of /proc's numeric directories.
 public func allProcessIDs() -> [Int32] {
-  guard let dir = opendir("/proc") else { return [] }
-  defer { closedir(dir) }
-  var pids: [Int32] = []
-  while let entry = readdir(dir) {
-    let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-      String(cString: raw.bindMemory(to: CChar.self).baseAddress.unsafelyUnwrapped)
-    }
-    if let pid = Int32(name) { pids.append(pid) }
-  }
-  return pids
+  directoryEntries("/proc").compactMap { Int32($0) }
 }
 
 /// Reads a whole file of a few kilobytes at most (procfs, records). Throws `SystemError`.
