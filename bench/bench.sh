@@ -15,7 +15,7 @@ mkdir -p "$out"
 
 scripts/install-deps.sh
 need=()
-for package in runc crun bubblewrap libarchive-tools hyperfine curl pigz zstd xz-utils; do
+for package in runc crun bubblewrap systemd-container libarchive-tools hyperfine curl pigz zstd xz-utils; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || need+=("$package")
 done
 if [ ${#need[@]} -gt 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; fi
@@ -95,12 +95,16 @@ if [ "$part" = start ] || [ "$part" = all ]; then
   oci_bundle "$work/bundle"
   oci_bundle "$work/bundle-mem" $((64 << 20))
   root=$work/busybox-root
+  # systemd-nspawn wants an os-release to accept a directory as an OS tree.
+  rm -rf "$work/nspawn-root" && cp -a "$root" "$work/nspawn-root" && mkdir -p "$work/nspawn-root/usr/lib"
+  printf 'ID=busybox\nNAME=busybox\n' >"$work/nspawn-root/usr/lib/os-release"
   hf start -w 5 -r "$runs" \
     -n "chroot (floor)" "chroot $root /bin/true" \
     -n "unshare -mpui --fork chroot" "unshare -mpui --fork chroot $root /bin/true" \
     -n "bubblewrap --unshare-all --share-net" "bwrap --unshare-all --share-net --bind $root / --proc /proc --dev /dev /bin/true" \
     -n "crun run" "crun run -b $work/bundle bench-crun" \
     -n "runc run" "runc run -b $work/bundle bench-runc" \
+    -n "systemd-nspawn" "systemd-nspawn -q --register=no --keep-unit -D $work/nspawn-root /bin/true" \
     -n "tasker run (jail, cached image)" "$tasker run --rm $work/images/busybox.tar /bin/true" \
     -n "tasker run --isolation chroot" "$tasker run --rm --isolation chroot $work/images/busybox.tar /bin/true" \
     -n "crun run, memory limit" "crun run -b $work/bundle-mem bench-crun-mem" \

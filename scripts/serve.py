@@ -32,7 +32,7 @@ class Handler(http.server.SimpleHTTPRequestHandler):
     def log_request(self, code="-", size="-"):
         if self.server.log:
             with open(self.server.log, "a") as log:
-                log.write(f"{int(code) if str(code).isdigit() else code} {self.path}\n")
+                log.write(f"{code} {getattr(self, 'path', '-')}\n")
 
     def _file(self, name):
         path = os.path.join(self.server.directory, name.lstrip("/"))

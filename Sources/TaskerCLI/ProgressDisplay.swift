@@ -8,6 +8,7 @@ final class ProgressDisplay: Sendable {
     var started: timespec = timespec()
     var lastDrawn: Double = 0
     var drawn = false
+    var completed = false
   }
   private let state = Mutex(State())
 
@@ -31,7 +32,9 @@ final class ProgressDisplay: Sendable {
     let line: String? = state.withLock { state in
       let elapsed = Double(now.tv_sec - state.started.tv_sec) + Double(now.tv_nsec - state.started.tv_nsec) / 1e9
       let done = total.map { received >= $0 } ?? false
-      guard elapsed - state.lastDrawn >= 0.1 || (done && state.drawn) else { return nil }
+      // The last line is drawn once when the bytes are all in, then left alone.
+      guard !state.completed, elapsed - state.lastDrawn >= 0.1 || (done && state.drawn) else { return nil }
+      state.completed = done
       state.lastDrawn = elapsed
       state.drawn = true
       let rate = elapsed > 0 ? Double(received) / elapsed : 0
