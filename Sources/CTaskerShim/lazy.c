@@ -68,6 +68,8 @@ FORWARD(archive, int, archive_read_support_filter_gzip, (struct archive * a), (a
 FORWARD(archive, int, archive_read_support_filter_bzip2, (struct archive * a), (a))
 FORWARD(archive, int, archive_read_support_filter_xz, (struct archive * a), (a))
 FORWARD(archive, int, archive_read_support_filter_zstd, (struct archive * a), (a))
+FORWARD(archive, int, archive_read_support_format_raw, (struct archive * a), (a))
+FORWARD(archive, la_ssize_t, archive_read_data, (struct archive * a, void *buffer, size_t size), (a, buffer, size))
 FORWARD(archive, int, archive_read_open,
         (struct archive * a, void *data, archive_open_callback *open, archive_read_callback *read,
          archive_close_callback *close),

@@ -437,7 +437,7 @@ final class SourceBox {
   deinit { buffer.deallocate() }
 }
 
-private let sourceRead:
+let sourceRead:
   @convention(c) (
     OpaquePointer?, UnsafeMutableRawPointer?, UnsafeMutablePointer<UnsafeRawPointer?>?
   ) -> la_ssize_t = { _, context, output in

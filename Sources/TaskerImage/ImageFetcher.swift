@@ -57,7 +57,13 @@ public struct ImageFetcher: Sendable {
     throws -> Result
   {
     let hashing = SHA256Source(source)
-    let summary = try Extractor(rootFD: rootFD, options: extraction).extract(from: hashing)
+    // Decompression runs on a thread of its own, ahead of the writer.
+    let decompressing = try DecompressingSource(hashing)
+    let summary: ExtractionSummary
+    do {
+      defer { decompressing.finish() }
+      summary = try Extractor(rootFD: rootFD, options: extraction).extract(from: decompressing)
+    }
     // The archive may end before the stream does (zero blocks, padding): the digest is of
     // every byte, so that it matches what sha256sum says of the file.
     _ = try hashing.drain(limit: extraction.limits.maxBytes)

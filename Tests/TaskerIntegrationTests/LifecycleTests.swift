@@ -221,7 +221,11 @@ struct LifecycleTests {
       try process.run()
       // Wait until the create is extracting its image, then kill it outright.
       let cache = box.state.appendingPathComponent("images")
-      #expect(try eventually { !box.tasksOnRecord().isEmpty && listing(cache).contains { $0.hasPrefix(".tmp-") } })
+      // (A task directory proper, not a `.new-` one still being born.)
+      #expect(
+        try eventually {
+          box.tasksOnRecord().contains { !$0.hasPrefix(".") } && listing(cache).contains { $0.hasPrefix(".tmp-") }
+        })
       kill(process.processIdentifier, SIGKILL)
       process.waitUntilExit()
 
