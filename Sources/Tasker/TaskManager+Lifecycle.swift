@@ -189,8 +189,23 @@ extension TaskManager {
       _ = try? initProcess.send(signal: SIGKILL)
       _ = initProcess.waitForExit(timeoutMilliseconds: 5_000)
     }
-    if let processes = record.cgroups?.processes, pathExists(processes + "/cgroup.kill") {
-      try? writeFileContents(processes + "/cgroup.kill", "1")
+    if let processes = record.cgroups?.processes {
+      // Belt and braces: whatever is still in the task's cgroup goes too, and the wait ends
+      // only once it is empty (or after five seconds).
+      if pathExists(processes + "/cgroup.kill") { try? writeFileContents(processes + "/cgroup.kill", "1") }
+      for _ in 0..<500 {
+        let members = ((try? readSmallFile(processes + "/cgroup.procs")) ?? "").split(separator: "\n")
+          .compactMap { Int32($0) }
+        if members.isEmpty { break }
+        for pid in members {
+          if let stat = ProcessStat.read(pid: pid), stat.stateCode != "Z",
+            let process = try? ProcessHandle.open(pid: pid, expectedStartTime: stat.startTime)
+          {
+            _ = try? process.send(signal: SIGKILL)
+          }
+        }
+        usleep(10_000)
+      }
     }
     // Everything a jailed task started lived in its PID namespace, gone with its init. Only a
     // chroot needs the search below, which must not touch a host process that merely entered
