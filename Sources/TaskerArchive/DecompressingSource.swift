@@ -104,9 +104,3 @@ public final class DecompressingSource: ByteSource {
     }
   }
 }
-
-/// A value moved to another thread, which owns it from then on.
-struct UnsafeTransfer<T>: @unchecked Sendable {
-  let value: T
-  init(_ value: T) { self.value = value }
-}

@@ -63,7 +63,7 @@ public final class HTTPSource: ByteSource {
     request.pointee.if_modified_since = UnsafePointer(strings[2])
     let outcome = Outcome()
     self.outcome = outcome
-    let shared = UnsafeSendable(request)
+    let shared = UnsafeTransfer(request)
     do {
       thread = try JoinableThread {
         outcome.code = tasker_http_fetch(shared.value)
@@ -155,10 +155,4 @@ public final class HTTPSource: ByteSource {
       return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self)
     }
   }
-}
-
-/// A value handed to another thread that owns it from then on.
-struct UnsafeSendable<T>: @unchecked Sendable {
-  let value: T
-  init(_ value: T) { self.value = value }
 }

@@ -37,3 +37,9 @@ public final class JoinableThread: @unchecked Sendable {
     init(_ body: @escaping @Sendable () -> Void) { self.body = body }
   }
 }
+
+/// A value handed to another thread (a `JoinableThread`'s body), which owns it from then on.
+public struct UnsafeTransfer<T>: @unchecked Sendable {
+  public let value: T
+  public init(_ value: T) { self.value = value }
+}
