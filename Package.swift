@@ -24,7 +24,8 @@ let package = Package(
     // kilobytes, not a Swift runtime.
     .executableTarget(
       name: "TaskerSupervisor",
-      linkerSettings: [.unsafeFlags(["-static-executable"])]
+      // libseccomp (Debian: libseccomp-dev) compiles the syscall filters; linked in statically.
+      linkerSettings: [.linkedLibrary("seccomp"), .unsafeFlags(["-static-executable"])]
     ),
     .target(name: "TaskerSystem", dependencies: ["CTaskerShim"]),
     .target(name: "TaskerArchive", dependencies: ["TaskerSystem", "CArchive"]),
@@ -35,7 +36,9 @@ let package = Package(
       name: "Tasker",
       dependencies: [
         "TaskerSystem", "TaskerArchive", "TaskerImage", "CTaskerShim",
-      ]),
+      ],
+      // The default seccomp profile, an OCI document compiled into the library.
+      resources: [.embedInCode("Resources/seccomp.json")]),
     // Fuzzing: the harness (also replayed by the tests over the kept corpus) and two libFuzzer
     // targets, built with -sanitize=fuzzer by scripts/fuzz.sh.
     .target(name: "TaskerFuzzHarness", dependencies: ["Tasker", "TaskerArchive", "TaskerImage", "TaskerSystem"]),

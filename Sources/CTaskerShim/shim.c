@@ -12,7 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -33,15 +36,115 @@ int tasker_rename_noreplace(const char *from, const char *to) {
 
 int tasker_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
-int tasker_protect_directory(const char *path) {
+int tasker_make_mount_point(const char *path) {
+  // A bind of the directory onto itself: the copied root becomes a mount, which pivot_root needs
+  // and which a detached clone (tasker_attach_view) can be made of. nodev: the image's device
+  // nodes open nothing.
   if (mount(path, path, NULL, MS_BIND, NULL) != 0) return -1;
-  if (mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_NOSUID, NULL) != 0) {
+  if (mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_NODEV, NULL) != 0) {
     int saved = errno;
     umount2(path, MNT_DETACH);
     errno = saved;
     return -1;
   }
   return 0;
+}
+
+#ifndef MOUNT_ATTR_NOSUID
+#define MOUNT_ATTR_NOSUID 0x00000002
+#define MOUNT_ATTR_NODEV 0x00000004
+#endif
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#define MOVE_MOUNT_T_EMPTY_PATH 0x00000040
+#endif
+
+struct tasker_mount_attr {
+  uint64_t attr_set, attr_clr, propagation, userns_fd;
+};
+
+int tasker_attach_view(int rootfd, int targetfd) {
+  // A detached copy of the root's mount, made nosuid,nodev before it is attached anywhere, then
+  // moved onto the directory that TARGETFD holds: no moment exists at which a set-user-ID file
+  // of the task is reachable from the download path, and no path is looked up again.
+  int tree = (int)syscall(SYS_open_tree, rootfd, "", OPEN_TREE_CLONE | O_CLOEXEC | AT_EMPTY_PATH);
+  if (tree < 0) return -1;
+  struct tasker_mount_attr attr = {.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV};
+  int rc = (int)syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof attr);
+  if (rc == 0)
+    rc = (int)syscall(SYS_move_mount, tree, "", targetfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+  int saved = errno;
+  close(tree);
+  errno = saved;
+  return rc;
+}
+
+int tasker_unmount_fd(int fd) {
+  // The mount that FD's file is the root of (an O_PATH descriptor opened without following
+  // links): unmounted through the descriptor's magic link, never through a path.
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+  return umount2(path, MNT_DETACH);
+}
+
+int tasker_memfd(const char *name, const void *bytes, size_t length) {
+  int fd = memfd_create(name, MFD_CLOEXEC);
+  if (fd < 0) return -1;
+  size_t done = 0;
+  while (done < length) {
+    ssize_t n = write(fd, (const char *)bytes + done, length - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int saved = errno;
+      close(fd);
+      errno = saved;
+      return -1;
+    }
+    done += (size_t)n;
+  }
+  if (lseek(fd, 0, SEEK_SET) != 0) {
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return -1;
+  }
+  return fd;
+}
+
+int tasker_sealed_copy(const char *path) {
+  // The supervisor runs from a sealed memory copy of its file (as runc does since
+  // CVE-2019-5736): /proc/PID/exe of the init and of a command that re-executes it leads to that
+  // copy, which no one can write, never to the host's binary.
+  int in = open(path, O_RDONLY | O_CLOEXEC);
+  if (in < 0) return -1;
+  struct stat info;
+  int fd = -1;
+  if (fstat(in, &info) == 0) fd = memfd_create("tasker-supervisor", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  off_t offset = 0;
+  while (fd >= 0 && offset < info.st_size) {
+    ssize_t n = sendfile(fd, in, &offset, (size_t)(info.st_size - offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n == 0) errno = EIO;
+      int saved = errno;
+      close(fd);
+      fd = -1;
+      errno = saved;
+    }
+  }
+  int saved = errno;
+  close(in);
+  errno = saved;
+  if (fd >= 0 && fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) != 0) {
+    saved = errno;
+    close(fd);
+    errno = saved;
+    return -1;
+  }
+  return fd;
 }
 
 ssize_t tasker_copy_file_range(int in, int out, size_t length) {
@@ -61,7 +164,9 @@ int tasker_mount_overlay(const char *lower, const char *upper, const char *work,
     errno = ENAMETOOLONG;
     return -1;
   }
-  return mount("overlay", target, "overlay", MS_NOSUID, options);
+  // nodev: the image's device nodes open nothing. Set-user-ID stays (the task's root, inside
+  // the root-only state directory); the download path's view is nosuid (tasker_attach_view).
+  return mount("overlay", target, "overlay", MS_NODEV, options);
 }
 
 int tasker_unmount_all(const char *path) {

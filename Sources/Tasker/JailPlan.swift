@@ -16,6 +16,16 @@ public enum NetworkMode: String, Codable, Sendable, CaseIterable {
   case none
 }
 
+/// The system-call filter a jailed task runs under.
+public enum SeccompChoice: Equatable, Sendable {
+  /// tasker's allowlist (`Resources/seccomp.json`).
+  case standard
+  /// No filter (`--security-opt seccomp=unconfined`).
+  case unconfined
+  /// A profile of the user's (`--security-opt seccomp=FILE`).
+  case profile(SeccompProfile)
+}
+
 /// What the user asked of the jail.
 public struct JailOptions: Equatable, Sendable {
   public var isolation: Isolation
@@ -25,11 +35,14 @@ public struct JailOptions: Equatable, Sendable {
   public var capDrop: [String]
   public var privileged: Bool
   public var limits: ResourceLimits
+  public var seccomp: SeccompChoice
 
   public init(
     isolation: Isolation = .jail, hostname: String? = nil, network: NetworkMode = .host, capAdd: [String] = [],
-    capDrop: [String] = [], privileged: Bool = false, limits: ResourceLimits = ResourceLimits()
+    capDrop: [String] = [], privileged: Bool = false, limits: ResourceLimits = ResourceLimits(),
+    seccomp: SeccompChoice = .standard
   ) {
+    self.seccomp = seccomp
     self.isolation = isolation
     self.hostname = hostname
     self.network = network
@@ -77,6 +90,9 @@ public struct JailPlan: Equatable, Sendable {
     public var path: String
     public var isParent: Bool
     public var required: Bool
+    /// In the cgroup v2 hierarchy: the init is born in it (`CLONE_INTO_CGROUP`) rather than
+    /// moved in, which would cost an RCU grace period.
+    public var isUnified: Bool = false
   }
 
   /// A value written into a cgroup file before the task starts.
@@ -94,9 +110,8 @@ public struct JailPlan: Equatable, Sendable {
   /// What the command keeps; nil keeps everything it has (chroot, `--privileged`).
   public var capabilities: Capabilities?
   public var noNewPrivileges: Bool
-  /// Deny the system calls a jail has no business making (keyrings, BPF, modules, new user
-  /// namespaces, ...); off with `--privileged`.
-  public var seccomp: Bool
+  /// The command's system-call filter (nil: none, as with `--privileged`).
+  public var seccomp: SeccompFilter?
   public var cgroups: [Cgroup]
   public var cgroupWrites: [CgroupWrite]
   /// Where the task's measurements are read from (memory, pids, cpu, procs).
@@ -118,6 +133,7 @@ public struct JailPlan: Equatable, Sendable {
       if options.network != .host { unsupported.append("--network none") }
       if !options.capAdd.isEmpty || !options.capDrop.isEmpty { unsupported.append("--cap-add/--cap-drop") }
       if options.privileged { unsupported.append("--privileged") }
+      if options.seccomp != .standard { unsupported.append("--security-opt seccomp") }
       if !options.limits.isEmpty { unsupported.append("resource limits") }
       if !unsupported.isEmpty {
         throw TaskerError(
@@ -125,7 +141,7 @@ public struct JailPlan: Equatable, Sendable {
       }
       return JailPlan(
         isolation: .chroot, namespaces: [], steps: [], hostname: nil, loopbackUp: false, capabilities: nil,
-        noNewPrivileges: false, seccomp: false, cgroups: [], cgroupWrites: [], measurements: CgroupPaths())
+        noNewPrivileges: false, seccomp: nil, cgroups: [], cgroupWrites: [], measurements: CgroupPaths())
     }
 
     var namespaces: [Namespace] = [.mount, .pid, .uts, .ipc, .cgroup]
@@ -141,10 +157,16 @@ public struct JailPlan: Equatable, Sendable {
     guard !hostname.isEmpty, hostname.utf8.count <= 64, !hostname.contains("/") else {
       throw TaskerError(.invalidArgument, "invalid --hostname \"\(hostname)\": 1 to 64 characters")
     }
+    let seccomp: SeccompFilter?
+    switch (options.privileged, options.seccomp) {
+    case (true, _), (_, .unconfined): seccomp = nil
+    case (false, .standard): seccomp = try SeccompProfile.standard.filter(capabilities: capabilities ?? .all)
+    case (false, .profile(let profile)): seccomp = try profile.filter(capabilities: capabilities ?? .all)
+    }
     var plan = JailPlan(
       isolation: .jail, namespaces: namespaces, steps: filesystemSteps, hostname: hostname,
       loopbackUp: options.network == .none, capabilities: capabilities, noNewPrivileges: !options.privileged,
-      seccomp: !options.privileged, cgroups: [], cgroupWrites: [], measurements: CgroupPaths())
+      seccomp: seccomp, cgroups: [], cgroupWrites: [], measurements: CgroupPaths())
     try plan.addCgroups(id: id, limits: options.limits, host: host)
     plan.unifiedMount = host.unifiedMount
     return plan
@@ -174,16 +196,21 @@ public struct JailPlan: Equatable, Sendable {
     .symlink(target: "/proc/self/fd/1", path: "dev/stdout"),
     .symlink(target: "/proc/self/fd/2", path: "dev/stderr"),
     .mkdir("tmp", mode: 0o1777),
-    // As Docker does: the kernel's global knobs read-only, its secrets hidden.
+    // As runc and crun do: the kernel's global knobs read-only, its secrets and host-wide
+    // statistics hidden.
+    .readOnly("proc/bus"),
+    .readOnly("proc/fs"),
+    .readOnly("proc/irq"),
     .readOnly("proc/sys"),
     .readOnly("proc/sysrq-trigger"),
-    .readOnly("proc/irq"),
-    .readOnly("proc/bus"),
+    .mask("proc/acpi"),
+    .mask("proc/asound"),
     .mask("proc/kcore"),
     .mask("proc/keys"),
+    .mask("proc/latency_stats"),
     .mask("proc/timer_list"),
+    .mask("proc/timer_stats"),
     .mask("proc/sched_debug"),
-    .mask("proc/acpi"),
     .mask("proc/scsi"),
   ]
 
@@ -198,7 +225,7 @@ public struct JailPlan: Equatable, Sendable {
       if !made.contains(path) {
         made.insert(path)
         cgroups.append(Cgroup(path: mount + "/tasker", isParent: true, required: false))
-        cgroups.append(Cgroup(path: path, isParent: false, required: required))
+        cgroups.append(Cgroup(path: path, isParent: false, required: required, isUnified: mount == host.unifiedMount))
       } else if required, let index = cgroups.firstIndex(where: { $0.path == path }) {
         cgroups[index].required = true
       }
@@ -296,38 +323,6 @@ public struct JailPlan: Equatable, Sendable {
       measurements.cpu = .v1(own(mount, required: false))
     }
     cgroupWrites += limitWrites
-  }
-
-  /// The SETUP words of `tasker-supervisor` (see Sources/TaskerSupervisor/main.c).
-  public var supervisorArguments: [String] {
-    guard isolation == .jail else { return [] }
-    let flags = namespaces.filter { $0 != .cgroup }.reduce(Int32(0)) { $0 | $1.cloneFlag }
-    var words = ["--namespaces", String(flags)]
-    if namespaces.contains(.cgroup) { words.append("--cgroupns") }
-    for cgroup in cgroups {
-      words +=
-        cgroup.isParent ? ["--cgroup-parent", cgroup.path] : ["--cgroup", cgroup.path, cgroup.required ? "1" : "0"]
-    }
-    for write in cgroupWrites {
-      words += [write.optional ? "--cgroup-write-optional" : "--cgroup-write", write.file, write.value]
-    }
-    for step in steps {
-      switch step {
-      case .mkdir(let path, let mode): words += ["--mkdir", path, String(mode, radix: 8)]
-      case .mount(let source, let target, let type, let flags, let data):
-        words += ["--mount", source, target, type, String(flags), data]
-      case .bind(let hostPath, let target, let readOnly): words += ["--bind", hostPath, target, readOnly ? "1" : "0"]
-      case .symlink(let target, let path): words += ["--symlink", target, path]
-      case .readOnly(let path): words += ["--readonly", path]
-      case .mask(let path): words += ["--mask", path]
-      }
-    }
-    if let hostname { words += ["--hostname", hostname] }
-    if loopbackUp { words.append("--loopback-up") }
-    if let capabilities { words += ["--capabilities", String(capabilities.mask, radix: 16)] }
-    if noNewPrivileges { words.append("--no-new-privileges") }
-    if seccomp { words.append("--seccomp") }
-    return words
   }
 }
 

@@ -36,13 +36,14 @@ extension TaskManager {
         "invalid name \"\(name)\": use 1 to 64 letters, digits, _ . - (starting with a letter or digit)")
     }
     let downloadPath = settings.downloadPath
-    guard isDirectory(downloadPath) else {
-      throw TaskerError(.invalidArgument, "download path is not a directory: \(downloadPath)")
-    }
+    // One descriptor for every step in the download path (see TaskView).
+    let downloadFD = try TaskView.openDownloadPath(downloadPath)
+    defer { close(downloadFD) }
 
     let id = try store.reserve(downloadPath: downloadPath, name: spec.name)
     let rootfs = downloadPath + "/" + id.rawValue
-    var cleanup = Cleanup(store: store, id: id, name: nil, paths: [])
+    let root = store.rootPath(of: id)
+    var cleanup = Cleanup(store: store, id: id, name: nil)
     defer { cleanup.run() }
     if let name = spec.name {
       try store.claimName(name, for: id)
@@ -67,9 +68,10 @@ extension TaskManager {
     // Held until the record is written: prune cannot remove the image under this create.
     let imageLock = cache.lockShared(acquired.digest)
     defer { if imageLock >= 0 { close(imageLock) } }
-    try makeRoot(for: id, at: rootfs, from: acquired.rootfs)
-    cleanup.paths = [rootfs]
-    let started = try startSupervisor(id: id, spec: spec, plan: plan, rootfs: rootfs)
+    try makeRoot(for: id, at: root, from: acquired.rootfs)
+    cleanup.view = (downloadPath, id.rawValue, root)
+    try TaskView.attach(root: root, downloadFD: downloadFD, downloadPath: downloadPath, name: id.rawValue)
+    let started = try startSupervisor(id: id, spec: spec, plan: plan, root: root, view: rootfs)
     let record = TaskRecord(
       id: id, name: spec.name, image: spec.image, imageDigest: acquired.digest, command: spec.command,
       environment: spec.environment ?? TaskSpec.defaultEnvironment, workdir: spec.workdir,
@@ -93,15 +95,16 @@ extension TaskManager {
     return TaskHandle(id: id, pid: started.pid, rootfs: rootfs, warnings: warnings)
   }
 
-  /// The task's root: an overlay of the cached image (its writes go to `upper` in the task's
-  /// state; the image stays as it is), so a create costs the same whatever the image's size.
-  /// Where overlayfs is missing (or tasker is not root) the image is copied instead. Either
-  /// way the directory is nosuid on the host.
-  private func makeRoot(for id: TaskID, at rootfs: String, from lower: String) throws(TaskerError) {
+  /// The task's root, in the root-only state directory (`<state>/tasks/<ID>/root`, where no
+  /// other user can swap a name): an overlay of the cached image, its writes going to `upper`
+  /// beside it (the image stays as it is), so a create costs the same whatever the image's size.
+  /// Where overlayfs is missing the image is copied instead, and the copy made a mount. Either
+  /// way it is nodev; the download path gets a nosuid,nodev view of it (TaskView).
+  private func makeRoot(for id: TaskID, at root: String, from lower: String) throws(TaskerError) {
     func fail(_ error: SystemError) -> TaskerError {
       TaskerError(.system, "cannot create task directory: \(error)", cause: error)
     }
-    if mkdir(rootfs, 0o755) != 0 { throw fail(SystemError("mkdir", path: rootfs, errno: errno)) }
+    if mkdir(root, 0o755) != 0 { throw fail(SystemError("mkdir", path: root, errno: errno)) }
     let state = store.directory(of: id)
     let upper = state + "/upper"
     let work = state + "/work"
@@ -110,16 +113,14 @@ extension TaskManager {
       // The merged root takes its owner and mode from the upper directory.
       chown(upper, info.st_uid, info.st_gid)
       chmod(upper, info.st_mode & 0o7777)
-      if tasker_mount_overlay(lower, upper, work, rootfs) == 0 { return }
+      if tasker_mount_overlay(lower, upper, work, root) == 0 { return }
     }
     do {
-      try copyTree(from: lower, to: rootfs)
+      try copyTree(from: lower, to: root)
     } catch {
       throw fail(error)
     }
-    if geteuid() == 0 && tasker_protect_directory(rootfs) != 0 {
-      throw fail(SystemError("mount", path: rootfs, errno: errno))
-    }
+    if tasker_make_mount_point(root) != 0 { throw fail(SystemError("mount", path: root, errno: errno)) }
   }
 
   private struct Started {
@@ -131,19 +132,23 @@ extension TaskManager {
     var initStartTime: UInt64?
   }
 
-  private func startSupervisor(id: TaskID, spec: TaskSpec, plan: JailPlan, rootfs: String) throws(TaskerError)
-    -> Started
+  /// Starts `tasker-supervisor` from a sealed memory copy of its file, handing it the plan
+  /// document, the task's state directory and its root as descriptors (see its main.c).
+  private func startSupervisor(id: TaskID, spec: TaskSpec, plan: JailPlan, root: String, view: String)
+    throws(TaskerError) -> Started
   {
     var owned: [Int32] = []
     defer { for fd in owned { close(fd) } }
-    func openOrThrow(_ path: String, _ flags: Int32) throws(TaskerError) -> Int32 {
-      let fd = open(path, flags | O_CLOEXEC, 0o600)
+    func check(_ fd: Int32, _ call: String, _ path: String) throws(TaskerError) -> Int32 {
       if fd < 0 {
-        let error = SystemError("open", path: path, errno: errno)
+        let error = SystemError(call, path: path, errno: errno)
         throw TaskerError(.system, "cannot start task: \(error)", cause: error)
       }
       owned.append(fd)
       return fd
+    }
+    func openOrThrow(_ path: String, _ flags: Int32) throws(TaskerError) -> Int32 {
+      try check(open(path, flags | O_CLOEXEC, 0o600), "open", path)
     }
     let stdin = try openOrThrow("/dev/null", O_RDONLY)
     let stdout: Int32
@@ -156,21 +161,24 @@ extension TaskManager {
       stdout = out
       stderr = err
     }
+    let document = Array(plan.document(workdir: spec.workdir, reportRootfs: view).utf8)
+    let planFD = try check(tasker_memfd("tasker-plan", document, document.count), "memfd_create", "plan")
+    let stateFD = try openOrThrow(store.directory(of: id), TASKER_O_PATH | O_DIRECTORY | O_NOFOLLOW)
+    let rootFD = try openOrThrow(root, TASKER_O_PATH | O_DIRECTORY | O_NOFOLLOW)
+    let program = try check(tasker_sealed_copy(settings.supervisorPath), "open", settings.supervisorPath)
     var report: [Int32] = [-1, -1]
     if tasker_pipe_cloexec(&report) != 0 {
       let error = SystemError("pipe2", errno: errno)
       throw TaskerError(.system, "cannot start task: \(error)", cause: error)
     }
     owned.append(report[0])
-    let arguments =
-      [settings.supervisorPath, store.directory(of: id), rootfs, spec.workdir] + plan.supervisorArguments + ["--"]
-      + spec.command
     let supervisor: Int32
     do {
+      // Descriptor 7 of the new process is the sealed copy, which it is executed from.
       supervisor = try spawnProcess(
-        path: settings.supervisorPath, arguments: arguments,
+        path: "/proc/self/fd/7", arguments: ["tasker-supervisor", "--"] + spec.command,
         environment: spec.environment ?? TaskSpec.defaultEnvironment,
-        fds: [stdin, stdout, stderr, report[1]])
+        fds: [stdin, stdout, stderr, report[1], planFD, stateFD, rootFD, program])
     } catch {
       close(report[1])
       throw TaskerError(
@@ -180,7 +188,7 @@ extension TaskManager {
     // The supervisor's first half exits as soon as it has detached.
     _ = try? waitForChild(supervisor)
     let text = (try? readAll(fd: report[0], limit: 4096)).map { String(decoding: $0, as: UTF8.self) } ?? ""
-    return try parseReport(text, spec: spec, rootfs: rootfs)
+    return try parseReport(text, spec: spec, rootfs: view)
   }
 
   private func parseReport(_ text: String, spec: TaskSpec, rootfs: String) throws(TaskerError) -> Started {
@@ -222,29 +230,26 @@ extension TaskManager {
   }
 }
 
-/// Undoes a half-made create: the directories it made and the task's state.
+/// Undoes a half-made create: the view in the download path, and the task's state (its root
+/// is unmounted with it).
 private struct Cleanup {
   let store: TaskStore
   let id: TaskID
   var name: String?
-  var paths: [String]
+  var view: (downloadPath: String, name: String, root: String)?
   private var armed = true
 
-  init(store: TaskStore, id: TaskID, name: String?, paths: [String]) {
+  init(store: TaskStore, id: TaskID, name: String?) {
     self.store = store
     self.id = id
     self.name = name
-    self.paths = paths
   }
 
   mutating func disarm() { armed = false }
 
   func run() {
     guard armed else { return }
-    for path in paths {
-      _ = tasker_unmount_all(path)
-      try? removeTree(path)
-    }
+    if let view { TaskView.detach(downloadPath: view.downloadPath, name: view.name, root: view.root) }
     store.discard(id, name: name)
   }
 }

@@ -153,9 +153,8 @@ extension TaskManager {
         throw TaskerError(.running, "task \(id) is running: stop it first, or use --force")
       }
       await onBlockingThread { report?.endProcesses() }
-      if let rootfs = report?.rootfs { unmountTree(rootfs) }
+      if let rootfs = report?.rootfs { removeView(rootfs, of: id) }
       guard store.discard(id) else { throw TaskerError(.notFound, "no such task: \(idText)") }
-      if let rootfs = report?.rootfs { try? removeTree(rootfs) }
       return id
     }
     let current = status(of: id, record: record)
@@ -163,17 +162,22 @@ extension TaskManager {
       throw TaskerError(.running, "task \(id) is running: stop it first, or use --force")
     }
     await onBlockingThread { killEverything(of: record) }
-    // Unmounted first: the overlay's upper layer lives in the task's state.
-    unmountTree(record.rootfs)
+    // The view first, then the state (which unmounts the root before deleting it).
+    removeView(record.rootfs, of: id)
     guard store.discard(id, name: record.name) else { throw TaskerError(.notFound, "no such task: \(idText)") }
     // The supervisor removes the cgroups when the task ends; if it was killed, nobody did.
     for directory in record.cgroupDirectories ?? [] { rmdir(directory) }
-    do {
-      try removeTree(record.rootfs)
-    } catch {
-      throw TaskerError(.system, "removed task \(id), but not its directory: \(error)", cause: error)
-    }
     return id
+  }
+
+  /// Takes the task's directory out of the download path (see TaskView): the view's mount, and
+  /// the empty directory under it; nothing else is touched there.
+  func removeView(_ rootfs: String, of id: TaskID) {
+    guard let slash = rootfs.utf8.lastIndex(of: UInt8(ascii: "/")) else { return }
+    let parent = String(rootfs[..<slash])
+    TaskView.detach(
+      downloadPath: parent.isEmpty ? "/" : parent, name: String(rootfs[rootfs.index(after: slash)...]),
+      root: store.rootPath(of: id))
   }
 
   /// Kills the command and whatever it started: every process started since the task whose root
@@ -219,7 +223,9 @@ extension TaskManager {
         }
       }
       var members = Set(
-        stats.filter { $0.value.sessionID == record.supervisorPID && processRoot($0.key) == record.rootfs }.keys)
+        stats.filter {
+          $0.value.sessionID == record.supervisorPID && processRoot($0.key) == store.rootPath(of: record.id)
+        }.keys)
       // Children that left the session (setsid) but not their parent.
       var grew = true
       while grew {

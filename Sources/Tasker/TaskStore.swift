@@ -32,6 +32,8 @@ public struct TaskStore: Sendable {
 
   public func directory(of id: TaskID) -> String { tasksDirectory + "/" + id.rawValue }
   public func recordPath(of id: TaskID) -> String { directory(of: id) + "/task.json" }
+  /// The task's root: the mount its jail pivots into (the download path shows a view of it).
+  public func rootPath(of id: TaskID) -> String { directory(of: id) + "/root" }
   public func exitPath(of id: TaskID) -> String { directory(of: id) + "/exit.json" }
   public func stdoutPath(of id: TaskID) -> String { directory(of: id) + "/stdout.log" }
   public func stderrPath(of id: TaskID) -> String { directory(of: id) + "/stderr.log" }
@@ -97,6 +99,8 @@ public struct TaskStore: Sendable {
   @discardableResult
   func discard(_ id: TaskID, name: String? = nil) -> Bool {
     let trash = tasksDirectory + "/.trash-" + id.rawValue + "-" + randomHex(bytes: 4)
+    // The task's root comes off first: removing the tree must not walk into a mounted image.
+    _ = tasker_unmount_all(rootPath(of: id))
     guard rename(directory(of: id), trash) == 0 else { return false }
     if let name { releaseName(name, for: id) }
     try? removeTree(trash)
@@ -228,12 +232,9 @@ public struct TaskStore: Sendable {
     supervisorReport(of: id)?.endProcesses()
     // The task directory exists only if the create got past the image; it is this create's
     // own (its name is the fresh ID), so it goes too, unmounted before its upper layer goes.
-    let rootfs = marker.map { $0.downloadPath + "/" + id.rawValue }
-    if let rootfs { _ = tasker_unmount_all(rootfs) }
+    if let marker { TaskView.detach(downloadPath: marker.downloadPath, name: id.rawValue, root: rootPath(of: id)) }
     // Without a readable marker the directory never held a task: it is born with one.
-    guard discard(id, name: marker?.name) else { return false }
-    if let rootfs { try? removeTree(rootfs) }
-    return true
+    return discard(id, name: marker?.name)
   }
 
   private func cleanStaleScratch(_ name: String) {

@@ -1,54 +1,60 @@
 // tasker-supervisor: the small process that stays with one task for its whole life.
 //
-//   tasker-supervisor STATE_DIR ROOTFS WORKDIR [SETUP...] -- COMMAND [ARG...]
+//   tasker-supervisor -- COMMAND [ARG...]
+//   tasker-supervisor --print-plan          (reads a plan on stdin, prints what it parsed)
 //
-// Descriptors on entry: 0 the task's stdin, 1 and 2 its stdout and stderr, 3 the report pipe.
-// The environment is the command's environment.
+// Descriptors on entry: 0 the task's stdin, 1 and 2 its stdout and stderr, 3 the report pipe,
+// 4 the plan (below), 5 the task's state directory, 6 the task's root directory (the mount in
+// the root-only state directory; never a path the download path's owner could swap), and 7
+// the sealed memory copy of this program that it was started from (closed at once). The
+// environment is the command's environment.
 //
-// It detaches (fork, the first half exits, setsid), starts the command in ROOTFS, tells the
+// It detaches (fork, the first half exits, setsid), starts the command in the root, tells the
 // creator over fd 3 either
 //     ok CMD_PID CMD_START SUPERVISOR_PID SUPERVISOR_START INIT_PID INIT_START
 // or  error STEP ERRNO DETAIL
-// then waits for the command and records its end in STATE_DIR/exit.json (written to a
-// temporary name, then renamed).
+// then waits for the command and records its end in exit.json of the state directory (written
+// to a temporary name, then renamed).
 //
-// Without --jail the command's root is ROOTFS by chroot(2), as in the original tool. With
-// --jail, SETUP is the jail plan tasker built (Sources/Tasker/JailPlan.swift): the supervisor
-// clones an init into new namespaces, places it in the task's cgroups, and the init carries out
-// the plan's steps in order, pivot_roots into ROOTFS, forks the command, forwards signals to it
-// and reaps orphans. SETUP words, each followed by its arguments:
-//     --namespaces FLAGS        CLONE_NEW* flags for the init (decimal)
-//     --cgroupns                a cgroup namespace, entered once the init sits in its cgroups
-//     --cgroup PATH REQUIRED    create the cgroup, put the init in it, remove it at the end
-//     --cgroup-write FILE VALUE write a limit (after the cgroups are made, before the init joins)
-//     --mkdir PATH MODE         (inside ROOTFS; every path inside ROOTFS is resolved without
-//     --mount SRC PATH TYPE FLAGS DATA      following symlinks, so the image cannot redirect them)
-//     --bind HOSTPATH PATH READONLY
-//     --symlink TARGET PATH
-//     --readonly PATH           bind PATH onto itself read-only (skipped if PATH is missing)
-//     --mask PATH               hide PATH under /dev/null or an empty read-only tmpfs (ditto)
-//     --cgroup-parent PATH      create a parent cgroup if missing (never removed)
-//     --cgroup-write-optional FILE VALUE   a write that is skipped if FILE does not exist
-//     --hostname NAME
-//     --loopback-up
-//     --capabilities MASK       capabilities the command keeps (hex)
-//     --no-new-privileges
-//     --seccomp                 deny the system calls a jail has no business making (see below)
+// The plan is one versioned document (Sources/Tasker/JailPlan+Document.swift writes it): lines
+// of tab-separated fields, each field percent-encoded (%25 %09 %0A), the first line
+// "tasker-plan<TAB>1", the last "end". Records:
+//     isolation jail|chroot       chroot: chroot(2) only, as the original tool; jail: below
+//     workdir PATH                the command's working directory, inside the root
+//     report-rootfs PATH          the task's directory as the user sees it (for the report only)
+//     namespaces FLAGS            CLONE_NEW* flags for the init (decimal)
+//     cgroupns                    a cgroup namespace, entered once the init sits in its cgroups
+//     cgroup-parent PATH          a parent cgroup, made if missing (never removed)
+//     cgroup PATH REQUIRED V2     the task's cgroup: made, joined, removed at the end; a v2 one
+//                                 is the init's birthplace (CLONE_INTO_CGROUP)
+//     cgroup-write FILE VALUE OPTIONAL   a limit, written before any process is inside
+//     mkdir PATH MODE             (every PATH inside the root is resolved without following
+//     mount SRC PATH TYPE FLAGS DATA      symlinks, so the image cannot redirect it)
+//     bind HOSTPATH PATH READONLY
+//     symlink TARGET PATH
+//     readonly PATH               bind PATH onto itself read-only (skipped if PATH is missing)
+//     mask PATH                   hide PATH under /dev/null or an empty read-only tmpfs (ditto)
+//     hostname NAME
+//     loopback-up
+//     capabilities HEX            capabilities the command keeps
+//     no-new-privileges
+//     seccomp ACTION ERRNO        the command's filter: the action for every call no rule names
+//     seccomp-rule NAME ACTION ERRNO [INDEX OP VALUE VALUE2]...
+//                                 (libseccomp compiles them for this host's architecture; a name
+//                                 this libseccomp does not know is skipped, as runc does)
 //
-// Written in C and linked statically so that a thousand idle tasks cost a thousand small
-// processes, not a thousand Swift runtimes. It is single-threaded, so after fork the child may
-// call anything.
+// Written in C and linked statically (libseccomp included) so that a thousand idle tasks cost a
+// thousand small processes, not a thousand Swift runtimes. It is single-threaded, so after fork
+// the child may call anything.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/audit.h>
 #include <linux/capability.h>
-#include <linux/filter.h>
 #include <linux/openat2.h>
 #include <linux/sched.h>
-#include <linux/seccomp.h>
 #include <net/if.h>
 #include <sched.h>
+#include <seccomp.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -66,13 +72,15 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { REPORT_FD = 3, MAX_STEPS = 128, MAX_CGROUPS = 16 };
+enum { REPORT_FD = 3, PLAN_FD = 4, STATE_FD = 5, ROOT_FD = 6, SELF_FD = 7 };
+enum { MAX_STEPS = 128, MAX_CGROUPS = 16, MAX_RULES = 2048, MAX_ARGS = 6, MAX_PLAN = 1 << 20 };
+enum { PLAN_VERSION = 1 };
 
 enum step {
   STEP_USAGE = 1, STEP_FORK, STEP_STATE, STEP_PIPE, STEP_CHROOT, STEP_CHDIR, STEP_EXEC,
   STEP_CLONE, STEP_CGROUP, STEP_CGROUP_WRITE, STEP_CGROUP_JOIN, STEP_CGROUPNS, STEP_MOUNT,
   STEP_MKDIR, STEP_BIND, STEP_SYMLINK, STEP_PIVOT_ROOT, STEP_HOSTNAME, STEP_NETWORK,
-  STEP_CAPABILITIES, STEP_NO_NEW_PRIVS, STEP_SECCOMP,
+  STEP_CAPABILITIES, STEP_NO_NEW_PRIVS, STEP_SECCOMP, STEP_INIT,
 };
 
 static const char *step_name(int step) {
@@ -84,7 +92,7 @@ static const char *step_name(int step) {
     [STEP_MKDIR] = "mkdir", [STEP_BIND] = "bind", [STEP_SYMLINK] = "symlink",
     [STEP_PIVOT_ROOT] = "pivot_root", [STEP_HOSTNAME] = "sethostname",
     [STEP_NETWORK] = "loopback", [STEP_CAPABILITIES] = "capabilities",
-    [STEP_NO_NEW_PRIVS] = "no_new_privs", [STEP_SECCOMP] = "seccomp",
+    [STEP_NO_NEW_PRIVS] = "no_new_privs", [STEP_SECCOMP] = "seccomp", [STEP_INIT] = "init",
   };
   if (step > 0 && step < (int)(sizeof names / sizeof names[0]) && names[step]) return names[step];
   return "setup";
@@ -116,7 +124,9 @@ enum kind { MKDIR, MOUNT, BIND, SYMLINK, READONLY, MASK };
 
 struct setup_step {
   enum kind kind;
-  const char *a, *b, *c, *d, *e;
+  const char *a, *b, *c;
+  unsigned long number;  // mkdir's mode, mount's flags, bind's read-only
+  const char *data;      // mount's data
 };
 
 struct cgroup {
@@ -133,8 +143,30 @@ struct cgroup_write {
   int optional;
 };
 
+// Seccomp actions and comparisons as the plan names them (the OCI names less their prefixes).
+static const char *const action_names[] = {"ALLOW", "ERRNO", "KILL_PROCESS", "KILL_THREAD", "TRAP", "LOG"};
+enum { ACTION_COUNT = 6 };
+static const char *const op_names[] = {"NE", "LT", "LE", "EQ", "GE", "GT", "MASKED_EQ"};
+enum { OP_COUNT = 7 };
+
+struct seccomp_arg {
+  unsigned index;
+  int op;
+  uint64_t value, value2;
+};
+
+struct seccomp_rule {
+  const char *name;
+  int action;
+  int err;
+  int nargs;
+  struct seccomp_arg args[MAX_ARGS];
+};
+
 struct plan {
   int jail;
+  const char *workdir;
+  const char *report_rootfs;
   int namespaces;
   int cgroupns;
   struct setup_step steps[MAX_STEPS];
@@ -149,88 +181,315 @@ struct plan {
   uint64_t capabilities;
   int no_new_privs;
   int seccomp;
+  int seccomp_default;
+  int seccomp_default_errno;
+  struct seccomp_rule rules[MAX_RULES];
+  int nrules;
 };
 
-static int parse_plan(char **argv, int argc, int *index, struct plan *plan) {
-  int i = *index;
-#define NEED(n) \
-  if (i + (n) >= argc) return -1
-  while (i < argc && strcmp(argv[i], "--") != 0) {
-    const char *word = argv[i];
-    if (strcmp(word, "--namespaces") == 0) {
-      NEED(1);
-      plan->jail = 1;
-      plan->namespaces = (int)strtol(argv[i + 1], NULL, 10);
-      i += 2;
-    } else if (strcmp(word, "--cgroupns") == 0) {
+// Decodes %XX in place; returns -1 on a malformed escape.
+static int percent_decode(char *field) {
+  char *out = field;
+  for (char *in = field; *in; in++) {
+    if (*in != '%') {
+      *out++ = *in;
+      continue;
+    }
+    unsigned value;
+    if (!in[1] || !in[2] || sscanf(in + 1, "%2x", &value) != 1 || value == 0) return -1;
+    *out++ = (char)value;
+    in += 2;
+  }
+  *out = '\0';
+  return 0;
+}
+
+static int parse_number(const char *text, int base, uint64_t max, uint64_t *out) {
+  if (!*text || *text == '-' || *text == '+' || *text == ' ') return -1;
+  char *end;
+  errno = 0;
+  unsigned long long value = strtoull(text, &end, base);
+  if (errno || *end || value > max) return -1;
+  *out = value;
+  return 0;
+}
+
+static int lookup(const char *word, const char *const *names, int count) {
+  for (int i = 0; i < count; i++)
+    if (strcmp(word, names[i]) == 0) return i;
+  return -1;
+}
+
+// Parses the plan document in BUFFER (NUL-terminated, modified in place; the plan points into
+// it). Returns 0, or the number of the offending line.
+static int parse_plan(char *buffer, struct plan *plan) {
+  char *fields[4 + 4 * MAX_ARGS + 2];
+  int line_number = 0, ended = 0;
+  char *cursor = buffer;
+  while (*cursor) {
+    line_number++;
+    char *line = cursor;
+    char *newline = strchr(cursor, '\n');
+    if (!newline) return line_number;  // every line, "end" included, ends in a newline
+    *newline = '\0';
+    cursor = newline + 1;
+    if (ended) return line_number;  // nothing after "end"
+    int n = 0;
+    for (char *field = line;; n++) {
+      if (n == (int)(sizeof fields / sizeof fields[0])) return line_number;
+      char *tab = strchr(field, '\t');
+      if (tab) *tab = '\0';
+      if (percent_decode(field) != 0) return line_number;
+      fields[n] = field;
+      if (!tab) {
+        n++;
+        break;
+      }
+      field = tab + 1;
+    }
+    const char *key = fields[0];
+    uint64_t a = 0, b = 0, c = 0;
+#define EXPECT(count) \
+  if (n != (count)) return line_number
+    if (line_number == 1) {
+      if (n != 2 || strcmp(key, "tasker-plan") != 0 || parse_number(fields[1], 10, 1000, &a) != 0 ||
+          a != PLAN_VERSION)
+        return 1;
+    } else if (strcmp(key, "end") == 0) {
+      EXPECT(1);
+      ended = 1;
+    } else if (strcmp(key, "isolation") == 0) {
+      EXPECT(2);
+      if (strcmp(fields[1], "jail") == 0) plan->jail = 1;
+      else if (strcmp(fields[1], "chroot") == 0) plan->jail = 0;
+      else return line_number;
+    } else if (strcmp(key, "workdir") == 0) {
+      EXPECT(2);
+      plan->workdir = fields[1];
+    } else if (strcmp(key, "report-rootfs") == 0) {
+      EXPECT(2);
+      plan->report_rootfs = fields[1];
+    } else if (strcmp(key, "namespaces") == 0) {
+      EXPECT(2);
+      if (parse_number(fields[1], 10, 0x7fffffff, &a) != 0) return line_number;
+      plan->namespaces = (int)a;
+    } else if (strcmp(key, "cgroupns") == 0) {
+      EXPECT(1);
       plan->cgroupns = 1;
-      i += 1;
-    } else if (strcmp(word, "--cgroup") == 0 || strcmp(word, "--cgroup-v2") == 0) {
-      NEED(2);
-      if (plan->ncgroups == MAX_CGROUPS) return -1;
-      plan->cgroups[plan->ncgroups++] =
-          (struct cgroup){argv[i + 1], atoi(argv[i + 2]), 0, strcmp(word, "--cgroup-v2") == 0, 0, 0};
-      i += 3;
-    } else if (strcmp(word, "--cgroup-parent") == 0) {
-      NEED(1);
-      if (plan->ncgroups == MAX_CGROUPS) return -1;
-      plan->cgroups[plan->ncgroups++] = (struct cgroup){argv[i + 1], 0, 1, 0, 0, 0};
-      i += 2;
-    } else if (strcmp(word, "--cgroup-write") == 0 || strcmp(word, "--cgroup-write-optional") == 0) {
-      NEED(2);
-      if (plan->nwrites == MAX_STEPS) return -1;
-      plan->writes[plan->nwrites++] =
-          (struct cgroup_write){argv[i + 1], argv[i + 2], strcmp(word, "--cgroup-write-optional") == 0};
-      i += 3;
-    } else if (strcmp(word, "--readonly") == 0 || strcmp(word, "--mask") == 0) {
-      NEED(1);
-      if (plan->nsteps == MAX_STEPS) return -1;
-      plan->steps[plan->nsteps++] = (struct setup_step){
-          word[2] == 'r' ? READONLY : MASK, argv[i + 1], NULL, NULL, NULL, NULL};
-      i += 2;
-    } else if (strcmp(word, "--mkdir") == 0 || strcmp(word, "--symlink") == 0) {
-      NEED(2);
-      if (plan->nsteps == MAX_STEPS) return -1;
-      plan->steps[plan->nsteps++] = (struct setup_step){
-          word[2] == 'm' ? MKDIR : SYMLINK, argv[i + 1], argv[i + 2], NULL, NULL, NULL};
-      i += 3;
-    } else if (strcmp(word, "--mount") == 0) {
-      NEED(5);
-      if (plan->nsteps == MAX_STEPS) return -1;
-      plan->steps[plan->nsteps++] =
-          (struct setup_step){MOUNT, argv[i + 1], argv[i + 2], argv[i + 3], argv[i + 4], argv[i + 5]};
-      i += 6;
-    } else if (strcmp(word, "--bind") == 0) {
-      NEED(3);
-      if (plan->nsteps == MAX_STEPS) return -1;
-      plan->steps[plan->nsteps++] =
-          (struct setup_step){BIND, argv[i + 1], argv[i + 2], argv[i + 3], NULL, NULL};
-      i += 4;
-    } else if (strcmp(word, "--hostname") == 0) {
-      NEED(1);
-      plan->hostname = argv[i + 1];
-      i += 2;
-    } else if (strcmp(word, "--loopback-up") == 0) {
+    } else if (strcmp(key, "cgroup-parent") == 0 || strcmp(key, "cgroup") == 0) {
+      int parent = key[6] == '-';
+      EXPECT(parent ? 2 : 4);
+      if (plan->ncgroups == MAX_CGROUPS) return line_number;
+      if (!parent && (parse_number(fields[2], 10, 1, &a) != 0 || parse_number(fields[3], 10, 1, &b) != 0))
+        return line_number;
+      plan->cgroups[plan->ncgroups++] = (struct cgroup){fields[1], (int)a, parent, (int)b, 0, 0};
+    } else if (strcmp(key, "cgroup-write") == 0) {
+      EXPECT(4);
+      if (plan->nwrites == MAX_STEPS || parse_number(fields[3], 10, 1, &a) != 0) return line_number;
+      plan->writes[plan->nwrites++] = (struct cgroup_write){fields[1], fields[2], (int)a};
+    } else if (strcmp(key, "mkdir") == 0 || strcmp(key, "symlink") == 0 || strcmp(key, "readonly") == 0 ||
+               strcmp(key, "mask") == 0 || strcmp(key, "mount") == 0 || strcmp(key, "bind") == 0) {
+      if (plan->nsteps == MAX_STEPS) return line_number;
+      struct setup_step *s = &plan->steps[plan->nsteps++];
+      memset(s, 0, sizeof *s);
+      if (key[0] == 'm' && key[1] == 'k') {
+        EXPECT(3);
+        if (parse_number(fields[2], 8, 07777, &a) != 0) return line_number;
+        *s = (struct setup_step){MKDIR, fields[1], NULL, NULL, a, NULL};
+      } else if (key[0] == 's') {
+        EXPECT(3);
+        *s = (struct setup_step){SYMLINK, fields[1], fields[2], NULL, 0, NULL};
+      } else if (key[0] == 'r' || key[1] == 'a') {
+        EXPECT(2);
+        *s = (struct setup_step){key[0] == 'r' ? READONLY : MASK, fields[1], NULL, NULL, 0, NULL};
+      } else if (key[0] == 'm') {
+        EXPECT(6);
+        if (parse_number(fields[4], 10, UINT32_MAX, &a) != 0) return line_number;
+        *s = (struct setup_step){MOUNT, fields[1], fields[2], fields[3], a, fields[5]};
+      } else {
+        EXPECT(4);
+        if (parse_number(fields[3], 10, 1, &a) != 0) return line_number;
+        *s = (struct setup_step){BIND, fields[1], fields[2], NULL, a, NULL};
+      }
+    } else if (strcmp(key, "hostname") == 0) {
+      EXPECT(2);
+      plan->hostname = fields[1];
+    } else if (strcmp(key, "loopback-up") == 0) {
+      EXPECT(1);
       plan->loopback = 1;
-      i += 1;
-    } else if (strcmp(word, "--capabilities") == 0) {
-      NEED(1);
+    } else if (strcmp(key, "capabilities") == 0) {
+      EXPECT(2);
+      if (parse_number(fields[1], 16, UINT64_MAX, &a) != 0) return line_number;
       plan->capabilities_set = 1;
-      plan->capabilities = strtoull(argv[i + 1], NULL, 16);
-      i += 2;
-    } else if (strcmp(word, "--no-new-privileges") == 0) {
+      plan->capabilities = a;
+    } else if (strcmp(key, "no-new-privileges") == 0) {
+      EXPECT(1);
       plan->no_new_privs = 1;
-      i += 1;
-    } else if (strcmp(word, "--seccomp") == 0) {
+    } else if (strcmp(key, "seccomp") == 0) {
+      EXPECT(3);
+      int action = lookup(fields[1], action_names, ACTION_COUNT);
+      if (action < 0 || parse_number(fields[2], 10, 4095, &a) != 0) return line_number;
       plan->seccomp = 1;
-      i += 1;
+      plan->seccomp_default = action;
+      plan->seccomp_default_errno = (int)a;
+    } else if (strcmp(key, "seccomp-rule") == 0) {
+      if (n < 4 || (n - 4) % 4 != 0 || (n - 4) / 4 > MAX_ARGS || plan->nrules == MAX_RULES) return line_number;
+      struct seccomp_rule *r = &plan->rules[plan->nrules++];
+      r->name = fields[1];
+      r->action = lookup(fields[2], action_names, ACTION_COUNT);
+      if (!*r->name || r->action < 0 || parse_number(fields[3], 10, 4095, &a) != 0) return line_number;
+      r->err = (int)a;
+      r->nargs = (n - 4) / 4;
+      for (int i = 0; i < r->nargs; i++) {
+        char **f = fields + 4 + 4 * i;
+        int op = lookup(f[1], op_names, OP_COUNT);
+        if (parse_number(f[0], 10, MAX_ARGS - 1, &a) != 0 || op < 0 ||
+            parse_number(f[2], 10, UINT64_MAX, &b) != 0 || parse_number(f[3], 10, UINT64_MAX, &c) != 0)
+          return line_number;
+        r->args[i] = (struct seccomp_arg){(unsigned)a, op, b, c};
+      }
     } else {
-      return -1;
+      return line_number;
+    }
+#undef EXPECT
+  }
+  if (!ended || !plan->workdir) return line_number + 1;
+  return 0;
+}
+
+// Prints a field percent-encoded, as the document carries it.
+static void print_field(FILE *out, const char *field) {
+  fputc('\t', out);
+  for (const char *p = field; *p; p++) {
+    if (*p == '%' || *p == '\t' || *p == '\n') fprintf(out, "%%%02X", (unsigned char)*p);
+    else fputc(*p, out);
+  }
+}
+
+// The plan as this program understood it, in the document's own form: a test compares it with
+// what the Swift side wrote, so the two cannot drift apart unnoticed.
+static void print_plan(FILE *out, const struct plan *plan) {
+  fprintf(out, "tasker-plan\t%d\n", PLAN_VERSION);
+  fprintf(out, "isolation\t%s\n", plan->jail ? "jail" : "chroot");
+  fprintf(out, "workdir");
+  print_field(out, plan->workdir);
+  fputc('\n', out);
+  if (plan->report_rootfs) {
+    fprintf(out, "report-rootfs");
+    print_field(out, plan->report_rootfs);
+    fputc('\n', out);
+  }
+  if (plan->namespaces) fprintf(out, "namespaces\t%d\n", plan->namespaces);
+  if (plan->cgroupns) fprintf(out, "cgroupns\n");
+  for (int i = 0; i < plan->ncgroups; i++) {
+    const struct cgroup *cg = &plan->cgroups[i];
+    fprintf(out, cg->parent ? "cgroup-parent" : "cgroup");
+    print_field(out, cg->path);
+    if (!cg->parent) fprintf(out, "\t%d\t%d", cg->required, cg->v2);
+    fputc('\n', out);
+  }
+  for (int i = 0; i < plan->nwrites; i++) {
+    fprintf(out, "cgroup-write");
+    print_field(out, plan->writes[i].file);
+    print_field(out, plan->writes[i].value);
+    fprintf(out, "\t%d\n", plan->writes[i].optional);
+  }
+  for (int i = 0; i < plan->nsteps; i++) {
+    const struct setup_step *s = &plan->steps[i];
+    switch (s->kind) {
+      case MKDIR:
+        fprintf(out, "mkdir");
+        print_field(out, s->a);
+        fprintf(out, "\t%lo\n", s->number);
+        break;
+      case SYMLINK:
+        fprintf(out, "symlink");
+        print_field(out, s->a);
+        print_field(out, s->b);
+        fputc('\n', out);
+        break;
+      case READONLY:
+      case MASK:
+        fprintf(out, s->kind == READONLY ? "readonly" : "mask");
+        print_field(out, s->a);
+        fputc('\n', out);
+        break;
+      case MOUNT:
+        fprintf(out, "mount");
+        print_field(out, s->a);
+        print_field(out, s->b);
+        print_field(out, s->c);
+        fprintf(out, "\t%lu", s->number);
+        print_field(out, s->data);
+        fputc('\n', out);
+        break;
+      case BIND:
+        fprintf(out, "bind");
+        print_field(out, s->a);
+        print_field(out, s->b);
+        fprintf(out, "\t%lu\n", s->number);
+        break;
     }
   }
-#undef NEED
-  *index = i;
-  return 0;
+  if (plan->hostname) {
+    fprintf(out, "hostname");
+    print_field(out, plan->hostname);
+    fputc('\n', out);
+  }
+  if (plan->loopback) fprintf(out, "loopback-up\n");
+  if (plan->capabilities_set) fprintf(out, "capabilities\t%llx\n", (unsigned long long)plan->capabilities);
+  if (plan->no_new_privs) fprintf(out, "no-new-privileges\n");
+  if (plan->seccomp) {
+    fprintf(out, "seccomp\t%s\t%d\n", action_names[plan->seccomp_default], plan->seccomp_default_errno);
+    for (int i = 0; i < plan->nrules; i++) {
+      const struct seccomp_rule *r = &plan->rules[i];
+      fprintf(out, "seccomp-rule");
+      print_field(out, r->name);
+      fprintf(out, "\t%s\t%d", action_names[r->action], r->err);
+      for (int j = 0; j < r->nargs; j++)
+        fprintf(out, "\t%u\t%s\t%llu\t%llu", r->args[j].index, op_names[r->args[j].op],
+                (unsigned long long)r->args[j].value, (unsigned long long)r->args[j].value2);
+      fputc('\n', out);
+    }
+  }
+  fprintf(out, "end\n");
+}
+
+// Reads the whole of FD into a NUL-terminated buffer (at most MAX_PLAN bytes).
+static char *read_document(int fd) {
+  size_t size = 0, capacity = 65536;
+  char *buffer = malloc(capacity + 1);
+  while (buffer) {
+    if (size == capacity) {
+      if (capacity >= MAX_PLAN) {
+        free(buffer);
+        return NULL;
+      }
+      capacity *= 2;
+      char *grown = realloc(buffer, capacity + 1);
+      if (!grown) {
+        free(buffer);
+        return NULL;
+      }
+      buffer = grown;
+    }
+    ssize_t n = read(fd, buffer + size, capacity - size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      free(buffer);
+      return NULL;
+    }
+    if (n == 0) break;
+    size += (size_t)n;
+  }
+  if (buffer) {
+    buffer[size] = '\0';
+    if (strlen(buffer) != size) {  // a NUL byte inside: not a document
+      free(buffer);
+      return NULL;
+    }
+  }
+  return buffer;
 }
 
 // --- small helpers -------------------------------------------------------------------------
@@ -323,49 +582,96 @@ static int apply_capabilities(uint64_t keep) {
   return (int)syscall(SYS_capset, &header, data);
 }
 
-// A deny-list in the spirit of Docker's default profile: what reaches kernel state shared with
-// the host (keyrings, BPF, modules, kexec, time, swap, file handles), new user namespaces
-// (which would hand back capabilities over fresh namespaces), and the mount APIs. Everything
-// else is allowed. Denied calls fail with EPERM; clone3 fails with ENOSYS, so the C library
-// falls back to clone, whose flags a filter can read.
-static int install_seccomp(void) {
-#define DENY(nr) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM)
-  struct sock_filter filter[] = {
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),  // 32-bit entry points: not here
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-      BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0, 1),  // the x32 ABI
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone3, 0, 1),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
-      // clone and unshare: refuse CLONE_NEWUSER (flags are the first argument on x86_64).
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, 1, 0),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_unshare, 0, 3),
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
-      BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, CLONE_NEWUSER, 0, 1),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-      DENY(SYS_keyctl), DENY(SYS_add_key), DENY(SYS_request_key), DENY(SYS_bpf),
-      DENY(SYS_perf_event_open), DENY(SYS_kexec_load), DENY(SYS_kexec_file_load),
-      DENY(SYS_open_by_handle_at), DENY(SYS_name_to_handle_at), DENY(SYS_init_module),
-      DENY(SYS_finit_module), DENY(SYS_delete_module), DENY(SYS_reboot), DENY(SYS_swapon),
-      DENY(SYS_swapoff), DENY(SYS_acct), DENY(SYS_userfaultfd), DENY(SYS_quotactl),
-      DENY(SYS_settimeofday), DENY(SYS_clock_settime), DENY(SYS_clock_adjtime), DENY(SYS_adjtimex),
-      DENY(SYS_uselib), DENY(SYS_mount), DENY(SYS_umount2), DENY(SYS_pivot_root), DENY(SYS_setns),
-      DENY(SYS_fsopen), DENY(SYS_fsconfig), DENY(SYS_fsmount), DENY(SYS_fspick),
-      DENY(SYS_move_mount), DENY(SYS_open_tree), DENY(SYS_iopl), DENY(SYS_ioperm), DENY(SYS_syslog),
-      DENY(SYS_vhangup), DENY(SYS_lookup_dcookie),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+// libseccomp's actions and comparisons for the plan's names (same order as action_names and
+// op_names).
+static uint32_t seccomp_action(int action, int err) {
+  switch (action) {
+    case 0: return SCMP_ACT_ALLOW;
+    case 1: return SCMP_ACT_ERRNO((uint32_t)err);
+    case 2: return SCMP_ACT_KILL_PROCESS;
+    case 3: return SCMP_ACT_KILL_THREAD;
+    case 4: return SCMP_ACT_TRAP;
+    default: return SCMP_ACT_LOG;
+  }
+}
+
+static const enum scmp_compare compare_ops[OP_COUNT] = {
+    SCMP_CMP_NE, SCMP_CMP_LT, SCMP_CMP_LE, SCMP_CMP_EQ, SCMP_CMP_GE, SCMP_CMP_GT, SCMP_CMP_MASKED_EQ,
+};
+
+// Compiles the command's filter for this host's native architecture (a call through another ABI,
+// 32-bit or x32, fails with ENOSYS). Returns NULL with errno set and *bad naming the rule at
+// fault. A name this libseccomp does not know is skipped, as runc and crun do: the kernel has
+// no such call to allow.
+static scmp_filter_ctx compile_seccomp(const struct plan *plan, const char **bad) {
+  uint32_t fallback = seccomp_action(plan->seccomp_default, plan->seccomp_default_errno);
+  scmp_filter_ctx ctx = seccomp_init(fallback);
+  *bad = "";
+  if (!ctx) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  int rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ERRNO(ENOSYS));
+  for (int i = 0; rc == 0 && i < plan->nrules; i++) {
+    const struct seccomp_rule *r = &plan->rules[i];
+    int nr = seccomp_syscall_resolve_name(r->name);
+    uint32_t action = seccomp_action(r->action, r->err);
+    if (nr == __NR_SCMP_ERROR || action == fallback) continue;
+    struct scmp_arg_cmp compare[MAX_ARGS];
+    for (int j = 0; j < r->nargs; j++)
+      compare[j] = (struct scmp_arg_cmp){r->args[j].index, compare_ops[r->args[j].op], r->args[j].value,
+                                         r->args[j].value2};
+    rc = seccomp_rule_add_array(ctx, action, nr, (unsigned)r->nargs, compare);
+    if (rc == -EEXIST) rc = 0;  // the same rule twice, as merged profiles often have
+    if (rc != 0) *bad = r->name;
+  }
+  if (rc != 0) {
+    seccomp_release(ctx);
+    errno = -rc;
+    return NULL;
+  }
+  return ctx;
+}
+
+// Empties every capability set of the calling process: the bounding set first (shrinking it
+// needs CAP_SETPCAP, which the last step gives up), then ambient, then the rest.
+static int drop_all_capabilities(void) { return apply_capabilities(0); }
+
+// Once the command is forked, the init only waits, forwards signals and reports. It gives up
+// everything else first: every capability, being dumpable (so its memory and /proc entries are
+// closed to the task), new privileges, and every system call its loop does not make. A task
+// that attaches to it anyway (--cap-add SYS_PTRACE) and makes it call mount or setns gets
+// EPERM. The filter is never released: freeing it could need calls it no longer has.
+static int harden_init(void) {
+  scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
+  if (!ctx) return -1;
+  static const char *const loop_calls[] = {
+      "rt_sigtimedwait", "rt_sigprocmask", "rt_sigreturn", "restart_syscall", "wait4", "waitid", "kill",
+      "write", "close", "exit", "exit_group", "brk", "munmap", "madvise",
   };
-#undef DENY
-  struct sock_fprog program = {(unsigned short)(sizeof filter / sizeof filter[0]), filter};
-  return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program, 0, 0);
+  int rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ERRNO(ENOSYS));
+  for (size_t i = 0; rc == 0 && i < sizeof loop_calls / sizeof loop_calls[0]; i++) {
+    int nr = seccomp_syscall_resolve_name(loop_calls[i]);
+    if (nr != __NR_SCMP_ERROR) rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+  }
+  if (rc != 0) {
+    errno = -rc;
+    return -1;
+  }
+  if (drop_all_capabilities() != 0) return -1;
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return -1;
+  rc = seccomp_load(ctx);
+  if (rc != 0) {
+    errno = -rc;
+    return -1;
+  }
+  return 0;
 }
 
 // The command's side of the fork: in its root, with its rights, then exec. A failure goes back
 // to the supervisor over `channel`, which closes on exec: EOF there means the exec succeeded.
-static void exec_command(const struct plan *plan, const char *workdir, char **command, int channel) {
+static void exec_command(const struct plan *plan, scmp_filter_ctx filter, char **command, int channel) {
+  const char *workdir = plan->workdir;
   sigset_t none;
   sigemptyset(&none);
   for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
@@ -378,7 +684,7 @@ static void exec_command(const struct plan *plan, const char *workdir, char **co
     send_failure(channel, failure_of(STEP_NO_NEW_PRIVS, errno, ""));
   else if (plan->capabilities_set && apply_capabilities(plan->capabilities) != 0)
     send_failure(channel, failure_of(STEP_CAPABILITIES, errno, ""));
-  else if (plan->seccomp && install_seccomp() != 0)
+  else if (filter && (errno = -seccomp_load(filter)) != 0)
     send_failure(channel, failure_of(STEP_SECCOMP, errno, ""));
   else {
     // The supervisor learns the command's PID, as its own PID namespace numbers it, from the
@@ -526,19 +832,19 @@ static int loopback_up(void) {
   return rc;
 }
 
-// Carries out the plan inside the new mount namespace. Returns 0, or a failure.
-static struct failure build_jail(const struct plan *plan, const char *rootfs) {
+// Carries out the plan inside the new mount namespace, whose working directory is the task's
+// root: the supervisor entered it through the descriptor it was given, and clone(CLONE_NEWNS)
+// carried it over to this namespace's copy of that mount. No path of the host is looked up
+// again. Returns 0, or a failure.
+static struct failure build_jail(const struct plan *plan) {
+  const char *rootfs = "the task's root";
   // Nothing mounted here may propagate back to the host.
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
     return failure_of(STEP_MOUNT, errno, "/ (making mounts private)");
-  // pivot_root needs the new root to be a mount point. On the host the task's directory is
-  // mounted nosuid (a setuid file planted there must not serve a host user); inside, set-user-ID
-  // works as in any root filesystem (no_new_privs still stops it in the default jail).
-  if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) != 0)
-    return failure_of(STEP_BIND, errno, rootfs);
-  if (mount(NULL, rootfs, NULL, MS_REMOUNT | MS_BIND | MS_NODEV, NULL) != 0)
-    return failure_of(STEP_BIND, errno, rootfs);
-  int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  // The root is a mount (tasker made it one, nodev, in the root-only state directory): what
+  // pivot_root needs. Inside, set-user-ID works as in any root filesystem (no_new_privs still
+  // stops it in the default jail); the download path's view of it is nosuid,nodev.
+  int rootfd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0) return failure_of(STEP_CHDIR, errno, rootfs);
   for (int i = 0; i < plan->nsteps; i++) {
     const struct setup_step *s = &plan->steps[i];
@@ -546,15 +852,15 @@ static struct failure build_jail(const struct plan *plan, const char *rootfs) {
     switch (s->kind) {
       case MKDIR:
         step = STEP_MKDIR;
-        rc = make_directory(rootfd, s->a, (mode_t)strtol(s->b, NULL, 8));
+        rc = make_directory(rootfd, s->a, (mode_t)s->number);
         break;
       case MOUNT:
         step = STEP_MOUNT;
-        rc = mount_on(rootfd, s->a, s->b, s->c, strtoul(s->d, NULL, 10), s->e);
+        rc = mount_on(rootfd, s->a, s->b, s->c, s->number, s->data);
         break;
       case BIND:
         step = STEP_BIND;
-        rc = bind_host_path(rootfd, s->a, s->b, atoi(s->c));
+        rc = bind_host_path(rootfd, s->a, s->b, (int)s->number);
         break;
       case READONLY:
         step = STEP_MOUNT;
@@ -597,8 +903,8 @@ static struct failure build_jail(const struct plan *plan, const char *rootfs) {
 // PID 1 of the task's PID namespace: starts the command, forwards every signal it can catch to
 // it, reaps whatever is orphaned to it, and tells the supervisor how the command ended. When it
 // exits the kernel kills everything left in the namespace.
-static void run_init(const struct plan *plan, const char *rootfs, const char *workdir,
-                     char **command, int go, int channel, int status_out, char **argv, int argc) {
+static void run_init(const struct plan *plan, char **command, int go, int channel, int status_out,
+                     char **argv, int argc) {
   char byte;
   ssize_t n;
   do {
@@ -610,10 +916,19 @@ static void run_init(const struct plan *plan, const char *rootfs, const char *wo
     send_failure(channel, failure_of(STEP_CGROUPNS, errno, ""));
     _exit(1);
   }
-  struct failure failure = build_jail(plan, rootfs);
+  struct failure failure = build_jail(plan);
   if (failure.step != 0) {
     send_failure(channel, failure);
     _exit(1);
+  }
+  scmp_filter_ctx filter = NULL;
+  if (plan->seccomp) {
+    const char *bad;
+    filter = compile_seccomp(plan, &bad);
+    if (!filter) {
+      send_failure(channel, failure_of(STEP_SECCOMP, errno, bad));
+      _exit(1);
+    }
   }
   sigset_t all, previous;
   sigfillset(&all);
@@ -625,9 +940,9 @@ static void run_init(const struct plan *plan, const char *rootfs, const char *wo
   }
   if (child == 0) {
     close(status_out);
-    exec_command(plan, workdir, command, channel);
+    exec_command(plan, filter, command, channel);
   }
-  close(channel);
+  if (filter) seccomp_release(filter);
   // The task's streams are the command's; the init keeps none of them.
   detach_from_streams();
   // Inside the jail /proc/1/cmdline would show the host's paths (state, root, supervisor):
@@ -637,6 +952,13 @@ static void run_init(const struct plan *plan, const char *rootfs, const char *wo
   memset(start, 0, (size_t)(end - start));
   snprintf(start, (size_t)(end - start), "tasker-init");
   prctl(PR_SET_NAME, "tasker-init", 0, 0, 0);
+  if (harden_init() != 0) {
+    // The command runs, but its init could be used against the jail: end the task instead.
+    send_failure(channel, failure_of(STEP_INIT, errno, "dropping the init's privileges"));
+    kill(child, SIGKILL);
+    _exit(1);
+  }
+  close(channel);
   for (;;) {
     siginfo_t info;
     int sig = sigwaitinfo(&all, &info);
@@ -712,6 +1034,7 @@ static pid_t await_exec(int channel, struct failure *failure) {
 // STATE_DIR/supervisor for a later tasker that finds the create abandoned or the record damaged. Returns -1 if the creator is gone (killed before it
 // read this): then no record will ever claim the task, and the caller ends it.
 static int report_started(int statefd, const char *line, const char *rootfs) {
+  if (!rootfs) rootfs = "";
   int fd = openat(statefd, "supervisor.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd >= 0) {
     dprintf(fd, "%srootfs %s\n", line, rootfs);
@@ -736,8 +1059,7 @@ static void detach_from_streams(void) {
   }
 }
 
-static int run_jailed(struct plan *plan, int statefd, const char *rootfs, const char *workdir,
-                      char **command, char **argv, int argc) {
+static int run_jailed(struct plan *plan, int statefd, char **command, char **argv, int argc) {
   // Cgroups first, limits written before any process is inside.
   for (int i = 0; i < plan->ncgroups; i++) {
     struct cgroup *cg = &plan->cgroups[i];
@@ -760,6 +1082,8 @@ static int run_jailed(struct plan *plan, int statefd, const char *rootfs, const 
   int on = 1;
   setsockopt(channel[0], SOL_SOCKET, SO_PASSCRED, &on, sizeof on);
 
+  // The root by descriptor: the init inherits it as its working directory (see build_jail).
+  if (fchdir(ROOT_FD) != 0) fail_and_clean(plan, failure_of(STEP_CHDIR, errno, "the task's root"));
   // Born in the v2 cgroup if there is one: moving a process in later would cost an RCU grace
   // period (tens of milliseconds), being born there costs nothing.
   struct cgroup *born_in = NULL;
@@ -785,15 +1109,18 @@ static int run_jailed(struct plan *plan, int statefd, const char *rootfs, const 
     // The init keeps nothing of the host but what it needs: no descriptor of the state
     // directory may be reachable through /proc/1/fd from inside.
     close(statefd);
+    close(ROOT_FD);
     close(channel[0]);
     close(go[1]);
     close(status[0]);
     close(REPORT_FD);
-    run_init(plan, rootfs, workdir, command, go[0], channel[1], status[1], argv, argc);
+    run_init(plan, command, go[0], channel[1], status[1], argv, argc);
   }
   close(channel[1]);
   close(go[0]);
   close(status[1]);
+  close(ROOT_FD);
+  if (chdir("/") != 0) fail_and_clean(plan, failure_of(STEP_CHDIR, errno, "/"));  // keep nothing busy
   // Into the task's cgroups before the init does anything, so all it starts is counted.
   char pid_text[32];
   snprintf(pid_text, sizeof pid_text, "%d", (int)init);
@@ -836,7 +1163,7 @@ static int run_jailed(struct plan *plan, int statefd, const char *rootfs, const 
   char line[256];
   snprintf(line, sizeof line, "ok %d %llu %d %llu %d %llu\n", (int)pid, start_time(pid), (int)getpid(),
            start_time(getpid()), (int)init, start_time(init));
-  if (report_started(statefd, line, rootfs) != 0) {
+  if (report_started(statefd, line, plan->report_rootfs) != 0) {
     kill(init, SIGKILL);
     wait_for(init, NULL);
     remove_cgroups(plan);
@@ -860,8 +1187,7 @@ static int run_jailed(struct plan *plan, int statefd, const char *rootfs, const 
   return 0;
 }
 
-static int run_chrooted(struct plan *plan, int statefd, const char *rootfs, const char *workdir,
-                        char **command) {
+static int run_chrooted(struct plan *plan, int statefd, char **command) {
   int channel[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, channel) != 0)
     report_failure(failure_of(STEP_PIPE, errno, ""));
@@ -870,11 +1196,13 @@ static int run_chrooted(struct plan *plan, int statefd, const char *rootfs, cons
   if (child < 0) report_failure(failure_of(STEP_FORK, errno, ""));
   if (child == 0) {
     close(channel[0]);
-    if (chroot(rootfs) != 0) {
-      send_failure(channel[1], failure_of(STEP_CHROOT, errno, rootfs));
+    // The root by descriptor, never by a path that could be swapped meanwhile.
+    if (fchdir(ROOT_FD) != 0 || chroot(".") != 0) {
+      send_failure(channel[1], failure_of(STEP_CHROOT, errno, "the task's root"));
       _exit(127);
     }
-    exec_command(plan, workdir, command, channel[1]);
+    close(ROOT_FD);
+    exec_command(plan, NULL, command, channel[1]);
   }
   close(channel[1]);
   struct failure failure;
@@ -888,7 +1216,7 @@ static int run_chrooted(struct plan *plan, int statefd, const char *rootfs, cons
   char line[256];
   snprintf(line, sizeof line, "ok %d %llu %d %llu 0 0\n", (int)child, start_time(child), (int)getpid(),
            start_time(getpid()));
-  if (report_started(statefd, line, rootfs) != 0) {
+  if (report_started(statefd, line, plan->report_rootfs) != 0) {
     kill(child, SIGKILL);
     wait_for(child, NULL);
     _exit(1);
@@ -901,16 +1229,33 @@ static int run_chrooted(struct plan *plan, int statefd, const char *rootfs, cons
 
 int main(int argc, char **argv) {
   static struct plan plan;
-  int index = 4;
-  if (argc < 6 || parse_plan(argv, argc, &index, &plan) != 0 || index + 1 >= argc ||
-      strcmp(argv[index], "--") != 0) {
-    fprintf(stderr,
-            "usage: tasker-supervisor STATE_DIR ROOTFS WORKDIR [SETUP...] -- COMMAND [ARG...]\n");
+  if (argc == 2 && strcmp(argv[1], "--print-plan") == 0) {
+    char *document = read_document(0);
+    int bad = document ? parse_plan(document, &plan) : -1;
+    if (bad != 0) {
+      fprintf(stderr, "tasker-supervisor: invalid plan (line %d)\n", bad);
+      return 2;
+    }
+    print_plan(stdout, &plan);
+    return fflush(stdout) == 0 ? 0 : 1;
+  }
+  // Started from a sealed memory copy (see TaskManager+Create.swift): nothing inside the task
+  // can reach this program's file on the host through /proc/PID/exe.
+  close(SELF_FD);
+  if (argc < 3 || strcmp(argv[1], "--") != 0) {
+    fprintf(stderr, "usage: tasker-supervisor -- COMMAND [ARG...]  (with the plan on fd %d)\n", PLAN_FD);
     dprintf(REPORT_FD, "error usage %d bad arguments\n", EINVAL);
     return 2;
   }
-  const char *state_dir = argv[1], *rootfs = argv[2], *workdir = argv[3];
-  char **command = argv + index + 1;
+  char *document = read_document(PLAN_FD);
+  close(PLAN_FD);
+  int bad = document ? parse_plan(document, &plan) : -1;
+  if (bad != 0) {
+    fprintf(stderr, "tasker-supervisor: invalid plan (line %d)\n", bad);
+    dprintf(REPORT_FD, "error usage %d invalid plan (line %d)\n", EINVAL, bad);
+    return 2;
+  }
+  char **command = argv + 2;
 
   // Detach from the creator: the first half exits at once (the creator reaps it), the second
   // half is adopted by init (or the nearest subreaper) and leaves the creator's session.
@@ -922,8 +1267,9 @@ int main(int argc, char **argv) {
   // SIGPIPE on fd 3: the supervisor notices and ends the task instead (see report_started).
   signal(SIGPIPE, SIG_IGN);
 
-  int statefd = open(state_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (statefd < 0) report_failure(failure_of(STEP_STATE, errno, state_dir));
-  if (plan.jail) return run_jailed(&plan, statefd, rootfs, workdir, command, argv, argc);
-  return run_chrooted(&plan, statefd, rootfs, workdir, command);
+  struct stat state;
+  if (fstat(STATE_FD, &state) != 0 || !S_ISDIR(state.st_mode))
+    report_failure(failure_of(STEP_STATE, errno ? errno : ENOTDIR, "the task's state directory"));
+  if (plan.jail) return run_jailed(&plan, STATE_FD, command, argv, argc);
+  return run_chrooted(&plan, STATE_FD, command);
 }

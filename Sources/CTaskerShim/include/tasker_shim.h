@@ -31,7 +31,17 @@ int tasker_pipe_cloexec(int fds[2]);
 /// Bind-mounts `path` onto itself and remounts it nosuid: a set-user-ID file in a task's
 /// directory must not serve anyone on the host. (Device nodes: extraction makes none, and the
 /// jail cannot mknod.) Returns 0 or -1 with errno.
-int tasker_protect_directory(const char *path);
+/// Makes PATH a mount (a bind onto itself, nodev). Returns 0 or -1 with errno.
+int tasker_make_mount_point(const char *path);
+/// Attaches a nosuid,nodev clone of the mount ROOTFD is the root of onto TARGETFD's directory
+/// (open_tree, mount_setattr, move_mount). Returns 0 or -1 with errno.
+int tasker_attach_view(int rootfd, int targetfd);
+/// umount2(MNT_DETACH) of the mount FD is the root of, through /proc/self/fd.
+int tasker_unmount_fd(int fd);
+/// A close-on-exec memfd holding BYTES, positioned at its start.
+int tasker_memfd(const char *name, const void *bytes, size_t length);
+/// A close-on-exec, sealed (no write, grow, shrink or new seal) memfd copy of the file at PATH.
+int tasker_sealed_copy(const char *path);
 /// copy_file_range(2) between the current offsets of two descriptors.
 ssize_t tasker_copy_file_range(int in, int out, size_t length);
 /// Mounts an overlay of `lower` (read-only) and `upper` (the task's writes) on `target`,

@@ -1,0 +1,72 @@
+extension JailPlan {
+  /// The version of the plan document `tasker-supervisor` reads; it refuses any other.
+  public static let documentVersion = 1
+
+  /// The plan as `tasker-supervisor` reads it on its descriptor 4: one record a line, fields
+  /// separated by tabs and percent-encoded (`%25`, `%09`, `%0A`), first line
+  /// `tasker-plan<TAB>1`, last line `end`. The records are listed in
+  /// Sources/TaskerSupervisor/main.c; `tasker-supervisor --print-plan` prints back what it
+  /// parsed in this same form, which a test compares with this text.
+  public func document(workdir: String, reportRootfs: String? = nil) -> String {
+    var lines: [[String]] = [["tasker-plan", String(Self.documentVersion)]]
+    lines.append(["isolation", isolation.rawValue])
+    lines.append(["workdir", workdir])
+    if let reportRootfs { lines.append(["report-rootfs", reportRootfs]) }
+    let flags = namespaces.filter { $0 != .cgroup }.reduce(Int32(0)) { $0 | $1.cloneFlag }
+    if flags != 0 { lines.append(["namespaces", String(flags)]) }
+    if namespaces.contains(.cgroup) { lines.append(["cgroupns"]) }
+    for cgroup in cgroups {
+      lines.append(
+        cgroup.isParent
+          ? ["cgroup-parent", cgroup.path]
+          : ["cgroup", cgroup.path, cgroup.required ? "1" : "0", cgroup.isUnified ? "1" : "0"])
+    }
+    for write in cgroupWrites { lines.append(["cgroup-write", write.file, write.value, write.optional ? "1" : "0"]) }
+    for step in steps {
+      switch step {
+      case .mkdir(let path, let mode): lines.append(["mkdir", path, String(mode, radix: 8)])
+      case .mount(let source, let target, let type, let flags, let data):
+        lines.append(["mount", source, target, type, String(flags), data])
+      case .bind(let hostPath, let target, let readOnly):
+        lines.append(["bind", hostPath, target, readOnly ? "1" : "0"])
+      case .symlink(let target, let path): lines.append(["symlink", target, path])
+      case .readOnly(let path): lines.append(["readonly", path])
+      case .mask(let path): lines.append(["mask", path])
+      }
+    }
+    if let hostname { lines.append(["hostname", hostname]) }
+    if loopbackUp { lines.append(["loopback-up"]) }
+    if let capabilities { lines.append(["capabilities", String(capabilities.mask, radix: 16)]) }
+    if noNewPrivileges { lines.append(["no-new-privileges"]) }
+    if let seccomp {
+      lines.append(["seccomp", seccomp.defaultAction.planWord, String(seccomp.defaultErrno)])
+      for rule in seccomp.rules {
+        var fields = ["seccomp-rule", rule.name, rule.action.planWord, String(rule.errno)]
+        for comparison in rule.arguments {
+          fields += [
+            String(comparison.index), comparison.op.planWord, String(comparison.value), String(comparison.valueTwo),
+          ]
+        }
+        lines.append(fields)
+      }
+    }
+    lines.append(["end"])
+    return lines.map { $0.map(Self.encodeField).joined(separator: "\t") + "\n" }.joined()
+  }
+
+  /// Percent-encodes the three bytes that delimit a document (and NUL, which the supervisor
+  /// refuses: no C string can hold it).
+  static func encodeField(_ field: String) -> String {
+    guard field.utf8.contains(where: { $0 == 0x25 || $0 == 0x09 || $0 == 0x0a || $0 == 0 }) else { return field }
+    var bytes: [UInt8] = []
+    for byte in field.utf8 {
+      switch byte {
+      case 0x25, 0x09, 0x0a, 0:
+        let hex = Array("0123456789ABCDEF".utf8)
+        bytes += [0x25, hex[Int(byte >> 4)], hex[Int(byte & 0xf)]]
+      default: bytes.append(byte)
+      }
+    }
+    return String(decoding: bytes, as: UTF8.self)
+  }
+}

@@ -1,0 +1,103 @@
+import CTaskerShim
+import Glibc
+import TaskerSystem
+
+/// The task's directory in the download path: an empty directory tasker made, onto which a
+/// nosuid,nodev view of the task's root is mounted. The root itself lives in the root-only state
+/// directory.
+///
+/// The download path is often a directory another user owns (`sudo tasker create` in a home
+/// directory), who could swap names in it at any moment. So every step goes through one
+/// descriptor of the download path opened without following a final symlink, the directory is
+/// made with `mkdirat` and checked by owner, device and inode, and the view is mounted onto the
+/// descriptor of that very directory: no step looks a path up twice.
+enum TaskView {
+  /// Opens the download path. A symlink as its last component is refused: its target could be
+  /// changed between this create's steps.
+  static func openDownloadPath(_ path: String) throws(TaskerError) -> Int32 {
+    let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+    if fd >= 0 { return fd }
+    let code = errno
+    var info = stat()
+    if lstat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFLNK {
+      throw TaskerError(
+        .invalidArgument, "download path is a symbolic link: \(path) (give the directory it points to)")
+    }
+    switch code {
+    case ENOENT: throw TaskerError(.invalidArgument, "download path does not exist: \(path)")
+    case ENOTDIR: throw TaskerError(.invalidArgument, "download path is not a directory: \(path)")
+    default:
+      let error = SystemError("open", path: path, errno: code)
+      throw TaskerError(.invalidArgument, "cannot open the download path: \(error)", cause: error)
+    }
+  }
+
+  /// Makes `<download path>/<name>` and mounts a nosuid,nodev view of the mount at `root` on it.
+  static func attach(root: String, downloadFD: Int32, downloadPath: String, name: String) throws(TaskerError) {
+    let shown = downloadPath + "/" + name
+    func fail(_ call: String, _ code: Int32) -> TaskerError {
+      let error = SystemError(call, path: shown, errno: code)
+      return TaskerError(.system, "cannot create task directory: \(error)", cause: error)
+    }
+    var parent = stat()
+    guard fstat(downloadFD, &parent) == 0 else { throw fail("fstat", errno) }
+    guard mkdirat(downloadFD, name, 0o700) == 0 else { throw fail("mkdir", errno) }
+    let target = openat(downloadFD, name, TASKER_O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+    guard target >= 0 else { throw fail("open", errno) }
+    defer { close(target) }
+    var made = stat()
+    var named = stat()
+    // What the name holds must be the directory this call just made: ours, empty, on the
+    // download path's file system, and still the one the name points to.
+    guard fstat(target, &made) == 0, fstatat(downloadFD, name, &named, AT_SYMLINK_NOFOLLOW) == 0,
+      made.st_uid == geteuid(), made.st_dev == parent.st_dev, made.st_nlink == 2,
+      made.st_dev == named.st_dev, made.st_ino == named.st_ino
+    else {
+      throw TaskerError(.system, "cannot create task directory: \(shown) was replaced while it was made")
+    }
+    let rootFD = open(root, TASKER_O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+    guard rootFD >= 0 else { throw fail("open", errno) }
+    defer { close(rootFD) }
+    if tasker_attach_view(rootFD, target) != 0 {
+      let code = errno
+      removeEmpty(downloadFD: downloadFD, name: name, expected: made)
+      if code == ENOSYS {
+        throw TaskerError(.system, "cannot create task directory: this kernel lacks open_tree/move_mount (5.12+)")
+      }
+      throw fail("move_mount", code)
+    }
+  }
+
+  /// Detaches the view at `<download path>/<name>` (only if it shows the mount at `root`) and
+  /// removes the directory it was mounted on (only if it is an empty directory of ours). A
+  /// symlink, or anything else put there meanwhile, is left alone.
+  static func detach(downloadPath: String, name: String, root: String) {
+    let downloadFD = open(downloadPath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+    guard downloadFD >= 0 else { return }
+    defer { close(downloadFD) }
+    var rootInfo = stat()
+    let haveRoot = lstat(root, &rootInfo) == 0
+    // A view mounted twice (two racing cleaners) comes off one layer at a time.
+    for _ in 0..<8 {
+      let target = openat(downloadFD, name, TASKER_O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+      guard target >= 0 else { return }
+      var info = stat()
+      let isView =
+        fstat(target, &info) == 0 && haveRoot && info.st_dev == rootInfo.st_dev && info.st_ino == rootInfo.st_ino
+      let unmounted = isView && tasker_unmount_fd(target) == 0
+      close(target)
+      if !unmounted { break }
+    }
+    var info = stat()
+    guard fstatat(downloadFD, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { return }
+    removeEmpty(downloadFD: downloadFD, name: name, expected: info)
+  }
+
+  private static func removeEmpty(downloadFD: Int32, name: String, expected: stat) {
+    var now = stat()
+    guard fstatat(downloadFD, name, &now, AT_SYMLINK_NOFOLLOW) == 0, (now.st_mode & S_IFMT) == S_IFDIR,
+      now.st_uid == geteuid(), now.st_dev == expected.st_dev, now.st_ino == expected.st_ino
+    else { return }
+    unlinkat(downloadFD, name, AT_REMOVEDIR)
+  }
+}
