@@ -36,12 +36,11 @@ int tasker_rename_noreplace(const char *from, const char *to) {
 
 int tasker_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
-int tasker_make_mount_point(const char *path) {
+int tasker_make_mount_point(const char *path, int nodev) {
   // A bind of the directory onto itself: the copied root becomes a mount, which pivot_root needs
-  // and which a detached clone (tasker_attach_view) can be made of. nodev: the image's device
-  // nodes open nothing.
+  // and which a detached clone (tasker_attach_view) can be made of.
   if (mount(path, path, NULL, MS_BIND, NULL) != 0) return -1;
-  if (mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_NODEV, NULL) != 0) {
+  if (nodev && mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_NODEV, NULL) != 0) {
     int saved = errno;
     umount2(path, MNT_DETACH);
     errno = saved;
@@ -151,7 +150,7 @@ ssize_t tasker_copy_file_range(int in, int out, size_t length) {
   return copy_file_range(in, NULL, out, NULL, length, 0);
 }
 
-int tasker_mount_overlay(const char *lower, const char *upper, const char *work, const char *target) {
+int tasker_mount_overlay(const char *lower, const char *upper, const char *work, const char *target, int nodev) {
   // The option string separates with ',' and ':'; paths holding them cannot be said there.
   for (const char *const *p = (const char *const[]){lower, upper, work, NULL}; *p; p++)
     if (strpbrk(*p, ",:\\") != NULL) {
@@ -164,9 +163,9 @@ int tasker_mount_overlay(const char *lower, const char *upper, const char *work,
     errno = ENAMETOOLONG;
     return -1;
   }
-  // nodev: the image's device nodes open nothing. Set-user-ID stays (the task's root, inside
-  // the root-only state directory); the download path's view is nosuid (tasker_attach_view).
-  return mount("overlay", target, "overlay", MS_NODEV, options);
+  // Set-user-ID stays (the task's root, inside the root-only state directory); the download
+  // path's view is nosuid,nodev (tasker_attach_view).
+  return mount("overlay", target, "overlay", nodev ? MS_NODEV : 0, options);
 }
 
 int tasker_unmount_all(const char *path) {

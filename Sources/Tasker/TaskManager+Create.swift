@@ -68,7 +68,7 @@ extension TaskManager {
     // Held until the record is written: prune cannot remove the image under this create.
     let imageLock = cache.lockShared(acquired.digest)
     defer { if imageLock >= 0 { close(imageLock) } }
-    try makeRoot(for: id, at: root, from: acquired.rootfs)
+    try makeRoot(for: id, at: root, from: acquired.rootfs, nodev: plan.isolation == .jail)
     cleanup.view = (downloadPath, id.rawValue, root)
     try TaskView.attach(root: root, downloadFD: downloadFD, downloadPath: downloadPath, name: id.rawValue)
     let started = try startSupervisor(id: id, spec: spec, plan: plan, root: root, view: rootfs)
@@ -98,9 +98,11 @@ extension TaskManager {
   /// The task's root, in the root-only state directory (`<state>/tasks/<ID>/root`, where no
   /// other user can swap a name): an overlay of the cached image, its writes going to `upper`
   /// beside it (the image stays as it is), so a create costs the same whatever the image's size.
-  /// Where overlayfs is missing the image is copied instead, and the copy made a mount. Either
-  /// way it is nodev; the download path gets a nosuid,nodev view of it (TaskView).
-  private func makeRoot(for id: TaskID, at root: String, from lower: String) throws(TaskerError) {
+  /// Where overlayfs is missing the image is copied instead, and the copy made a mount. A jail's
+  /// root is nodev (a node made inside opens nothing); a chroot's is not, as in the original
+  /// tool (its command is the host's root anyway). The download path always gets a
+  /// nosuid,nodev view of it (TaskView).
+  private func makeRoot(for id: TaskID, at root: String, from lower: String, nodev: Bool) throws(TaskerError) {
     func fail(_ error: SystemError) -> TaskerError {
       TaskerError(.system, "cannot create task directory: \(error)", cause: error)
     }
@@ -113,14 +115,14 @@ extension TaskManager {
       // The merged root takes its owner and mode from the upper directory.
       chown(upper, info.st_uid, info.st_gid)
       chmod(upper, info.st_mode & 0o7777)
-      if tasker_mount_overlay(lower, upper, work, root) == 0 { return }
+      if tasker_mount_overlay(lower, upper, work, root, nodev ? 1 : 0) == 0 { return }
     }
     do {
       try copyTree(from: lower, to: root)
     } catch {
       throw fail(error)
     }
-    if tasker_make_mount_point(root) != 0 { throw fail(SystemError("mount", path: root, errno: errno)) }
+    if tasker_make_mount_point(root, nodev ? 1 : 0) != 0 { throw fail(SystemError("mount", path: root, errno: errno)) }
   }
 
   private struct Started {

@@ -60,6 +60,12 @@ struct CreateOptions: ParsableArguments {
   @Flag(name: .long, help: "Keep every capability and allow gaining privileges (namespaces stay).")
   var privileged = false
 
+  @Option(
+    name: .customLong("security-opt"), parsing: .singleValue,
+    help: ArgumentHelp(
+      "seccomp=FILE (an OCI seccomp profile) or seccomp=unconfined (no filter); repeatable.", valueName: "opt"))
+  var securityOpt: [String] = []
+
   // Numeric options take their value unconditionally, so `--cpus -1` is refused for its value
   // rather than read as a missing one.
   @Option(
@@ -132,6 +138,7 @@ struct CreateOptions: ParsableArguments {
     for cap in capAdd + capDrop where cap.uppercased() != "ALL" && Capabilities.number(of: cap) == nil {
       throw ValidationError("unknown capability \"\(cap)\"")
     }
+    _ = try seccomp()
     if let name, TaskID.isWellFormed(name) {
       throw ValidationError("invalid --name \"\(name)\": it looks like a task ID (12 hex digits)")
     }
@@ -170,12 +177,36 @@ struct CreateOptions: ParsableArguments {
       jail: JailOptions(
         isolation: isolation, hostname: hostname, network: network, capAdd: capAdd, capDrop: capDrop,
         privileged: privileged,
-        limits: ResourceLimits(memoryBytes: memory.flatMap(ResourceLimits.parseSize), pids: pidsLimit, cpus: cpus)),
+        limits: ResourceLimits(memoryBytes: memory.flatMap(ResourceLimits.parseSize), pids: pidsLimit, cpus: cpus),
+        seccomp: try seccomp()),
       extractionLimits: ExtractionLimits(
         maxBytes: maxSize.flatMap(ResourceLimits.parseSize) ?? ExtractionLimits.default.maxBytes,
         maxEntries: maxEntries ?? ExtractionLimits.default.maxEntries,
         maxPathLength: ExtractionLimits.default.maxPathLength),
       skipUnsafeMembers: skipUnsafeMembers, pull: pull)
+  }
+
+  /// The filter `--security-opt` asks for. Podman's `label=disable` and `apparmor=unconfined`
+  /// are accepted: this host enforces neither, so there is nothing to turn off; anything else
+  /// is refused rather than ignored.
+  func seccomp() throws -> SeccompChoice {
+    var choice = SeccompChoice.standard
+    for option in securityOpt {
+      if option == "seccomp=unconfined" {
+        choice = .unconfined
+      } else if option.hasPrefix("seccomp=") {
+        do {
+          choice = .profile(try SeccompProfile.load(path: String(option.dropFirst("seccomp=".count))))
+        } catch {
+          throw ValidationError(error.message)
+        }
+      } else if !["label=disable", "apparmor=unconfined", "no-new-privileges", "no-new-privileges=true"].contains(
+        option)
+      {
+        throw ValidationError("unsupported --security-opt \"\(option)\": use seccomp=FILE or seccomp=unconfined")
+      }
+    }
+    return choice
   }
 
   /// The argv: the words after `--` as they are, or the one COMMANDS string split like a shell.
@@ -202,7 +233,8 @@ extension CreateOptions {
   /// Every long option of create and run, for telling a misplaced option from a command word.
   static let completeHelp: Set<String> = [
     "--download-path", "--sha256", "--env", "--workdir", "--name", "--timeout", "--isolation", "--hostname",
-    "--network", "--cap-add", "--cap-drop", "--privileged", "--memory", "--pids-limit", "--cpus", "--max-size",
+    "--network", "--cap-add", "--cap-drop", "--privileged", "--security-opt", "--memory", "--pids-limit", "--cpus",
+    "--max-size",
     "--max-entries", "--pull", "--quiet", "--skip-unsafe-members", "--root",
   ]
 }

@@ -62,6 +62,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <linux/mount.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -832,6 +833,23 @@ static int loopback_up(void) {
   return rc;
 }
 
+// pivot_root needs the new root to be a mount. tasker makes the task's root one; a plain
+// directory (a root handed over by hand) is bound onto itself here, inside the jail's own mount
+// namespace and through descriptors: a detached clone of it, attached onto it, entered.
+static int make_mount_root(void) {
+  struct statx info;
+  if (statx(AT_FDCWD, ".", AT_NO_AUTOMOUNT, STATX_BASIC_STATS, &info) != 0) return -1;
+  if ((info.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) && (info.stx_attributes & STATX_ATTR_MOUNT_ROOT)) return 0;
+  int tree = (int)syscall(SYS_open_tree, AT_FDCWD, ".", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+  if (tree < 0) return -1;
+  int rc = (int)syscall(SYS_move_mount, tree, "", AT_FDCWD, ".", MOVE_MOUNT_F_EMPTY_PATH);
+  if (rc == 0) rc = fchdir(tree);
+  int saved = errno;
+  close(tree);
+  errno = saved;
+  return rc;
+}
+
 // Carries out the plan inside the new mount namespace, whose working directory is the task's
 // root: the supervisor entered it through the descriptor it was given, and clone(CLONE_NEWNS)
 // carried it over to this namespace's copy of that mount. No path of the host is looked up
@@ -844,6 +862,7 @@ static struct failure build_jail(const struct plan *plan) {
   // The root is a mount (tasker made it one, nodev, in the root-only state directory): what
   // pivot_root needs. Inside, set-user-ID works as in any root filesystem (no_new_privs still
   // stops it in the default jail); the download path's view of it is nosuid,nodev.
+  if (make_mount_root() != 0) return failure_of(STEP_BIND, errno, rootfs);
   int rootfd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0) return failure_of(STEP_CHDIR, errno, rootfs);
   for (int i = 0; i < plan->nsteps; i++) {

@@ -270,13 +270,17 @@ struct JailTests {
     let state = try box.scratch.sub("state-dir")
     let duration = isolation == "jail" ? "103" : "104"
     let supervisor = binDirectory.appendingPathComponent("tasker-supervisor").path
-    let jail = isolation == "jail" ? ["--namespaces", String(0x2002_0000), "--no-new-privileges"] : []
+    let namespaces = isolation == "jail" ? "namespaces\t\(0x2002_0000)\nno-new-privileges\n" : ""
+    let plan = box.scratch.url.appendingPathComponent("plan")
+    try Data("tasker-plan\t1\nisolation\t\(isolation)\nworkdir\t/\n\(namespaces)end\n".utf8).write(to: plan)
     // The report pipe (fd 3) is /dev/full: the report cannot be delivered, as when the creator
-    // was killed before reading it.
+    // was killed before reading it. 4 is the plan, 5 the state directory, 6 the root.
     let started = try TaskerIntegrationTests.run(
       "/bin/sh",
-      ["-c", "exec \"$0\" \"$@\" 3>/dev/full", supervisor, state.path, rootfs.path, "/"] + jail
-        + ["--", "/bin/sleep", duration])
+      [
+        "-c", "exec \"$0\" -- /bin/sleep \(duration) 3>/dev/full 4<\"$1\" 5<\"$2\" 6<\"$3\" 7</dev/null", supervisor,
+        plan.path, state.path, rootfs.path,
+      ])
     #expect(started.status == 0)
     #expect(try eventually { sleepers(duration).isEmpty })
     usleep(200_000)

@@ -24,7 +24,7 @@ struct JailPlanTests {
     #expect(plan.noNewPrivileges)
     #expect(!plan.loopbackUp)
     let caps = try #require(plan.capabilities)
-    #expect(plan.seccomp)
+    #expect(plan.seccomp != nil)
     for forbidden in [
       "SYS_ADMIN", "SYS_MODULE", "SYS_PTRACE", "SYS_RAWIO", "MKNOD", "NET_ADMIN", "SYS_TIME", "BPF", "NET_RAW",
     ] {
@@ -54,7 +54,7 @@ struct JailPlanTests {
     let plan = try JailPlan.make(id: id, options: JailOptions(network: .none), host: hybrid)
     #expect(plan.namespaces.contains(.net))
     #expect(plan.loopbackUp)
-    #expect(plan.supervisorArguments.contains("--loopback-up"))
+    #expect(plan.document(workdir: "/").contains("\nloopback-up\n"))
     // Raw sockets are harmless on a network of one's own; on the host's they would sniff it.
     #expect(plan.capabilities?.contains("NET_RAW") == true)
     let host = try JailPlan.make(id: id, options: JailOptions(capAdd: ["NET_RAW"]), host: hybrid)
@@ -79,15 +79,15 @@ struct JailPlanTests {
     let plan = try JailPlan.make(id: id, options: JailOptions(privileged: true), host: hybrid)
     #expect(plan.capabilities == nil)
     #expect(!plan.noNewPrivileges)
-    #expect(!plan.seccomp)
-    #expect(!plan.supervisorArguments.contains("--seccomp"))
-    #expect(!plan.supervisorArguments.contains("--capabilities"))
+    #expect(plan.seccomp == nil)
+    #expect(!plan.document(workdir: "/").contains("\nseccomp"))
+    #expect(!plan.document(workdir: "/").contains("\ncapabilities"))
     #expect(plan.namespaces.contains(.pid))
   }
 
   @Test func chrootIsThePlainOriginal() throws {
     let plan = try JailPlan.make(id: id, options: JailOptions(isolation: .chroot), host: hybrid)
-    #expect(plan.namespaces.isEmpty && plan.cgroups.isEmpty && plan.supervisorArguments.isEmpty)
+    #expect(plan.namespaces.isEmpty && plan.cgroups.isEmpty && plan.seccomp == nil)
     for options in [
       JailOptions(isolation: .chroot, limits: ResourceLimits(memoryBytes: 1 << 20)),
       JailOptions(isolation: .chroot, network: .none), JailOptions(isolation: .chroot, capAdd: ["KILL"]),
@@ -143,21 +143,25 @@ struct JailPlanTests {
     #expect((try? JailPlan.make(id: id, options: JailOptions(), host: bare))?.cgroups.isEmpty == true)
   }
 
-  @Test func supervisorArgumentsCarryThePlanInOrder() throws {
+  @Test func theDocumentCarriesThePlanInOrder() throws {
     let plan = try JailPlan.make(
       id: id, options: JailOptions(hostname: "box", limits: ResourceLimits(pids: 7)), host: hybrid)
-    let words = plan.supervisorArguments
-    #expect(
-      words.prefix(3) == ["--namespaces", String(0x0002_0000 | 0x2000_0000 | 0x0400_0000 | 0x0800_0000), "--cgroupns"])
-    let hostnameAt = try #require(words.firstIndex(of: "--hostname"))
-    #expect(words[hostnameAt + 1] == "box")
-    let joined = words.joined(separator: " ")
-    #expect(joined.contains("--cgroup /sys/fs/cgroup/pids/tasker/0123456789ab 1"))
-    #expect(joined.contains("--cgroup-write /sys/fs/cgroup/pids/tasker/0123456789ab/pids.max 7"))
-    #expect(joined.contains("--mount proc proc proc 14 "))
+    let lines = plan.document(workdir: "/work dir\tx", reportRootfs: "/dl/0123456789ab").split(separator: "\n")
+    #expect(lines.first == "tasker-plan\t1" && lines.last == "end")
+    #expect(lines[1...3] == ["isolation\tjail", "workdir\t/work dir%09x", "report-rootfs\t/dl/0123456789ab"])
+    let flags = 0x0002_0000 | 0x2000_0000 | 0x0400_0000 | 0x0800_0000
+    #expect(lines[4...5] == ["namespaces\t\(flags)", "cgroupns"])
+    #expect(lines.contains("hostname\tbox"))
+    #expect(lines.contains("cgroup\t/sys/fs/cgroup/pids/tasker/0123456789ab\t1\t0"))
+    // The v2 cgroup is the init's birthplace (CLONE_INTO_CGROUP).
+    #expect(lines.contains("cgroup\t/sys/fs/cgroup/unified/tasker/0123456789ab\t0\t1"))
+    #expect(lines.contains("cgroup-write\t/sys/fs/cgroup/pids/tasker/0123456789ab/pids.max\t7\t0"))
+    #expect(lines.contains("mount\tproc\tproc\tproc\t14\t"))
     let expected = Capabilities.default.mask & ~(1 << 13)  // less NET_RAW on the host's network
-    #expect(joined.contains("--capabilities \(String(expected, radix: 16))"))
-    #expect(words.suffix(2) == ["--no-new-privileges", "--seccomp"])
+    #expect(lines.contains("capabilities\t\(String(expected, radix: 16))"))
+    let seccompAt = try #require(lines.firstIndex(of: "seccomp\tERRNO\t38"))
+    #expect(lines[seccompAt - 1] == "no-new-privileges")
+    #expect(lines.contains("seccomp-rule\tread\tALLOW\t1"))
   }
 
   @Test func badHostnamesAndLimits() {

@@ -31,8 +31,8 @@ int tasker_pipe_cloexec(int fds[2]);
 /// Bind-mounts `path` onto itself and remounts it nosuid: a set-user-ID file in a task's
 /// directory must not serve anyone on the host. (Device nodes: extraction makes none, and the
 /// jail cannot mknod.) Returns 0 or -1 with errno.
-/// Makes PATH a mount (a bind onto itself, nodev). Returns 0 or -1 with errno.
-int tasker_make_mount_point(const char *path);
+/// Makes PATH a mount (a bind onto itself, nodev if NODEV). Returns 0 or -1 with errno.
+int tasker_make_mount_point(const char *path, int nodev);
 /// Attaches a nosuid,nodev clone of the mount ROOTFD is the root of onto TARGETFD's directory
 /// (open_tree, mount_setattr, move_mount). Returns 0 or -1 with errno.
 int tasker_attach_view(int rootfd, int targetfd);
@@ -46,7 +46,7 @@ int tasker_sealed_copy(const char *path);
 ssize_t tasker_copy_file_range(int in, int out, size_t length);
 /// Mounts an overlay of `lower` (read-only) and `upper` (the task's writes) on `target`,
 /// nosuid. Returns 0 or -1 with errno (ENODEV: no overlayfs here).
-int tasker_mount_overlay(const char *lower, const char *upper, const char *work, const char *target);
+int tasker_mount_overlay(const char *lower, const char *upper, const char *work, const char *target, int nodev);
 /// umount2(path, MNT_DETACH) until nothing is mounted there. Returns how many were detached.
 int tasker_unmount_all(const char *path);
 
