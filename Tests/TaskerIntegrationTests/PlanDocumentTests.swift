@@ -1,0 +1,84 @@
+import Foundation
+import Glibc
+import Tasker
+import Testing
+
+/// The plan crosses from Swift to the C supervisor as one versioned document: what the
+/// supervisor parsed (`tasker-supervisor --print-plan`) must be, field by field, what the Swift
+/// side wrote. Needs no root: nothing is carried out.
+struct PlanDocumentTests {
+  let id = TaskID("0123456789ab").unsafelyUnwrapped
+  let hybrid = CgroupHost(
+    unifiedMount: "/sys/fs/cgroup/unified", unifiedControllers: [],
+    v1Mounts: ["memory": "/sys/fs/cgroup/memory", "pids": "/sys/fs/cgroup/pids", "cpu": "/sys/fs/cgroup/cpu"],
+    v1SwapAccounting: true)
+  let pureV2 = CgroupHost(
+    unifiedMount: "/sys/fs/cgroup", unifiedControllers: ["memory", "pids", "cpu", "io"], v1Mounts: [:])
+
+  /// What the supervisor prints back for `document`, and its exit status.
+  func parsedBySupervisor(_ document: String) throws -> Outcome {
+    let input = FileManager.default.temporaryDirectory.appendingPathComponent("plan-\(UUID().uuidString)")
+    try Data(document.utf8).write(to: input)
+    defer { try? FileManager.default.removeItem(at: input) }
+    let supervisor = binDirectory.appendingPathComponent("tasker-supervisor").path
+    return try run("/bin/sh", ["-c", "exec \"$0\" --print-plan < \"$1\"", supervisor, input.path])
+  }
+
+  static let odd = "/a dir/with\ttab/new\nline/100%/ünï"
+
+  @Test(arguments: [
+    JailOptions(),
+    JailOptions(network: .none, capAdd: ["SYS_PTRACE"], capDrop: ["CHOWN"]),
+    JailOptions(hostname: "box", limits: ResourceLimits(memoryBytes: 64 << 20, pids: 9, cpus: 0.5)),
+    JailOptions(privileged: true),
+    JailOptions(isolation: .chroot),
+    JailOptions(
+      seccomp: .profile(
+        SeccompProfile(
+          defaultAction: .allow,
+          syscalls: [
+            .init(
+              names: ["mkdir", "clone"], action: .errno, errnoRet: 13,
+              args: [.init(index: 0, value: 0x1000_0000, valueTwo: 0x1000_0000, op: .maskedEqual)]),
+            .init(names: ["kill"], action: .killProcess),
+          ]))),
+  ])
+  func theSupervisorReadsWhatSwiftWrote(options: JailOptions) throws {
+    for host in [hybrid, pureV2] {
+      let plan = try JailPlan.make(id: id, options: options, host: host)
+      let document = plan.document(workdir: Self.odd, reportRootfs: Self.odd + "/0123456789ab")
+      let parsed = try parsedBySupervisor(document)
+      #expect(parsed.status == 0, "\(parsed.stderr)")
+      #expect(parsed.stdout == document)
+    }
+  }
+
+  @Test func theStandardProfileCrossesWhole() throws {
+    let plan = try JailPlan.make(id: id, options: JailOptions(), host: pureV2)
+    let rules = try #require(plan.seccomp).rules
+    #expect(rules.count > 300, "the allowlist and its conditions")
+    let document = plan.document(workdir: "/")
+    #expect(document.split(separator: "\n").filter { $0.hasPrefix("seccomp-rule\t") }.count == rules.count)
+    #expect(try parsedBySupervisor(document).stdout == document)
+  }
+
+  @Test(arguments: [
+    "tasker-plan\t2\nisolation\tjail\nworkdir\t/\nend\n",  // another version
+    "tasker-plan\t1\nisolation\tjail\nworkdir\t/\n",  // no end: cut short
+    "tasker-plan\t1\nisolation\tjail\nworkdir\t/\nend",  // last line unterminated
+    "tasker-plan\t1\nisolation\tjail\nend\n",  // no workdir
+    "tasker-plan\t1\nisolation\tjail\nworkdir\t/\nfrobnicate\nend\n",  // unknown record
+    "tasker-plan\t1\nisolation\tjail\nworkdir\t/\nmkdir\tx\n999999\nend\n",  // bad mode
+    "tasker-plan\t1\nisolation\tjail\nworkdir\t/%zz\nend\n",  // bad escape
+    "tasker-plan\t1\nisolation\tjail\nworkdir\t/%00\nend\n",  // NUL
+    "tasker-plan\t1\nisolation\tjail\nworkdir\t/\nseccomp-rule\tread\tALLOW\t0\t7\tEQ\t1\t0\nend\n",  // arg 7
+    "tasker-plan\t1\nisolation\tjail\nworkdir\t/\nseccomp\tMAYBE\t1\nend\n",  // unknown action
+    "tasker-plan\t1\nisolation\tjail\nworkdir\t/\nend\nend\n",  // after end
+  ])
+  func aMalformedPlanIsRefused(document: String) throws {
+    let parsed = try parsedBySupervisor(document)
+    #expect(parsed.status == 2, "\(parsed.stdout)")
+    #expect(parsed.stderr.hasPrefix("tasker-supervisor: invalid plan (line "), "\(parsed.stderr)")
+    #expect(parsed.stdout.isEmpty)
+  }
+}
