@@ -66,6 +66,8 @@ let package = Package(
       linkerSettings: [.linkedLibrary("archive")]),
     .testTarget(
       name: "TaskerIntegrationTests",
-      dependencies: ["Tasker", "TaskerSystem", "TaskerArchive", "TaskerImage", "TaskerCLI", "TaskerSupervisor", "TaskerUnpack"]),
+      dependencies: [
+        "Tasker", "TaskerSystem", "TaskerArchive", "TaskerImage", "TaskerCLI", "TaskerSupervisor", "TaskerUnpack", "CTaskerShim",
+      ]),
   ]
 )

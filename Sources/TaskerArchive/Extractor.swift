@@ -382,6 +382,7 @@ public final class Extractor {
   /// does not is recorded in the summary.
   private func extendedAttributes(_ entry: OpaquePointer, display: String) -> [ExtendedAttribute] {
     var result: [ExtendedAttribute] = []
+    var skippedNames: Set<String> = []
     archive_entry_xattr_reset(entry)
     var name: UnsafePointer<CChar>?
     var value: UnsafeRawPointer?
@@ -390,7 +391,11 @@ public final class Extractor {
       guard let name else { continue }
       let raw = bytes(name)
       guard ExtendedAttributePolicy.applies(raw.display) else {
-        summary.skippedAttributes.append(SkippedAttribute(member: display, name: raw.display))
+        // libarchive's own pax writer records each attribute twice (LIBARCHIVE.xattr and
+        // SCHILY.xattr), and its reader returns both: one warning each.
+        if skippedNames.insert(raw.display).inserted {
+          summary.skippedAttributes.append(SkippedAttribute(member: display, name: raw.display))
+        }
         continue
       }
       let contents = value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
