@@ -67,7 +67,8 @@ let package = Package(
     .testTarget(
       name: "TaskerIntegrationTests",
       dependencies: [
-        "Tasker", "TaskerSystem", "TaskerArchive", "TaskerImage", "TaskerCLI", "TaskerSupervisor", "TaskerUnpack", "CTaskerShim",
+        "Tasker", "TaskerSystem", "TaskerArchive", "TaskerImage", "TaskerCLI", "TaskerSupervisor", "TaskerUnpack",
+        "CTaskerShim",
       ]),
   ]
 )

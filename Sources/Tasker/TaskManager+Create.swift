@@ -90,7 +90,8 @@ extension TaskManager {
     }
     cleanup.disarm()
     let warnings =
-      acquired.skippedUnsafe.map { "skipped unsafe archive member \"\($0)\"" } + acquired.skippedAttributes.map(\.warning)
+      acquired.skippedUnsafe.map { "skipped unsafe archive member \"\($0)\"" }
+      + acquired.skippedAttributes.map(\.warning)
     return TaskHandle(id: id, pid: started.pid, rootfs: rootfs, warnings: warnings)
   }
 

@@ -87,7 +87,10 @@ public struct ExtractionReport: Equatable, Sendable {
       case .limitExceeded(let message): return render([["error", "limit", message]])
       case .member(let path, let error):
         return render([
-          ["error", "member", path, error.operation, error.path == nil ? "0" : "1", error.path ?? "", String(error.errno)]
+          [
+            "error", "member", path, error.operation, error.path == nil ? "0" : "1", error.path ?? "",
+            String(error.errno),
+          ]
         ])
       case .source(let message): return render([["error", "source", message]])
       case .extractionProcess(let message): return render([["error", "process", message]])

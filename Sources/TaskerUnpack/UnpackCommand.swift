@@ -124,7 +124,8 @@ enum Probe {
     let up = openat(UnpackCommand.rootFD, "../../..", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
     var upInfo = stat()
     var rootInfo = stat()
-    let same = up >= 0 && fstat(up, &upInfo) == 0 && fstat(UnpackCommand.rootFD, &rootInfo) == 0
+    let same =
+      up >= 0 && fstat(up, &upInfo) == 0 && fstat(UnpackCommand.rootFD, &rootInfo) == 0
       && upInfo.st_ino == rootInfo.st_ino && upInfo.st_dev == rootInfo.st_dev
     report("open ..", up < 0 ? SystemError.describe(errno) : same ? "the root" : "outside the root")
     if up >= 0 { close(up) }

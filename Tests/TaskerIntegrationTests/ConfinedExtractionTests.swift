@@ -1,5 +1,5 @@
-import Foundation
 import CTaskerShim
+import Foundation
 import Glibc
 import TaskerArchive
 import TaskerImage
@@ -215,7 +215,10 @@ final class InspectingSource: ByteSource {
   func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
     if seen == nil { seen = inspect() }
     let n = min(buffer.count, bytes.count - offset)
-    bytes.withUnsafeBytes { buffer.baseAddress?.copyMemory(from: $0.baseAddress! + offset, byteCount: n) }
+    bytes.withUnsafeBytes { all in
+      guard let start = all.baseAddress else { return }
+      buffer.baseAddress?.copyMemory(from: start + offset, byteCount: n)
+    }
     offset += n
     return n
   }
@@ -237,7 +240,8 @@ final class InspectingSource: ByteSource {
           .split(separator: "\n")
         let root = try? FileManager.default.attributesOfItem(atPath: "/proc/\(pid)/root/.")
         return Seen(
-          status: status, mountNamespace: try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/mnt"),
+          status: status,
+          mountNamespace: try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/mnt"),
           mounts: mounts, rootInode: root?[.systemFileNumber] as? Int)
       }
       usleep(10_000)
