@@ -8,6 +8,7 @@ let package = Package(
     .library(name: "Tasker", targets: ["Tasker"]),
     .executable(name: "tasker", targets: ["TaskerCLI"]),
     .executable(name: "tasker-supervisor", targets: ["TaskerSupervisor"]),
+    .executable(name: "tasker-unpack", targets: ["TaskerUnpack"]),
   ],
   dependencies: [.package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")],
   targets: [
@@ -17,6 +18,8 @@ let package = Package(
     .systemLibrary(name: "CArchive", providers: [.apt(["libarchive-dev"])]),
     .systemLibrary(name: "CCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
     .systemLibrary(name: "CCrypto", providers: [.apt(["libssl-dev"])]),
+    // libseccomp (Debian: libseccomp-dev), linked into tasker-unpack only.
+    .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
     // Syscalls Glibc does not wrap, libcurl's variadic setters, and the fork/exec that must
     // be written in C (only async-signal-safe calls after fork).
     .target(name: "CTaskerShim", dependencies: ["CCurl", "CArchive", "CCrypto"]),
@@ -28,6 +31,13 @@ let package = Package(
       linkerSettings: [.linkedLibrary("seccomp"), .unsafeFlags(["-static-executable"])]
     ),
     .target(name: "TaskerSystem", dependencies: ["CTaskerShim"]),
+    // The privileged steps of tasker-unpack's confinement (namespaces, pivot_root, capabilities,
+    // seccomp), in C: one small file to audit.
+    .target(name: "CTaskerConfine", dependencies: ["CSeccomp"]),
+    // tasker-unpack: decompresses and extracts an image archive read from its stdin, confined
+    // to the staging directory, and reports back to tasker (TaskerImage/ConfinedExtractor).
+    .executableTarget(
+      name: "TaskerUnpack", dependencies: ["TaskerArchive", "TaskerSystem", "CTaskerShim", "CTaskerConfine"]),
     .target(name: "TaskerArchive", dependencies: ["TaskerSystem", "CArchive"]),
     .target(
       name: "TaskerImage",
@@ -59,6 +69,9 @@ let package = Package(
       linkerSettings: [.linkedLibrary("archive")]),
     .testTarget(
       name: "TaskerIntegrationTests",
-      dependencies: ["Tasker", "TaskerSystem", "TaskerCLI", "TaskerSupervisor"]),
+      dependencies: [
+        "Tasker", "TaskerSystem", "TaskerArchive", "TaskerImage", "TaskerCLI", "TaskerSupervisor", "TaskerUnpack",
+        "CTaskerShim",
+      ]),
   ]
 )

@@ -22,6 +22,7 @@ if [ ${#need[@]} -gt 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteract
 
 swift build -c release --static-swift-stdlib --product tasker >/dev/null
 swift build -c release --static-swift-stdlib --product tasker-supervisor >/dev/null
+swift build -c release --static-swift-stdlib --product tasker-unpack >/dev/null
 tasker=$(swift build -c release --static-swift-stdlib --show-bin-path)/tasker
 
 # Images: busybox (for start latency) and a ~120 MB tree of many files (for throughput).

@@ -7,6 +7,7 @@ scripts/install-deps.sh
 echo "== building tasker (release, Swift runtime linked in for a fast start)"
 swift build -c release --static-swift-stdlib --product tasker >/dev/null
 swift build -c release --static-swift-stdlib --product tasker-supervisor >/dev/null
+swift build -c release --static-swift-stdlib --product tasker-unpack >/dev/null
 bin=$(swift build -c release --static-swift-stdlib --show-bin-path)
 tasker=$bin/tasker
 

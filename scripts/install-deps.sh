@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what tasker needs to build and test on Debian 12 (run as root).
 set -euo pipefail
-packages=(libarchive-dev libcurl4-openssl-dev libssl-dev pkg-config busybox-static python3 file gcc libc6-dev
+packages=(libarchive-dev libcurl4-openssl-dev libssl-dev libseccomp-dev pkg-config busybox-static python3 file gcc libc6-dev
   gzip bzip2 xz-utils zstd tar)
 missing=()
 for package in "${packages[@]}"; do

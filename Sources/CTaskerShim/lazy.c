@@ -50,6 +50,8 @@ static void load_crypto(void) {
   crypto_handle = open_library(names);
 }
 
+void tasker_load_archive(void) { pthread_once(&archive_once, load_archive); }
+
 #define FORWARD(library, ret, name, params, args)                           \
   ret name params {                                                         \
     static ret(*volatile target) params;                                    \

@@ -59,6 +59,8 @@ public struct ImageCache: Sendable {
     public var digest: String
     public var rootfs: String
     public var skippedUnsafe: [String]
+    /// Extended attributes the archive carried that were not written.
+    public var skippedAttributes: [SkippedAttribute] = []
     /// Whether bytes were fetched (false: the cache served it).
     public var fetched: Bool
   }
@@ -196,7 +198,7 @@ public struct ImageCache: Sendable {
     }
     return Acquired(
       digest: result.sha256, rootfs: rootfs(of: result.sha256), skippedUnsafe: result.summary.skippedUnsafe,
-      fetched: true)
+      skippedAttributes: result.summary.skippedAttributes, fetched: true)
   }
 
   /// Holds a shared lock on an image while a create sets a task up on it: `prune` takes the

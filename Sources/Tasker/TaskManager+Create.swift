@@ -53,7 +53,7 @@ extension TaskManager {
 
     let fetcher = ImageFetcher(
       extraction: ExtractionOptions(limits: spec.extractionLimits, skipUnsafeMembers: spec.skipUnsafeMembers),
-      stallSeconds: spec.stallTimeout)
+      stallSeconds: spec.stallTimeout, unpacker: settings.unpackPath)
     let cache = ImageCache(stateRoot: settings.stateRoot)
     let canonical: ImageLocation
     if case .file(let path) = location { canonical = .file(absolutePath(path)) } else { canonical = location }
@@ -91,7 +91,9 @@ extension TaskManager {
       throw error
     }
     cleanup.disarm()
-    let warnings = acquired.skippedUnsafe.map { "skipped unsafe archive member \"\($0)\"" }
+    let warnings =
+      acquired.skippedUnsafe.map { "skipped unsafe archive member \"\($0)\"" }
+      + acquired.skippedAttributes.map(\.warning)
     return TaskHandle(id: id, pid: started.pid, rootfs: rootfs, warnings: warnings)
   }
 

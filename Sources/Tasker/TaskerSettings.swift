@@ -20,16 +20,22 @@ public struct TaskerSettings: Sendable {
   public var downloadPath: String
   /// The `tasker-supervisor` executable.
   public var supervisorPath: String
+  /// The `tasker-unpack` executable, which extracts images confined.
+  public var unpackPath: String
 
   /// The state root when nothing sets one.
   public static let defaultStateRoot = "/var/lib/tasker"
   /// The configuration file when `TASKER_CONFIG` names none.
   public static let defaultConfigFile = "/etc/tasker/config.json"
 
-  public init(stateRoot: String, downloadPath: String, supervisorPath: String) {
+  public init(
+    stateRoot: String, downloadPath: String, supervisorPath: String,
+    unpackPath: String = besideExecutable("tasker-unpack")
+  ) {
     self.stateRoot = stateRoot
     self.downloadPath = downloadPath
     self.supervisorPath = supervisorPath
+    self.unpackPath = unpackPath
   }
 
   /// What the configuration file may say (every key optional).
@@ -54,8 +60,10 @@ public struct TaskerSettings: Sendable {
     let root = stateRoot ?? fromEnvironment("TASKER_ROOT") ?? file.root ?? defaultStateRoot
     let download = downloadPath ?? fromEnvironment("TASKER_DOWNLOAD_PATH") ?? file.downloadPath ?? "."
     let supervisor = fromEnvironment("TASKER_SUPERVISOR") ?? defaultSupervisorPath()
+    let unpack = fromEnvironment("TASKER_UNPACK") ?? besideExecutable("tasker-unpack")
     return TaskerSettings(
-      stateRoot: absolutePath(root), downloadPath: absolutePath(download), supervisorPath: supervisor)
+      stateRoot: absolutePath(root), downloadPath: absolutePath(download), supervisorPath: supervisor,
+      unpackPath: unpack)
   }
 
   /// The configuration file's settings; a missing default file is fine, a missing file that
@@ -78,13 +86,17 @@ public struct TaskerSettings: Sendable {
   }
 
   /// `tasker-supervisor` beside the running executable (both are built and installed together).
-  public static func defaultSupervisorPath() -> String {
+  public static func defaultSupervisorPath() -> String { besideExecutable("tasker-supervisor") }
+
+  /// The program `name` in the running executable's directory (tasker, tasker-supervisor and
+  /// tasker-unpack are built and installed together).
+  public static func besideExecutable(_ name: String) -> String {
     var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
     let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-    guard n > 0 else { return "tasker-supervisor" }
+    guard n > 0 else { return name }
     let executable = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    guard let slash = executable.lastIndex(of: "/") else { return "tasker-supervisor" }
-    return executable[..<slash] + "/tasker-supervisor"
+    guard let slash = executable.lastIndex(of: "/") else { return name }
+    return executable[..<slash] + "/" + name
   }
 
   /// The process environment as a dictionary.

@@ -15,6 +15,9 @@ public enum ArchiveError: Error, Sendable, CustomStringConvertible {
   case member(path: String, SystemError)
   /// The byte source feeding the archive failed (download error, read error).
   case source(any Error & Sendable)
+  /// tasker-unpack, the confined process that extracts, could not confine itself, or ended
+  /// without saying how the extraction went.
+  case extractionProcess(String)
 
   public var description: String {
     switch self {
@@ -24,6 +27,7 @@ public enum ArchiveError: Error, Sendable, CustomStringConvertible {
     case .limitExceeded(let message): return "image archive too large: \(message)"
     case .member(let path, let error): return "cannot extract \"\(path)\": \(error)"
     case .source(let error): return String(describing: error)
+    case .extractionProcess(let message): return "image extraction failed: \(message)"
     }
   }
 }

@@ -29,6 +29,8 @@ public struct ExtractionSummary: Equatable, Sendable {
   public var skippedSpecialFiles = 0
   /// Members refused as unsafe and skipped (only when `skipUnsafeMembers` is set).
   public var skippedUnsafe: [String] = []
+  /// Extended attributes not written (`ExtendedAttributePolicy`), in archive order.
+  public var skippedAttributes: [SkippedAttribute] = []
 
   public init() {}
 }

@@ -11,14 +11,19 @@ public struct ExtractionOptions: Sendable {
   public var skipUnsafeMembers: Bool
   /// Apply the archive's owners (numeric uid/gid). Only root can; the default is "when root".
   public var preserveOwnership: Bool
+  /// The root is this process's `/` (tasker-unpack, after pivot_root): a name resolved from it
+  /// cannot leave it whatever `..` or symlink it meets, and there is no /proc. Hardlinks are
+  /// then made by name instead of through /proc/self/fd.
+  public var rootIsProcessRoot: Bool
 
   public init(
     limits: ExtractionLimits = .default, skipUnsafeMembers: Bool = false,
-    preserveOwnership: Bool = geteuid() == 0
+    preserveOwnership: Bool = geteuid() == 0, rootIsProcessRoot: Bool = false
   ) {
     self.limits = limits
     self.skipUnsafeMembers = skipUnsafeMembers
     self.preserveOwnership = preserveOwnership
+    self.rootIsProcessRoot = rootIsProcessRoot
   }
 }
 
@@ -30,13 +35,14 @@ public struct ExtractionOptions: Sendable {
 /// usrmerge image) as if the root were `/`: a symlink planted by the archive can point
 /// anywhere, and writing through it still lands inside the root. Member names with `..` or a
 /// leading `/` and hardlinks that leave the image are refused outright. Device nodes are not
-/// created: the jail mounts its own /dev.
+/// created: the jail mounts its own /dev. Extended attributes are filtered by
+/// `ExtendedAttributePolicy`.
 public final class Extractor {
   private let rootFD: Int32
   private let options: ExtractionOptions
   private var summary = ExtractionSummary()
   private var declaredBytes: UInt64 = 0
-  private var directoryFixups: [(path: [UInt8], entry: EntryMetadata)] = []
+  private var directoryFixups: [(path: [UInt8], entry: EntryMetadata, xattrs: [ExtendedAttribute])] = []
   private var cachedParent: (path: [UInt8], fd: Int32)?
   /// Set when the tree changed in a way that can change where names resolve (a symlink made,
   /// something replaced); the cached parent is then dropped before the next member, never
@@ -105,6 +111,7 @@ public final class Extractor {
     }
     let metadata = EntryMetadata(entry)
     let display = rawName.display
+    let xattrs = extendedAttributes(entry, display: display)
 
     if let hardlink = archive_entry_hardlink(entry) {
       try makeHardlink(path, target: bytes(hardlink), display: display)
@@ -112,14 +119,14 @@ public final class Extractor {
     }
     if path.isRoot {
       // `./` itself: only its metadata applies, to the root directory.
-      if metadata.type == Glibc.S_IFDIR { directoryFixups.append((path.relative, metadata)) }
+      if metadata.type == Glibc.S_IFDIR { directoryFixups.append((path.relative, metadata, xattrs)) }
       return
     }
     switch metadata.type {
     case Glibc.S_IFDIR:
-      try makeDirectory(path, metadata: metadata, display: display)
+      try makeDirectory(path, metadata: metadata, xattrs: xattrs, display: display)
     case Glibc.S_IFREG:
-      try makeFile(path, metadata: metadata, entry: entry, archive: archive, box: box, display: display)
+      try makeFile(path, metadata: metadata, xattrs: xattrs, archive: archive, box: box, display: display)
     case Glibc.S_IFLNK:
       let target = bytes(archive_entry_symlink(entry))
       try makeSymlink(path, target: target, metadata: metadata, display: display)
@@ -142,9 +149,9 @@ public final class Extractor {
     throw .unsafeMember(path: display, reason: reason)
   }
 
-  private func makeDirectory(_ path: MemberPath, metadata: EntryMetadata, display: String)
-    throws(ArchiveError)
-  {
+  private func makeDirectory(
+    _ path: MemberPath, metadata: EntryMetadata, xattrs: [ExtendedAttribute], display: String
+  ) throws(ArchiveError) {
     let parent = try openParent(path, display: display)
     var info = stat()
     if fstatat(parent, path.leaf.cString, &info, AT_SYMLINK_NOFOLLOW) == 0 {
@@ -157,11 +164,11 @@ public final class Extractor {
     }
     // Mode, owner and times are set at the end, deepest first: a read-only directory must still
     // take its members, and writing members would move its mtime.
-    directoryFixups.append((path.relative, metadata))
+    directoryFixups.append((path.relative, metadata, xattrs))
   }
 
   private func makeFile(
-    _ path: MemberPath, metadata: EntryMetadata, entry: OpaquePointer, archive: OpaquePointer,
+    _ path: MemberPath, metadata: EntryMetadata, xattrs: [ExtendedAttribute], archive: OpaquePointer,
     box: SourceBox, display: String
   ) throws(ArchiveError) {
     // The declared size counts against the limit before a byte is written, holes of sparse
@@ -209,7 +216,7 @@ public final class Extractor {
       // A sparse file that ends in a hole.
       try check(display, "ftruncate") { ftruncate(fd, Int(metadata.size)) }
     }
-    try applyMetadata(fd: fd, metadata: metadata, entry: entry, display: display)
+    try applyMetadata(fd: fd, metadata: metadata, xattrs: xattrs, display: display)
   }
 
   private func makeSymlink(
@@ -252,10 +259,17 @@ public final class Extractor {
     defer { close(targetFD) }
     let parent = try openParent(path, display: display)
     try replaceExisting(parent: parent, path: path, keepDirectory: false, display: display)
-    // linkat(TASKER_AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH; the /proc magic link works for anyone.
+    // linkat(TASKER_AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH; the /proc magic link works for
+    // anyone. Where the root is `/` (tasker-unpack) there is no /proc, and no need of it: the
+    // target's name, resolved from the root without following its last component, is the file
+    // just opened, and cannot resolve outside.
     if linkat(targetFD, "", parent, path.leaf.cString, TASKER_AT_EMPTY_PATH) != 0 {
-      try check(display, "linkat") {
-        linkat(AT_FDCWD, "/proc/self/fd/\(targetFD)", parent, path.leaf.cString, AT_SYMLINK_FOLLOW)
+      if options.rootIsProcessRoot {
+        try check(display, "linkat") { linkat(rootFD, target.relative.cString, parent, path.leaf.cString, 0) }
+      } else {
+        try check(display, "linkat") {
+          linkat(AT_FDCWD, "/proc/self/fd/\(targetFD)", parent, path.leaf.cString, AT_SYMLINK_FOLLOW)
+        }
       }
     }
   }
@@ -334,14 +348,18 @@ public final class Extractor {
   // MARK: - Metadata
 
   private func applyMetadata(
-    fd: Int32, metadata: EntryMetadata, entry: OpaquePointer?, display: String
+    fd: Int32, metadata: EntryMetadata, xattrs: [ExtendedAttribute], display: String
   ) throws(ArchiveError) {
     // chown first: it clears set-user-ID bits and file capabilities, which come after.
     if options.preserveOwnership {
       try check(display, "fchown") { fchown(fd, metadata.uid, metadata.gid) }
     }
     try check(display, "fchmod") { fchmod(fd, metadata.mode) }
-    if let entry { applyExtendedAttributes(fd: fd, entry: entry) }
+    for xattr in xattrs {
+      // Filesystems without xattrs, or namespaces only root may write: the file is still
+      // usable without them, as with `tar --xattrs` run by a user.
+      _ = xattr.value.withUnsafeBytes { fsetxattr(fd, xattr.name, $0.baseAddress, $0.count, 0) }
+    }
     var times = metadata.times
     try check(display, "futimens") { futimens(fd, &times) }
   }
@@ -360,29 +378,42 @@ public final class Extractor {
     try check(display, "utimensat") { utimensat(parent, leaf, &times, AT_SYMLINK_NOFOLLOW) }
   }
 
-  private func applyExtendedAttributes(fd: Int32, entry: OpaquePointer) {
+  /// The member's extended attributes that `ExtendedAttributePolicy` lets through; each one it
+  /// does not is recorded in the summary.
+  private func extendedAttributes(_ entry: OpaquePointer, display: String) -> [ExtendedAttribute] {
+    var result: [ExtendedAttribute] = []
+    var skippedNames: Set<String> = []
     archive_entry_xattr_reset(entry)
     var name: UnsafePointer<CChar>?
     var value: UnsafeRawPointer?
     var size = 0
     while archive_entry_xattr_next(entry, &name, &value, &size) == ARCHIVE_OK {
       guard let name else { continue }
-      // Filesystems without xattrs, or namespaces only root may write: the file is still
-      // usable without them, as with `tar --xattrs` run by a user.
-      _ = fsetxattr(fd, name, value, size, 0)
+      let raw = bytes(name)
+      guard ExtendedAttributePolicy.applies(raw.display) else {
+        // libarchive's own pax writer records each attribute twice (LIBARCHIVE.xattr and
+        // SCHILY.xattr), and its reader returns both: one warning each.
+        if skippedNames.insert(raw.display).inserted {
+          summary.skippedAttributes.append(SkippedAttribute(member: display, name: raw.display))
+        }
+        continue
+      }
+      let contents = value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
+      result.append(ExtendedAttribute(name: raw.cString, value: contents))
     }
+    return result
   }
 
   private func applyDirectoryFixups() throws(ArchiveError) {
     dropCachedParent()
-    for (path, metadata) in directoryFixups.reversed() {
+    for (path, metadata, xattrs) in directoryFixups.reversed() {
       let fd = tasker_openat2(
         rootFD, path.cString, UInt64(O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), 0,
         TASKER_RESOLVE_IN_ROOT | TASKER_RESOLVE_NO_MAGICLINKS)
       // Replaced by something else later in the archive: its own member set its metadata.
       if fd < 0 { continue }
       defer { close(fd) }
-      try applyMetadata(fd: fd, metadata: metadata, entry: nil, display: path.display)
+      try applyMetadata(fd: fd, metadata: metadata, xattrs: xattrs, display: path.display)
     }
     directoryFixups.removeAll()
   }
@@ -421,6 +452,13 @@ struct EntryMetadata {
       ? timespec(tv_sec: archive_entry_atime(entry), tv_nsec: archive_entry_atime_nsec(entry)) : mtime
     times = [atime, mtime]
   }
+}
+
+/// One extended attribute to write.
+struct ExtendedAttribute {
+  /// The name's bytes as the archive gives them, NUL-terminated.
+  var name: [CChar]
+  var value: [UInt8]
 }
 
 /// Holds the source for libarchive's read callback and remembers why it failed.

@@ -9,10 +9,16 @@ public struct ImageFetcher: Sendable {
   public var extraction: ExtractionOptions
   /// Seconds without a byte before a download fails.
   public var stallSeconds: Int
+  /// The tasker-unpack executable that decompresses and extracts, confined
+  /// (`ConfinedExtractor`); nil extracts in this process (tests, the fuzz harness).
+  public var unpacker: String?
 
-  public init(extraction: ExtractionOptions = ExtractionOptions(), stallSeconds: Int = 30) {
+  public init(
+    extraction: ExtractionOptions = ExtractionOptions(), stallSeconds: Int = 30, unpacker: String? = nil
+  ) {
     self.extraction = extraction
     self.stallSeconds = stallSeconds
+    self.unpacker = unpacker
   }
 
   /// What one fetch did.
@@ -57,10 +63,14 @@ public struct ImageFetcher: Sendable {
     throws -> Result
   {
     let hashing = SHA256Source(source)
-    // Decompression runs on a thread of its own, ahead of the writer.
-    let decompressing = try DecompressingSource(hashing)
     let summary: ExtractionSummary
-    do {
+    if let unpacker {
+      // Hashing here, over the raw bytes; decompressing and writing in the confined child.
+      summary = try ConfinedExtractor(helperPath: unpacker, options: extraction).extract(from: hashing, into: rootFD)
+        .summary
+    } else {
+      // Decompression runs on a thread of its own, ahead of the writer.
+      let decompressing = try DecompressingSource(hashing)
       defer { decompressing.finish() }
       summary = try Extractor(rootFD: rootFD, options: extraction).extract(from: decompressing)
     }

@@ -50,6 +50,11 @@ int tasker_mount_overlay(const char *lower, const char *upper, const char *work,
 /// umount2(path, MNT_DETACH) until nothing is mounted there. Returns how many were detached.
 int tasker_unmount_all(const char *path);
 
+/// Loads libarchive now rather than on first use (lazy.c): tasker-unpack does it before it
+/// confines itself, after which no library could be opened. Its functions are then looked up
+/// in the loaded library (dlsym), which needs no file.
+void tasker_load_archive(void);
+
 /// Linux-only open/at flags the Glibc module does not export.
 extern const int TASKER_O_PATH;
 extern const int TASKER_AT_EMPTY_PATH;
