@@ -140,7 +140,7 @@ struct ConfinedExtractionTests {
     defer { close(rootFD) }
     let images = try Images.shared()
     let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: images.path("busybox.tar.gz"))))
-    let source = InspectingSource(bytes)
+    let source = InspectingSource(bytes, root: root.path)
     let extractor = ConfinedExtractor(helperPath: unpackPath, options: ExtractionOptions())
     _ = try extractor.extract(from: source, into: rootFD)
     let seen = try #require(source.seen)
@@ -207,10 +207,16 @@ final class InspectingSource: ByteSource {
     var rootInode: Int?
   }
   private let bytes: [UInt8]
+  private let rootInode: Int?
   private var offset = 0
   private(set) var seen: Seen?
 
-  init(_ bytes: [UInt8]) { self.bytes = bytes }
+  /// `root`: the staging directory; the child looked at is the one whose root it is (other
+  /// tests running at the same time have extraction children of their own).
+  init(_ bytes: [UInt8], root: String) {
+    self.bytes = bytes
+    rootInode = (try? FileManager.default.attributesOfItem(atPath: root))?[.systemFileNumber] as? Int
+  }
 
   func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
     if seen == nil { seen = inspect() }
@@ -239,6 +245,7 @@ final class InspectingSource: ByteSource {
         let mounts = ((try? String(contentsOfFile: "/proc/\(pid)/mountinfo", encoding: .utf8)) ?? "")
           .split(separator: "\n")
         let root = try? FileManager.default.attributesOfItem(atPath: "/proc/\(pid)/root/.")
+        guard root?[.systemFileNumber] as? Int == rootInode else { continue }
         return Seen(
           status: status,
           mountNamespace: try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/mnt"),

@@ -14,10 +14,16 @@ final class Images: @unchecked Sendable {
   private let serverInput: Pipe
 
   static let formats = ["tar", "tar.gz", "tar.bz2", "tar.xz", "tar.zst"]
+  nonisolated(unsafe) static var removeAtExit: String?
 
   private init() throws {
     let scratch = try Scratch("tasker-images")
     directory = scratch.url
+    // The images serve every test of the run; they go when the test process exits.
+    Self.removeAtExit = scratch.path
+    atexit {
+      if let path = Images.removeAtExit { try? FileManager.default.removeItem(atPath: path) }
+    }
     let script = repositoryRoot.appendingPathComponent("scripts/make-busybox-rootfs.sh").path
     for format in Self.formats {
       let result = try run("/bin/bash", [script, directory.appendingPathComponent("busybox.\(format)").path])
