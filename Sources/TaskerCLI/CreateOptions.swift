@@ -44,8 +44,19 @@ struct CreateOptions: ParsableArguments {
 
   @Option(
     name: .long,
-    help: ArgumentHelp("host (default): the host's network; none: only loopback.", valueName: "mode"))
-  var network: NetworkMode = .host
+    help: ArgumentHelp(
+      "private (default): a network of its own with outbound connectivity through pasta, nothing of the host's "
+        + "reachable but published ports; host: the host's network, its loopback services and abstract sockets "
+        + "(risky); none: only loopback.",
+      valueName: "mode"))
+  var network: NetworkMode?
+
+  @Option(
+    name: [.customShort("p"), .long], parsing: .singleValue,
+    help: ArgumentHelp(
+      "Publish a task port on the host (repeatable; --network private).",
+      valueName: "[HOST_IP:]HOST_PORT:TASK_PORT[/tcp|udp]"))
+  var publish: [String] = []
 
   @Option(
     name: .customLong("cap-add"), parsing: .singleValue,
@@ -132,6 +143,16 @@ struct CreateOptions: ParsableArguments {
     for cap in capAdd + capDrop where cap.uppercased() != "ALL" && Capabilities.number(of: cap) == nil {
       throw ValidationError("unknown capability \"\(cap)\"")
     }
+    for port in publish {
+      do {
+        _ = try PublishedPort(parsing: port)
+      } catch {
+        throw ValidationError(error.message)
+      }
+    }
+    if !publish.isEmpty, let network, network != .private {
+      throw ValidationError("--publish needs --network private (the default), not --network \(network.rawValue)")
+    }
     if let name, TaskID.isWellFormed(name) {
       throw ValidationError("invalid --name \"\(name)\": it looks like a task ID (12 hex digits)")
     }
@@ -170,7 +191,8 @@ struct CreateOptions: ParsableArguments {
       jail: JailOptions(
         isolation: isolation, hostname: hostname, network: network, capAdd: capAdd, capDrop: capDrop,
         privileged: privileged,
-        limits: ResourceLimits(memoryBytes: memory.flatMap(ResourceLimits.parseSize), pids: pidsLimit, cpus: cpus)),
+        limits: ResourceLimits(memoryBytes: memory.flatMap(ResourceLimits.parseSize), pids: pidsLimit, cpus: cpus),
+        publish: try publish.map { text throws(TaskerError) in try PublishedPort(parsing: text) }),
       extractionLimits: ExtractionLimits(
         maxBytes: maxSize.flatMap(ResourceLimits.parseSize) ?? ExtractionLimits.default.maxBytes,
         maxEntries: maxEntries ?? ExtractionLimits.default.maxEntries,
@@ -202,7 +224,8 @@ extension CreateOptions {
   /// Every long option of create and run, for telling a misplaced option from a command word.
   static let completeHelp: Set<String> = [
     "--download-path", "--sha256", "--env", "--workdir", "--name", "--timeout", "--isolation", "--hostname",
-    "--network", "--cap-add", "--cap-drop", "--privileged", "--memory", "--pids-limit", "--cpus", "--max-size",
+    "--network", "--publish", "-p", "--cap-add", "--cap-drop", "--privileged", "--memory", "--pids-limit", "--cpus",
+    "--max-size",
     "--max-entries", "--pull", "--quiet", "--skip-unsafe-members", "--root",
   ]
 }
