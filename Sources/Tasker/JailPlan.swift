@@ -36,16 +36,16 @@ public struct JailOptions: Equatable, Sendable {
   /// The pasta program that connects a private network (Debian's `passt` package).
   public var pastaPath: String
 
-  /// `network` defaults to `.private` in a jail and to `.host` with chroot (which has no
-  /// network namespace).
+  /// With chroot, which has no network namespace, `.private` (the default) stands for `.host`:
+  /// the original tool's network.
   public init(
-    isolation: Isolation = .jail, hostname: String? = nil, network: NetworkMode? = nil, capAdd: [String] = [],
+    isolation: Isolation = .jail, hostname: String? = nil, network: NetworkMode = .private, capAdd: [String] = [],
     capDrop: [String] = [], privileged: Bool = false, limits: ResourceLimits = ResourceLimits(),
     publish: [PublishedPort] = [], pastaPath: String = JailPlan.defaultPastaPath
   ) {
     self.isolation = isolation
     self.hostname = hostname
-    self.network = network ?? (isolation == .chroot ? .host : .private)
+    self.network = isolation == .chroot && network == .private ? .host : network
     self.publish = publish
     self.pastaPath = pastaPath
     self.capAdd = capAdd

@@ -150,6 +150,9 @@ struct CreateOptions: ParsableArguments {
         throw ValidationError(error.message)
       }
     }
+    if isolation == .chroot, network == .private {
+      throw ValidationError("--network private needs --isolation jail (chroot has no network namespace)")
+    }
     if !publish.isEmpty, let network, network != .private {
       throw ValidationError("--publish needs --network private (the default), not --network \(network.rawValue)")
     }
@@ -189,10 +192,11 @@ struct CreateOptions: ParsableArguments {
       image: image, command: try commandWords(), sha256: sha256, environment: TaskSpec.environment(merging: env),
       workdir: workdir, stallTimeout: timeout, name: name,
       jail: JailOptions(
-        isolation: isolation, hostname: hostname, network: network, capAdd: capAdd, capDrop: capDrop,
+        isolation: isolation, hostname: hostname, network: network ?? .private, capAdd: capAdd, capDrop: capDrop,
         privileged: privileged,
         limits: ResourceLimits(memoryBytes: memory.flatMap(ResourceLimits.parseSize), pids: pidsLimit, cpus: cpus),
-        publish: try publish.map { text throws(TaskerError) in try PublishedPort(parsing: text) }),
+        publish: try publish.map { text throws(TaskerError) in try PublishedPort(parsing: text) },
+        pastaPath: getenv("TASKER_PASTA").map { String(cString: $0) } ?? JailPlan.defaultPastaPath),
       extractionLimits: ExtractionLimits(
         maxBytes: maxSize.flatMap(ResourceLimits.parseSize) ?? ExtractionLimits.default.maxBytes,
         maxEntries: maxEntries ?? ExtractionLimits.default.maxEntries,

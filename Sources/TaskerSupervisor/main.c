@@ -737,17 +737,16 @@ static char *substitute(const char *word, const char *netns, const char *pidfile
 static struct failure connect_network(struct plan *plan, pid_t init, const char *state_dir) {
   const char *program = strrchr(plan->network_setup[0], '/');
   program = program ? program + 1 : plan->network_setup[0];
-  char ns_path[64], pid_text[32], pidfile[4096], netns[64];
+  char ns_path[64], pid_text[32], pidfile[4096];
   snprintf(ns_path, sizeof ns_path, "/proc/%d/ns/net", (int)init);
   snprintf(pid_text, sizeof pid_text, "%d", (int)init);
   snprintf(pidfile, sizeof pidfile, "%s/network.pid", state_dir);
   unlink(pidfile);
   // Opened here, with all capabilities: pasta drops its own before it opens the path it is
   // given, and /proc/PID/ns of a fully privileged process is then refused to it. It gets the
-  // namespace as a descriptor instead, which it may reopen through /proc/self/fd.
+  // namespace as descriptor 3 instead, which it may reopen through /proc/self/fd/3.
   int nsfd = open(ns_path, O_RDONLY | O_CLOEXEC);
   if (nsfd < 0) return failure_of(STEP_NETWORK_SETUP, errno, ns_path);
-  snprintf(netns, sizeof netns, "/proc/self/fd/%d", nsfd);
   int err[2];
   if (pipe2(err, O_CLOEXEC) != 0) {
     close(nsfd);
@@ -767,10 +766,13 @@ static struct failure connect_network(struct plan *plan, pid_t init, const char 
     char **words = calloc((size_t)plan->nnetwork_setup + 1, sizeof *words);
     if (!words) _exit(126);
     for (int i = 0; i < plan->nnetwork_setup; i++)
-      if (!(words[i] = substitute(plan->network_setup[i], netns, pidfile, pid_text))) _exit(126);
+      if (!(words[i] = substitute(plan->network_setup[i], "/proc/self/fd/3", pidfile, pid_text))) _exit(126);
+    // It keeps 0-2 and the namespace, nothing else: a daemon holding the report pipe (fd 3
+    // here) would keep the creator waiting for its EOF, and the task's logs are not its own.
     int devnull = open("/dev/null", O_RDWR);
-    if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 || dup2(err[1], 2) < 0) _exit(126);
-    fcntl(nsfd, F_SETFD, 0);  // the one descriptor it inherits besides 0-2
+    if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 || dup2(err[1], 2) < 0 ||
+        dup2(nsfd, 3) < 0 || syscall(SYS_close_range, 4, ~0U, 0) != 0)
+      _exit(126);
     // Default dispositions, as any program expects (the supervisor ignores SIGPIPE; this pasta
     // takes an ignored SIGPIPE for a failure to set it up).
     signal(SIGPIPE, SIG_DFL);

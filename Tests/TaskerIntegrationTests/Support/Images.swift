@@ -29,7 +29,8 @@ final class Images: @unchecked Sendable {
     let whole = try Data(contentsOf: directory.appendingPathComponent("busybox.tar.gz"))
     try whole.prefix(whole.count / 2).write(to: directory.appendingPathComponent("truncated.tar.gz"))
 
-    // busybox plus the chroot-escape helper, and an image whose /proc is a symlink out.
+    // busybox plus the chroot-escape helper and the network probe (also kept beside the images,
+    // for the tests' own namespaces), and an image whose /proc is a symlink out.
     let tree = try Scratch("tasker-tree")
     defer { tree.remove() }
     let unpack = try run("/bin/tar", ["-C", tree.path, "-xf", directory.appendingPathComponent("busybox.tar").path])
@@ -37,6 +38,11 @@ final class Images: @unchecked Sendable {
     let helper = repositoryRoot.appendingPathComponent("Tests/Fixtures/escape.c").path
     let compiled = try run("/usr/bin/cc", ["-static", "-O2", "-o", tree.path + "/escape", helper])
     guard compiled.status == 0 else { throw ImagesError.build(compiled.stderr) }
+    let probe = repositoryRoot.appendingPathComponent("Tests/Fixtures/netprobe.c").path
+    let probeBuilt = try run("/usr/bin/cc", ["-static", "-O2", "-o", tree.path + "/netprobe", probe])
+    guard probeBuilt.status == 0 else { throw ImagesError.build(probeBuilt.stderr) }
+    try FileManager.default.copyItem(
+      atPath: tree.path + "/netprobe", toPath: directory.appendingPathComponent("netprobe").path)
     let packed = try run(
       "/bin/tar", ["-C", tree.path, "-cf", directory.appendingPathComponent("busybox-escape.tar").path, "."])
     guard packed.status == 0 else { throw ImagesError.build(packed.stderr) }
