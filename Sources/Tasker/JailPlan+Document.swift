@@ -36,6 +36,7 @@ extension JailPlan {
     }
     if let hostname { lines.append(["hostname", hostname]) }
     if loopbackUp { lines.append(["loopback-up"]) }
+    if !networkSetup.isEmpty { lines.append(["network-setup"] + networkSetup) }
     if let capabilities { lines.append(["capabilities", String(capabilities.mask, radix: 16)]) }
     if noNewPrivileges { lines.append(["no-new-privileges"]) }
     if let seccomp {

@@ -10,7 +10,13 @@ public enum Isolation: String, Codable, Sendable, CaseIterable {
 
 /// The network a jailed task sees.
 public enum NetworkMode: String, Codable, Sendable, CaseIterable {
-  /// The host's network, as the original tool gave.
+  /// A network namespace of its own, connected to the outside through pasta (user-mode
+  /// networking: the task's packets become the host's sockets). The host's loopback services,
+  /// its abstract unix sockets and its ports stay out of reach; only published ports come in.
+  case `private`
+  /// The host's network, as the original tool gave: every service on the host's loopback, the
+  /// host's abstract unix sockets (daemons that trust a peer of uid 0 listen there) and its
+  /// privileged ports are the task's.
   case host
   /// A network namespace of its own with only loopback, up.
   case none
@@ -36,16 +42,24 @@ public struct JailOptions: Equatable, Sendable {
   public var privileged: Bool
   public var limits: ResourceLimits
   public var seccomp: SeccompChoice
+  /// Task ports reachable on the host (`--network private` only).
+  public var publish: [PublishedPort]
+  /// The pasta program that connects a private network (Debian's `passt` package).
+  public var pastaPath: String
 
+  /// With chroot, which has no network namespace, `.private` (the default) stands for `.host`:
+  /// the original tool's network.
   public init(
-    isolation: Isolation = .jail, hostname: String? = nil, network: NetworkMode = .host, capAdd: [String] = [],
+    isolation: Isolation = .jail, hostname: String? = nil, network: NetworkMode = .private, capAdd: [String] = [],
     capDrop: [String] = [], privileged: Bool = false, limits: ResourceLimits = ResourceLimits(),
-    seccomp: SeccompChoice = .standard
+    seccomp: SeccompChoice = .standard, publish: [PublishedPort] = [], pastaPath: String = JailPlan.defaultPastaPath
   ) {
     self.seccomp = seccomp
     self.isolation = isolation
     self.hostname = hostname
-    self.network = network
+    self.network = isolation == .chroot && network == .private ? .host : network
+    self.publish = publish
+    self.pastaPath = pastaPath
     self.capAdd = capAdd
     self.capDrop = capDrop
     self.privileged = privileged
@@ -107,6 +121,13 @@ public struct JailPlan: Equatable, Sendable {
   public var steps: [Step]
   public var hostname: String?
   public var loopbackUp: Bool
+  /// A host-side command that connects the task's network namespace, run by the supervisor
+  /// after the init is cloned and in its cgroups and before it is released; empty for none.
+  /// The supervisor replaces `{netns}` in its words by a path to the init's network namespace
+  /// that the command can open, `{pidfile}` by a file where the command leaves the PID of a
+  /// helper that lives as long as the task (killed when the task ends), and `{pid}` by the
+  /// init's PID.
+  public var networkSetup: [String] = []
   /// What the command keeps; nil keeps everything it has (chroot, `--privileged`).
   public var capabilities: Capabilities?
   public var noNewPrivileges: Bool
@@ -130,7 +151,8 @@ public struct JailPlan: Equatable, Sendable {
     if options.isolation == .chroot {
       var unsupported: [String] = []
       if options.hostname != nil { unsupported.append("--hostname") }
-      if options.network != .host { unsupported.append("--network none") }
+      if options.network != .host { unsupported.append("--network \(options.network.rawValue)") }
+      if !options.publish.isEmpty { unsupported.append("--publish") }
       if !options.capAdd.isEmpty || !options.capDrop.isEmpty { unsupported.append("--cap-add/--cap-drop") }
       if options.privileged { unsupported.append("--privileged") }
       if options.seccomp != .standard { unsupported.append("--security-opt seccomp") }
@@ -144,11 +166,15 @@ public struct JailPlan: Equatable, Sendable {
         noNewPrivileges: false, seccomp: nil, cgroups: [], cgroupWrites: [], measurements: CgroupPaths())
     }
 
+    if !options.publish.isEmpty, options.network != .private {
+      throw TaskerError(.invalidArgument, "--publish needs --network private (the default)")
+    }
     var namespaces: [Namespace] = [.mount, .pid, .uts, .ipc, .cgroup]
-    if options.network == .none { namespaces.append(.net) }
-    // On the host's network a raw socket would see the host's traffic: NET_RAW only on request.
+    if options.network != .host { namespaces.append(.net) }
+    // On the host's network a raw socket would see the host's traffic; on a private one it
+    // could forge packets to pasta's user-mode stack. NET_RAW only on request, as podman does.
     var base = Capabilities.default
-    if options.network == .host, let netRaw = Capabilities.number(of: "NET_RAW") {
+    if options.network != .none, let netRaw = Capabilities.number(of: "NET_RAW") {
       base.mask &= ~(1 << UInt64(netRaw))
     }
     let capabilities =
@@ -165,11 +191,35 @@ public struct JailPlan: Equatable, Sendable {
     }
     var plan = JailPlan(
       isolation: .jail, namespaces: namespaces, steps: filesystemSteps, hostname: hostname,
-      loopbackUp: options.network == .none, capabilities: capabilities, noNewPrivileges: !options.privileged,
+      loopbackUp: options.network != .host, capabilities: capabilities, noNewPrivileges: !options.privileged,
       seccomp: seccomp, cgroups: [], cgroupWrites: [], measurements: CgroupPaths())
+    if options.network == .private {
+      plan.networkSetup = pastaCommand(path: options.pastaPath, publish: options.publish)
+    }
     try plan.addCgroups(id: id, limits: options.limits, host: host)
     plan.unifiedMount = host.unifiedMount
     return plan
+  }
+
+  /// Where Debian's `passt` package puts pasta.
+  public static let defaultPastaPath = "/usr/bin/pasta"
+
+  /// pasta, attached to the task's network namespace: addresses and routes copied from the
+  /// host's (`--config-net`), nothing forwarded into the task but the published ports, nothing
+  /// from the task to the host's loopback (`-T none -U none`), and the gateway's address not
+  /// mapped to the host's loopback (`--no-map-gw`). It runs as root (`--runas 0`): as nobody it
+  /// could not enter a network namespace that the host's user namespace owns; it still drops
+  /// its other privileges and sandboxes itself. Messages go to its stderr only (not syslog).
+  static func pastaCommand(path: String, publish: [PublishedPort]) -> [String] {
+    var words = [path, "--runas", "0", "--quiet", "--log-file", "/dev/null", "--config-net", "--no-map-gw"]
+    for transport in PublishedPort.Transport.allCases {
+      let flag = transport == .tcp ? "--tcp-ports" : "--udp-ports"
+      let ports = publish.filter { $0.transport == transport }
+      if ports.isEmpty { words += [flag, "none"] }
+      for port in ports { words += [flag, port.pastaSpec] }
+    }
+    words += ["--tcp-ns", "none", "--udp-ns", "none", "--netns", "{netns}", "--pid", "{pidfile}"]
+    return words
   }
 
   /// /proc, a minimal /dev, /tmp, and the parts of /proc that must not be written from inside.

@@ -50,6 +50,12 @@ extension TaskManager {
       cleanup.name = name
     }
     let plan = try JailPlan.make(id: id, options: spec.jail, host: CgroupHost.detect())
+    if let pasta = plan.networkSetup.first, access(pasta, X_OK) != 0 {
+      throw TaskerError(
+        .startFailed,
+        "--network private needs pasta (\(pasta): \(SystemError.describe(errno))): install Debian's passt "
+          + "package, or choose --network host|none")
+    }
 
     let fetcher = ImageFetcher(
       extraction: ExtractionOptions(limits: spec.extractionLimits, skipUnsafeMembers: spec.skipUnsafeMembers),
@@ -225,6 +231,9 @@ extension TaskManager {
       throw TaskerError(.startFailed, "cannot start task: working directory \(spec.workdir): \(reason)")
     case ("chroot", _):
       throw TaskerError(.startFailed, "cannot start task: chroot(\"\(rootfs)\"): \(reason)")
+    case ("network", _):
+      throw TaskerError(
+        .startFailed, "cannot connect the task's network: \(detail)" + (code == 0 ? "" : ": \(reason)"))
     case ("cgroup", _), ("cgroup-write", _), ("cgroup-join", _):
       throw TaskerError(.startFailed, "cannot set up the task's cgroup: \(step) \(detail): \(reason)")
     default:

@@ -44,8 +44,19 @@ struct CreateOptions: ParsableArguments {
 
   @Option(
     name: .long,
-    help: ArgumentHelp("host (default): the host's network; none: only loopback.", valueName: "mode"))
-  var network: NetworkMode = .host
+    help: ArgumentHelp(
+      "private (default): a network of its own with outbound connectivity through pasta, nothing of the host's "
+        + "reachable but published ports; host: the host's network, its loopback services and abstract sockets "
+        + "(risky); none: only loopback.",
+      valueName: "mode"))
+  var network: NetworkMode?
+
+  @Option(
+    name: [.customShort("p"), .long], parsing: .singleValue,
+    help: ArgumentHelp(
+      "Publish a task port on the host (repeatable; --network private).",
+      valueName: "[HOST_IP:]HOST_PORT:TASK_PORT[/tcp|udp]"))
+  var publish: [String] = []
 
   @Option(
     name: .customLong("cap-add"), parsing: .singleValue,
@@ -139,6 +150,19 @@ struct CreateOptions: ParsableArguments {
       throw ValidationError("unknown capability \"\(cap)\"")
     }
     _ = try seccomp()
+    for port in publish {
+      do {
+        _ = try PublishedPort(parsing: port)
+      } catch {
+        throw ValidationError(error.message)
+      }
+    }
+    if isolation == .chroot, network == .private {
+      throw ValidationError("--network private needs --isolation jail (chroot has no network namespace)")
+    }
+    if !publish.isEmpty, let network, network != .private {
+      throw ValidationError("--publish needs --network private (the default), not --network \(network.rawValue)")
+    }
     if let name, TaskID.isWellFormed(name) {
       throw ValidationError("invalid --name \"\(name)\": it looks like a task ID (12 hex digits)")
     }
@@ -175,10 +199,12 @@ struct CreateOptions: ParsableArguments {
       image: image, command: try commandWords(), sha256: sha256, environment: TaskSpec.environment(merging: env),
       workdir: workdir, stallTimeout: timeout, name: name,
       jail: JailOptions(
-        isolation: isolation, hostname: hostname, network: network, capAdd: capAdd, capDrop: capDrop,
+        isolation: isolation, hostname: hostname, network: network ?? .private, capAdd: capAdd, capDrop: capDrop,
         privileged: privileged,
         limits: ResourceLimits(memoryBytes: memory.flatMap(ResourceLimits.parseSize), pids: pidsLimit, cpus: cpus),
-        seccomp: try seccomp()),
+        seccomp: try seccomp(),
+        publish: try publish.map { text throws(TaskerError) in try PublishedPort(parsing: text) },
+        pastaPath: getenv("TASKER_PASTA").map { String(cString: $0) } ?? JailPlan.defaultPastaPath),
       extractionLimits: ExtractionLimits(
         maxBytes: maxSize.flatMap(ResourceLimits.parseSize) ?? ExtractionLimits.default.maxBytes,
         maxEntries: maxEntries ?? ExtractionLimits.default.maxEntries,
@@ -233,7 +259,8 @@ extension CreateOptions {
   /// Every long option of create and run, for telling a misplaced option from a command word.
   static let completeHelp: Set<String> = [
     "--download-path", "--sha256", "--env", "--workdir", "--name", "--timeout", "--isolation", "--hostname",
-    "--network", "--cap-add", "--cap-drop", "--privileged", "--security-opt", "--memory", "--pids-limit", "--cpus",
+    "--network", "--publish", "-p", "--cap-add", "--cap-drop", "--privileged", "--security-opt", "--memory",
+    "--pids-limit", "--cpus",
     "--max-size",
     "--max-entries", "--pull", "--quiet", "--skip-unsafe-members", "--root",
   ]

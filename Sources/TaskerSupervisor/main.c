@@ -36,6 +36,13 @@
 //     mask PATH                   hide PATH under /dev/null or an empty read-only tmpfs (ditto)
 //     hostname NAME
 //     loopback-up
+//     network-setup WORD...       a host-side command that connects the task's network namespace
+//                                 (pasta), run once the init is in its cgroups and before it is
+//                                 released; in its words {netns} becomes a path to the init's
+//                                 network namespace the command can open, {pidfile} a file of
+//                                 the state directory where it leaves the PID of a helper that
+//                                 lives as long as the task, {pid} the init's PID. It must exit
+//                                 0; the helper is killed when the task ends.
 //     capabilities HEX            capabilities the command keeps
 //     no-new-privileges
 //     seccomp ACTION ERRNO        the command's filter: the action for every call no rule names
@@ -74,14 +81,14 @@
 #include <unistd.h>
 
 enum { REPORT_FD = 3, PLAN_FD = 4, STATE_FD = 5, ROOT_FD = 6, SELF_FD = 7 };
-enum { MAX_STEPS = 128, MAX_CGROUPS = 16, MAX_RULES = 2048, MAX_ARGS = 6, MAX_PLAN = 1 << 20 };
+enum { MAX_STEPS = 128, MAX_CGROUPS = 16, MAX_RULES = 2048, MAX_ARGS = 6, MAX_PLAN = 1 << 20, MAX_SETUP_WORDS = 256 };
 enum { PLAN_VERSION = 1 };
 
 enum step {
   STEP_USAGE = 1, STEP_FORK, STEP_STATE, STEP_PIPE, STEP_CHROOT, STEP_CHDIR, STEP_EXEC,
   STEP_CLONE, STEP_CGROUP, STEP_CGROUP_WRITE, STEP_CGROUP_JOIN, STEP_CGROUPNS, STEP_MOUNT,
   STEP_MKDIR, STEP_BIND, STEP_SYMLINK, STEP_PIVOT_ROOT, STEP_HOSTNAME, STEP_NETWORK,
-  STEP_CAPABILITIES, STEP_NO_NEW_PRIVS, STEP_SECCOMP, STEP_INIT,
+  STEP_CAPABILITIES, STEP_NO_NEW_PRIVS, STEP_SECCOMP, STEP_INIT, STEP_NETWORK_SETUP,
 };
 
 static const char *step_name(int step) {
@@ -94,6 +101,7 @@ static const char *step_name(int step) {
     [STEP_PIVOT_ROOT] = "pivot_root", [STEP_HOSTNAME] = "sethostname",
     [STEP_NETWORK] = "loopback", [STEP_CAPABILITIES] = "capabilities",
     [STEP_NO_NEW_PRIVS] = "no_new_privs", [STEP_SECCOMP] = "seccomp", [STEP_INIT] = "init",
+    [STEP_NETWORK_SETUP] = "network",
   };
   if (step > 0 && step < (int)(sizeof names / sizeof names[0]) && names[step]) return names[step];
   return "setup";
@@ -178,6 +186,10 @@ struct plan {
   int nwrites;
   const char *hostname;
   int loopback;
+  char *network_words[MAX_SETUP_WORDS];
+  char **network_setup;  // the host-side command that connects the network, or NULL
+  int nnetwork_setup;
+  pid_t network_helper;  // what it left running (the supervisor's child: it is a subreaper)
   int capabilities_set;
   uint64_t capabilities;
   int no_new_privs;
@@ -224,7 +236,7 @@ static int lookup(const char *word, const char *const *names, int count) {
 // Parses the plan document in BUFFER (NUL-terminated, modified in place; the plan points into
 // it). Returns 0, or the number of the offending line.
 static int parse_plan(char *buffer, struct plan *plan) {
-  char *fields[4 + 4 * MAX_ARGS + 2];
+  char *fields[MAX_SETUP_WORDS + 2];
   int line_number = 0, ended = 0;
   char *cursor = buffer;
   while (*cursor) {
@@ -318,6 +330,11 @@ static int parse_plan(char *buffer, struct plan *plan) {
     } else if (strcmp(key, "loopback-up") == 0) {
       EXPECT(1);
       plan->loopback = 1;
+    } else if (strcmp(key, "network-setup") == 0) {
+      if (n < 2 || n - 1 > MAX_SETUP_WORDS) return line_number;
+      for (int i = 1; i < n; i++) plan->network_words[i - 1] = fields[i];
+      plan->network_setup = plan->network_words;
+      plan->nnetwork_setup = n - 1;
     } else if (strcmp(key, "capabilities") == 0) {
       EXPECT(2);
       if (parse_number(fields[1], 16, UINT64_MAX, &a) != 0) return line_number;
@@ -438,6 +455,11 @@ static void print_plan(FILE *out, const struct plan *plan) {
     fputc('\n', out);
   }
   if (plan->loopback) fprintf(out, "loopback-up\n");
+  if (plan->nnetwork_setup) {
+    fprintf(out, "network-setup");
+    for (int i = 0; i < plan->nnetwork_setup; i++) print_field(out, plan->network_setup[i]);
+    fputc('\n', out);
+  }
   if (plan->capabilities_set) fprintf(out, "capabilities\t%llx\n", (unsigned long long)plan->capabilities);
   if (plan->no_new_privs) fprintf(out, "no-new-privileges\n");
   if (plan->seccomp) {
@@ -1014,9 +1036,163 @@ static void remove_cgroups(struct plan *plan) {
   }
 }
 
+// Ends the helper the network setup left (pasta): it holds the task's network namespace and
+// its published ports, and must not outlive the task.
+static void stop_network(struct plan *plan) {
+  if (plan->network_helper <= 0) return;
+  kill(plan->network_helper, SIGKILL);
+  wait_for(plan->network_helper, NULL);
+  plan->network_helper = 0;
+}
+
 static void fail_and_clean(struct plan *plan, struct failure failure) {
+  stop_network(plan);
   remove_cgroups(plan);
   report_failure(failure);
+}
+
+// Replaces each {netns}, {pidfile} and {pid} in `word` (a fresh string; the supervisor is
+// single-threaded, so the forked child may allocate).
+static char *substitute(const char *word, const char *netns, const char *pidfile, const char *pid) {
+  const char *names[] = {"{netns}", "{pidfile}", "{pid}"}, *values[] = {netns, pidfile, pid};
+  size_t size = strlen(word) + 1;
+  for (const char *p = word; *p; p++)
+    for (int k = 0; k < 3; k++)
+      if (strncmp(p, names[k], strlen(names[k])) == 0) size += strlen(values[k]);
+  char *out = malloc(size), *o = out;
+  if (!out) return NULL;
+  while (*word) {
+    int matched = 0;
+    for (int k = 0; k < 3 && !matched; k++)
+      if (strncmp(word, names[k], strlen(names[k])) == 0) {
+        o = stpcpy(o, values[k]);
+        word += strlen(names[k]);
+        matched = 1;
+      }
+    if (!matched) *o++ = *word++;
+  }
+  *o = 0;
+  return out;
+}
+
+// Runs the plan's network setup for the init (still waiting to be released, so the command
+// never runs unconnected) and records the helper it leaves. The helper's stderr is kept for
+// the failure message and otherwise dropped: it is not the task's output.
+static struct failure connect_network(struct plan *plan, pid_t init, int statefd) {
+  const char *program = strrchr(plan->network_setup[0], '/');
+  program = program ? program + 1 : plan->network_setup[0];
+  char ns_path[64], pid_text[32], pidfile[4096];
+  snprintf(ns_path, sizeof ns_path, "/proc/%d/ns/net", (int)init);
+  snprintf(pid_text, sizeof pid_text, "%d", (int)init);
+  // The helper's own descriptor 4 is the state directory: the PID file is named through it.
+  snprintf(pidfile, sizeof pidfile, "/proc/self/fd/4/network.pid");
+  unlinkat(statefd, "network.pid", 0);
+  // Opened here, with all capabilities: pasta drops its own before it opens the path it is
+  // given, and /proc/PID/ns of a fully privileged process is then refused to it. It gets the
+  // namespace as descriptor 3 instead, which it may reopen through /proc/self/fd/3.
+  int nsfd = open(ns_path, O_RDONLY | O_CLOEXEC);
+  if (nsfd < 0) return failure_of(STEP_NETWORK_SETUP, errno, ns_path);
+  int err[2];
+  if (pipe2(err, O_CLOEXEC) != 0) {
+    close(nsfd);
+    return failure_of(STEP_NETWORK_SETUP, errno, "pipe");
+  }
+  // Daemons the setup leaves behind are re-parented to the supervisor, not to the host's init:
+  // the helper's PID then names it until the supervisor reaps it, so killing it is safe.
+  prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+  pid_t child = fork();
+  if (child < 0) {
+    close(nsfd);
+    close(err[0]);
+    close(err[1]);
+    return failure_of(STEP_NETWORK_SETUP, errno, "fork");
+  }
+  if (child == 0) {
+    char **words = calloc((size_t)plan->nnetwork_setup + 1, sizeof *words);
+    if (!words) _exit(126);
+    for (int i = 0; i < plan->nnetwork_setup; i++)
+      if (!(words[i] = substitute(plan->network_setup[i], "/proc/self/fd/3", pidfile, pid_text))) _exit(126);
+    // It keeps 0-2, the namespace and the state directory, nothing else: a daemon holding the report pipe (fd 3
+    // here) would keep the creator waiting for its EOF, and the task's logs are not its own.
+    int devnull = open("/dev/null", O_RDWR);
+    if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 || dup2(err[1], 2) < 0 ||
+        dup2(nsfd, 3) < 0 || dup2(statefd, 4) < 0 || syscall(SYS_close_range, 5, ~0U, 0) != 0)
+      _exit(126);
+    // Default dispositions, as any program expects (the supervisor ignores SIGPIPE; this pasta
+    // takes an ignored SIGPIPE for a failure to set it up).
+    signal(SIGPIPE, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execv(words[0], words);
+    dprintf(2, "cannot run %s: %s\n", words[0], strerror(errno));
+    _exit(127);
+  }
+  close(err[1]);
+  close(nsfd);
+  // Its last line of stderr, read as it comes (a daemon may keep the pipe open after the
+  // command itself has exited, so EOF is not waited for).
+  char text[1024];
+  size_t used = 0;
+  int status = 0, exited = 0;
+  fcntl(err[0], F_SETFL, O_NONBLOCK);
+  for (;;) {
+    char chunk[256];
+    ssize_t n = read(err[0], chunk, sizeof chunk);
+    if (n > 0) {
+      if (used + (size_t)n >= sizeof text) {  // keep the end: the last line is the one shown
+        used = 0;
+      }
+      memcpy(text + used, chunk, (size_t)n);
+      used += (size_t)n;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (exited) break;
+    if (n == 0 || (n < 0 && errno != EAGAIN)) {  // every writer is gone: only the exit is left
+      exited = wait_for(child, &status) == child;
+      break;
+    }
+    pid_t done = waitpid(child, &status, WNOHANG);
+    if (done == child) {
+      exited = 1;  // one more read for what it wrote last
+      continue;
+    }
+    if (done < 0 && errno != EINTR) break;
+    struct timespec pause = {0, 5 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+  }
+  close(err[0]);
+  text[used] = 0;
+  while (used > 0 && (text[used - 1] == '\n' || text[used - 1] == ' ')) text[--used] = 0;
+  char *last = strrchr(text, '\n');
+  last = last ? last + 1 : text;
+  char detail[240];
+  if (!exited)
+    snprintf(detail, sizeof detail, "%s: its status was lost", program);
+  else if (WIFSIGNALED(status))
+    snprintf(detail, sizeof detail, "%s was killed by signal %d%s%s", program, WTERMSIG(status), *last ? ": " : "",
+             last);
+  else if (WEXITSTATUS(status) != 0)
+    snprintf(detail, sizeof detail, "%s exited %d%s%s", program, WEXITSTATUS(status), *last ? ": " : "", last);
+  else
+    detail[0] = 0;
+  if (detail[0]) return failure_of(STEP_NETWORK_SETUP, 0, detail);
+
+  // The helper it left, which must be the supervisor's own (re-parented) child.
+  int fd = openat(statefd, "network.pid", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  char number[32] = {0};
+  ssize_t n = fd >= 0 ? read(fd, number, sizeof number - 1) : -1;
+  if (fd >= 0) close(fd);
+  unlinkat(statefd, "network.pid", 0);
+  pid_t helper = n > 0 ? (pid_t)strtol(number, NULL, 10) : 0;
+  int helper_status;
+  if (helper <= 0 || waitpid(helper, &helper_status, WNOHANG) != 0) {
+    snprintf(detail, sizeof detail, "%s left no running helper in network.pid", program);
+    return failure_of(STEP_NETWORK_SETUP, 0, detail);
+  }
+  plan->network_helper = helper;
+  return failure_of(0, 0, "");
 }
 
 // Reads the command's fate on `channel`: a failure message, a credentials message naming its
@@ -1155,6 +1331,14 @@ static int run_jailed(struct plan *plan, int statefd, char **command, char **arg
       fail_and_clean(plan, failure);
     }
   }
+  if (plan->network_setup) {
+    struct failure failure = connect_network(plan, init, statefd);
+    if (failure.step != 0) {
+      kill(init, SIGKILL);
+      wait_for(init, NULL);
+      fail_and_clean(plan, failure);
+    }
+  }
   if (write(go[1], "g", 1) != 1) {
     kill(init, SIGKILL);
     wait_for(init, NULL);
@@ -1185,6 +1369,7 @@ static int run_jailed(struct plan *plan, int statefd, char **command, char **arg
   if (report_started(statefd, line, plan->report_rootfs) != 0) {
     kill(init, SIGKILL);
     wait_for(init, NULL);
+    stop_network(plan);
     remove_cgroups(plan);
     _exit(1);
   }
@@ -1196,6 +1381,9 @@ static int run_jailed(struct plan *plan, int statefd, char **command, char **arg
   do {
     n = read(status[0], &command_status, sizeof command_status);
   } while (n < 0 && errno == EINTR);
+  // The network goes with the task, before its end is recorded: whoever waits for the task
+  // finds no pasta left.
+  stop_network(plan);
   // The init tells how the command ended; if it was killed first (rm --force), its own end is
   // the task's.
   if (n == (ssize_t)sizeof command_status)

@@ -19,10 +19,11 @@ struct JailPlanTests {
   @Test func theDefaultJail() throws {
     let plan = try JailPlan.make(id: id, options: JailOptions(), host: hybrid)
     #expect(plan.isolation == .jail)
-    #expect(Set(plan.namespaces) == [.mount, .pid, .uts, .ipc, .cgroup])
+    #expect(Set(plan.namespaces) == [.mount, .pid, .uts, .ipc, .cgroup, .net])
     #expect(plan.hostname == "0123456789ab")
     #expect(plan.noNewPrivileges)
-    #expect(!plan.loopbackUp)
+    #expect(plan.loopbackUp)
+    #expect(plan.networkSetup.first == "/usr/bin/pasta")
     let caps = try #require(plan.capabilities)
     #expect(plan.seccomp != nil)
     for forbidden in [
@@ -57,8 +58,56 @@ struct JailPlanTests {
     #expect(plan.document(workdir: "/").contains("\nloopback-up\n"))
     // Raw sockets are harmless on a network of one's own; on the host's they would sniff it.
     #expect(plan.capabilities?.contains("NET_RAW") == true)
-    let host = try JailPlan.make(id: id, options: JailOptions(capAdd: ["NET_RAW"]), host: hybrid)
+    #expect(plan.networkSetup.isEmpty)
+    let host = try JailPlan.make(id: id, options: JailOptions(network: .host, capAdd: ["NET_RAW"]), host: hybrid)
     #expect(host.capabilities?.contains("NET_RAW") == true)
+  }
+
+  @Test func thePrivateNetworkIsPastasWithOnlyThePublishedPorts() throws {
+    let plan = try JailPlan.make(id: id, options: JailOptions(network: .private), host: hybrid)
+    #expect(plan.namespaces.contains(.net))
+    #expect(plan.capabilities?.contains("NET_RAW") == false, "as podman: NET_RAW only on request")
+    let pasta = plan.networkSetup.joined(separator: " ")
+    for expected in [
+      "--config-net", "--no-map-gw", "--tcp-ports none", "--udp-ports none", "--tcp-ns none", "--udp-ns none",
+      "--netns {netns}", "--pid {pidfile}", "--runas 0",
+    ] {
+      #expect(pasta.contains(expected), "\(expected) in \(pasta)")
+    }
+    let lines = plan.document(workdir: "/").split(separator: "\n")
+    let record = try #require(lines.first { $0.hasPrefix("network-setup\t") })
+    #expect(record.split(separator: "\t").dropFirst().map(String.init) == plan.networkSetup)
+
+    let ports = try ["8080:80", "127.0.0.1:5353:53/udp", "[::1]:8443:443/tcp"].map(PublishedPort.init(parsing:))
+    let published = try JailPlan.make(id: id, options: JailOptions(publish: ports), host: hybrid)
+    let spec = published.networkSetup.joined(separator: " ")
+    #expect(spec.contains("--tcp-ports 8080:80 --tcp-ports ::1/8443:443 --udp-ports 127.0.0.1/5353:53"), "\(spec)")
+    #expect(!spec.contains("--tcp-ports none") && !spec.contains("--udp-ports none"))
+    for network in [NetworkMode.host, .none] {
+      #expect(throws: TaskerError.self) {
+        try JailPlan.make(id: id, options: JailOptions(network: network, publish: ports), host: hybrid)
+      }
+    }
+    // chroot keeps the host's network: private is the jail's default, not chroot's.
+    let chroot = try JailPlan.make(id: id, options: JailOptions(isolation: .chroot), host: hybrid)
+    #expect(chroot.networkSetup.isEmpty && !chroot.document(workdir: "/").contains("network-setup"))
+  }
+
+  @Test func publishedPortsParse() throws {
+    #expect(try PublishedPort(parsing: "8080:80") == PublishedPort(hostPort: 8080, taskPort: 80))
+    #expect(
+      try PublishedPort(parsing: "10.0.0.1:53:5353/UDP")
+        == PublishedPort(hostAddress: "10.0.0.1", hostPort: 53, taskPort: 5353, transport: .udp))
+    #expect(
+      try PublishedPort(parsing: "[fd00::1]:1:65535/tcp")
+        == PublishedPort(hostAddress: "fd00::1", hostPort: 1, taskPort: 65535))
+    #expect(try PublishedPort(parsing: "[::1]:8080:80").description == "[::1]:8080:80/tcp")
+    for bad in [
+      "", "80", "0:80", "80:0", "65536:80", "8080:80/sctp", "a:b", "host:8080:80", "1.2.3:80:80", "[::1:80:80",
+      "[::1]80:80", "::1:80:80", "8080:+80", "1:2:3:4",
+    ] {
+      #expect(throws: TaskerError.self, "\(bad)") { try PublishedPort(parsing: bad) }
+    }
   }
 
   @Test func capabilitiesCanBeAdjusted() throws {
@@ -145,7 +194,7 @@ struct JailPlanTests {
 
   @Test func theDocumentCarriesThePlanInOrder() throws {
     let plan = try JailPlan.make(
-      id: id, options: JailOptions(hostname: "box", limits: ResourceLimits(pids: 7)), host: hybrid)
+      id: id, options: JailOptions(hostname: "box", network: .host, limits: ResourceLimits(pids: 7)), host: hybrid)
     let lines = plan.document(workdir: "/work dir\tx", reportRootfs: "/dl/0123456789ab").split(separator: "\n")
     #expect(lines.first == "tasker-plan\t1" && lines.last == "end")
     #expect(lines[1...3] == ["isolation\tjail", "workdir\t/work dir%09x", "report-rootfs\t/dl/0123456789ab"])
