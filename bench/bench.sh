@@ -115,8 +115,8 @@ fi
 
 if [ "$part" = network ] || [ "$part" = all ]; then
   # Each network mode, started the same way by tasker, bubblewrap and podman (rootful, the same
-  # busybox root imported; podman's image is removed at the end). podman gets the host's own
-  # rlimits: its defaults exceed this machine's hard limits, which crun may not raise.
+  # busybox root imported; podman's image is removed at the end). podman gets rlimits within
+  # this machine's hard limits: its defaults exceed them, and crun may not raise a limit.
   fresh_state net
   export TASKER_ROOT=$work/net/state
   cd "$work/net/tasks"
@@ -124,7 +124,7 @@ if [ "$part" = network ] || [ "$part" = all ]; then
   podman import -q "$work/images/busybox.tar" localhost/tasker-bench-busybox:latest >/dev/null
   trap 'cleanup; podman rmi -f localhost/tasker-bench-busybox:latest >/dev/null 2>&1 || true' EXIT
   root=$work/busybox-root
-  limits="--ulimit nofile=$(ulimit -Hn):$(ulimit -Hn) --ulimit nproc=$(ulimit -Hu):$(ulimit -Hu)"
+  limits="--ulimit nofile=$(ulimit -Hn):$(ulimit -Hn) --ulimit nproc=4096:4096"
   podman="podman run --rm $limits"
   args=(
     -n "tasker --network host" "$tasker run --rm --network host $work/images/busybox.tar /bin/true"
