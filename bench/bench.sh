@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Side-by-side benchmarks of tasker and its peers, on this machine, in one run.
-#   bench/bench.sh [start|throughput|warm|scale|all]   (default: all)
+#   bench/bench.sh [start|network|throughput|warm|scale|all]   (default: all)
 # Needs root. Installs the peers from Debian (runc, crun, bubblewrap, bsdtar, hyperfine, ...),
 # builds tasker in release, makes its own images, serves them on 127.0.0.1, and writes
 # hyperfine's JSON and a markdown table per part under bench/out/. bench/RESULTS.md is the
@@ -15,7 +15,7 @@ mkdir -p "$out"
 
 scripts/install-deps.sh
 need=()
-for package in runc crun bubblewrap systemd-container libarchive-tools hyperfine curl pigz zstd xz-utils; do
+for package in runc crun bubblewrap podman passt systemd-container libarchive-tools hyperfine curl pigz zstd xz-utils; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || need+=("$package")
 done
 if [ ${#need[@]} -gt 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; fi
@@ -112,6 +112,40 @@ if [ "$part" = start ] || [ "$part" = all ]; then
     -n "tasker run --memory 64m" "$tasker run --rm --memory 64m $work/images/busybox.tar /bin/true"
   cd - >/dev/null
   python3 bench/report.py "$out/start.json" --title "start /bin/true isolated" >"$out/start.md"
+fi
+
+if [ "$part" = network ] || [ "$part" = all ]; then
+  # Each network mode, started the same way by tasker, bubblewrap and podman (rootful, the same
+  # busybox root imported; podman's image is removed at the end). podman gets rlimits within
+  # this machine's hard limits: its defaults exceed them, and crun may not raise a limit.
+  fresh_state net
+  export TASKER_ROOT=$work/net/state
+  cd "$work/net/tasks"
+  "$tasker" run --rm -q "$work/images/busybox.tar" /bin/true # cache the image
+  podman import -q "$work/images/busybox.tar" localhost/tasker-bench-busybox:latest >/dev/null
+  trap 'cleanup; podman rmi -f localhost/tasker-bench-busybox:latest >/dev/null 2>&1 || true' EXIT
+  root=$work/busybox-root
+  limits="--ulimit nofile=$(ulimit -Hn):$(ulimit -Hn) --ulimit nproc=4096:4096"
+  podman="podman run --rm $limits"
+  args=(
+    -n "tasker --network host" "$tasker run --rm --network host $work/images/busybox.tar /bin/true"
+    -n "tasker --network none" "$tasker run --rm --network none $work/images/busybox.tar /bin/true"
+    -n "tasker --network private (pasta)" "$tasker run --rm $work/images/busybox.tar /bin/true"
+    -n "bwrap --unshare-all --share-net (host)" "bwrap --unshare-all --share-net --bind $root / --proc /proc --dev /dev /bin/true"
+    -n "bwrap --unshare-all (none)" "bwrap --unshare-all --bind $root / --proc /proc --dev /dev /bin/true"
+  )
+  for mode in host none pasta; do
+    # Only the modes this podman can start here are timed (rootful podman 4.3 has no pasta).
+    if $podman --network $mode localhost/tasker-bench-busybox /bin/true >/dev/null 2>"$out/podman-$mode.err"; then
+      args+=(-n "podman run --network $mode" "$podman --network $mode localhost/tasker-bench-busybox /bin/true")
+    else
+      echo "bench: podman --network $mode: $(tail -n 1 "$out/podman-$mode.err")" >&2
+    fi
+  done
+  hf network -w 3 -r "$runs" "${args[@]}"
+  podman rmi -f localhost/tasker-bench-busybox:latest >/dev/null
+  cd - >/dev/null
+  python3 bench/report.py "$out/network.json" --title "start /bin/true in each network mode" >"$out/network.md"
 fi
 
 if [ "$part" = throughput ] || [ "$part" = all ]; then

@@ -58,8 +58,9 @@ final class TestNetwork {
   }
 
   func remove() {
+    // SIGKILL: the test process blocks SIGTERM in its threads, and its children inherit the mask.
     for process in processes where process.isRunning {
-      process.terminate()
+      kill(process.processIdentifier, SIGKILL)
       process.waitUntilExit()
     }
     processes = []
