@@ -81,6 +81,30 @@ struct LifecycleTests {
     #expect(try canonical(fromList) == canonical(single))
   }
 
+  /// The COMMAND column, pasted into /bin/sh, gives back the task's words, also when a quote is
+  /// followed by a combining mark (one `Character` with it: found by fuzzing).
+  @Test func listShowsCommandsAsAShellSplitsThemBack() throws {
+    let images = try Images.shared()
+    let box = try Sandbox()
+    defer { box.scratch.remove() }
+    let words = ["echo", "it'\u{032C}s", "'\u{032C}", "two words", "", "$HOME", "x=1", "caf\u{E9}", "\\"]
+    let id = try box.create(images.url("busybox.tar.gz"), ["--"] + words)
+    #expect(try box.tasker(["wait", id]).status == 0)
+    #expect(try box.tasker(["logs", id]).stdout == words.dropFirst().joined(separator: " ") + "\n")
+
+    let lines = try box.tasker(["list"]).stdout.split(separator: "\n").map(String.init)
+    // The cells before COMMAND are ASCII, so the header's offset is the row's.
+    let column = try #require(lines.first?.range(of: "COMMAND")).lowerBound.utf16Offset(in: lines[0])
+    let row = try #require(lines.first { $0.hasPrefix(id) })
+    let command = String(decoding: Array(row.utf8).dropFirst(column), as: UTF8.self)
+    let script = "set -- " + command + "; for w; do printf '%s\\0' \"$w\"; done"
+    let shell = try run("/bin/sh", ["-c", script])
+    #expect(shell.status == 0, "\(shell.stderr)")
+    #expect(
+      shell.stdout.split(separator: "\0", omittingEmptySubsequences: false).dropLast() == words[...].map { $0[...] })
+    #expect(try box.tasker(["rm", id]).status == 0)
+  }
+
   @Test func logsKeepEachStreamInOrderAndFollowUntilTheEnd() throws {
     let images = try Images.shared()
     let box = try Sandbox()
