@@ -1,4 +1,5 @@
-/// Splits a command line into words the way a POSIX shell does, without running a shell:
+/// Splits a command line into words the way a POSIX shell does, without running a shell, and
+/// quotes words so that they split back (`quote`):
 /// blanks separate words; single quotes keep everything literally; double quotes keep
 /// everything but `\"`, `\\`, `` \` ``, `\$` and a backslash-newline; a backslash outside
 /// quotes keeps the next character. No expansion of any kind happens.
@@ -80,5 +81,46 @@ public enum ShellWords {
     }
     if inWord { words.append(String(word)) }
     return words
+  }
+
+  /// `word` as it must be typed to be one word, both for `split` and for a POSIX shell
+  /// (`/bin/sh`): unchanged when it is made only of ASCII letters, digits and `_ - . / : @ % + ,`
+  /// (nothing a shell expands, and no `=`, which would make a first word an assignment);
+  /// otherwise in single quotes, which keep everything literally but `'`, written `'\''`. The
+  /// empty word is `''`.
+  ///
+  /// Works on Unicode scalars, like `split`: as `Character`s, a quote followed by a combining
+  /// mark (U+032C) is one `Character` that is not `'`, and the quote would go unescaped (found
+  /// by fuzzing). Control characters stay as they are inside the quotes, where a shell takes
+  /// them literally. A NUL round-trips through `split`, but no shell word can hold one (nor can
+  /// a command's arguments).
+  public static func quote(_ word: String) -> String {
+    let scalars = word.unicodeScalars
+    if !scalars.isEmpty && scalars.allSatisfy(isPlain) { return word }
+    var quoted = String.UnicodeScalarView()
+    quoted.append("'")
+    for scalar in scalars {
+      if scalar == "'" {
+        quoted.append(contentsOf: "'\\''".unicodeScalars)
+      } else {
+        quoted.append(scalar)
+      }
+    }
+    quoted.append("'")
+    return String(quoted)
+  }
+
+  /// `words` quoted (`quote`) and joined by blanks: a command line that `split` (or a shell)
+  /// turns back into `words`.
+  public static func join(_ words: [String]) -> String {
+    words.map(quote).joined(separator: " ")
+  }
+
+  /// Whether `scalar` needs no quoting anywhere in a word.
+  private static func isPlain(_ scalar: Unicode.Scalar) -> Bool {
+    switch scalar {
+    case "a"..."z", "A"..."Z", "0"..."9", "_", "-", ".", "/", ":", "@", "%", "+", ",": return true
+    default: return false
+    }
   }
 }

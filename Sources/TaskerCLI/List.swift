@@ -58,7 +58,7 @@ struct List: AsyncParsableCommand {
           [status.id.rawValue] + (named ? [status.name ?? "-"] : [])
             + [
               status.summary, String(status.pid), relativeTime(from: status.createdAt, to: now),
-              status.command.map(quotedIfNeeded).joined(separator: " "),
+              ShellWords.join(status.command),
             ])
       case .failure:
         rows.append([entry.id.rawValue] + (named ? ["-"] : []) + ["damaged", "-", "-", "-"])
@@ -90,10 +90,4 @@ func relativeTime(from date: Date, to now: Date) -> String {
   case ..<86400: return ago(seconds / 3600, "hour")
   default: return ago(seconds / 86400, "day")
   }
-}
-
-/// A word as a shell would need it typed: quoted when it holds blanks or quotes.
-func quotedIfNeeded(_ word: String) -> String {
-  if !word.isEmpty && !word.contains(where: { " \t\n'\"\\$`".contains($0) }) { return word }
-  return "'" + word.replacing("'", with: "'\\''") + "'"
 }

@@ -45,10 +45,16 @@ public enum FuzzHarness {
       precondition(size > 0, "a size of zero")
     }
     if let words = try? ShellWords.split(text) {
-      // Quoting the words and splitting again gives the same words.
-      let quoted = words.map { "'" + $0.replacing("'", with: "'\\''") + "'" }.joined(separator: " ")
+      // Quoting the words (as `tasker list` shows them) and splitting again gives the same
+      // words; so does quoting each word alone.
+      let quoted = ShellWords.join(words)
       precondition((try? ShellWords.split(quoted)) == words, "split/quote round trip failed for \(words)")
+      for word in words {
+        precondition((try? ShellWords.split(ShellWords.quote(word))) == [word], "quote failed for \(word)")
+      }
     }
+    // Any text, quoted, is one word: itself.
+    precondition((try? ShellWords.split(ShellWords.quote(text))) == [text], "quote failed for \(text)")
     if let path = try? MemberPath(bytes) {
       for component in path.components {
         precondition(!component.isEmpty && component != [46] && component != [46, 46], "bad component")

@@ -62,7 +62,9 @@ public func isDirectory(_ path: String) -> Bool {
 
 /// Removes `path` and everything below it, like `rm -rf`, without ever following a symlink:
 /// a symlink inside the tree (an image may hold `etc -> /etc`) is removed, never walked into.
-/// A missing `path` is not an error.
+/// A missing `path` is not an error. Works at any depth with a bounded number of descriptors
+/// (see `DirectoryChain`): a task that nests directories deeper than RLIMIT_NOFILE is removed
+/// like any other.
 public func removeTree(_ path: String) throws(SystemError) {
   if unlink(path) == 0 { return }
   switch errno {
@@ -75,54 +77,57 @@ public func removeTree(_ path: String) throws(SystemError) {
     if errno == ENOENT { return }
     throw SystemError("open", path: path, errno: errno)
   }
-  try removeContents(of: fd, path: path)
+  var chain = try DirectoryChain(root: fd, path: path)
+  // Depth first, iteratively: for each level of the chain, the subdirectories still to remove.
+  var pending = [try removeEntries(of: chain)]
+  while !pending.isEmpty {
+    if let name = pending[pending.count - 1].popLast() {
+      do throws(SystemError) {
+        try chain.descend(into: name)
+      } catch {
+        switch error.errno {
+        case ENOENT: continue
+        case ENOTDIR, ELOOP:
+          // No longer a directory (swapped for a symlink or a file, say): removed, not entered.
+          if unlinkat(chain.fd, name, 0) != 0 && errno != ENOENT {
+            throw SystemError("unlinkat", path: chain.path(of: name), errno: errno)
+          }
+          continue
+        default: throw error
+        }
+      }
+      pending.append(try removeEntries(of: chain))
+    } else {
+      pending.removeLast()
+      if pending.isEmpty { break }
+      let name = chain.name
+      try chain.ascend()
+      if unlinkat(chain.fd, name, AT_REMOVEDIR) != 0, errno != ENOENT {
+        throw SystemError("unlinkat", path: chain.path(of: name), errno: errno)
+      }
+    }
+  }
+  _ = consume chain
   try retryingSyscall("rmdir", path: path) { rmdir(path) }
 }
 
-/// Removes everything inside the directory `fd` (which it closes).
-private func removeContents(of fd: Int32, path: String) throws(SystemError) {
-  guard let dir = fdopendir(fd) else {
-    close(fd)
-    throw SystemError("fdopendir", path: path, errno: errno)
-  }
-  defer { closedir(dir) }
-  // Names are kept as the bytes the kernel gave: a name that is not UTF-8 must still be
-  // found again by unlinkat.
+/// Removes everything but the directories inside the chain's deepest directory, and returns the
+/// names of those.
+private func removeEntries(of chain: borrowing DirectoryChain) throws(SystemError) -> [[CChar]] {
+  let fd = chain.fd
   var directories: [[CChar]] = []
-  while true {
-    errno = 0
-    guard let entry = readdir(dir) else {
-      if errno != 0 { throw SystemError("readdir", path: path, errno: errno) }
-      break
-    }
-    let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-      let bytes = raw.bindMemory(to: CChar.self)
-      return Array(bytes.prefix { $0 != 0 }) + [0]
-    }
-    if name == [46, 0] || name == [46, 46, 0] { continue }
-    let display = { path + "/" + String(decoding: name.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self) }
-    if entry.pointee.d_type == UInt8(DT_DIR) {
+  for (name, type) in try directoryListing(of: fd, path: chain.path) {
+    if type == UInt8(DT_DIR) {
       directories.append(name)
     } else if unlinkat(fd, name, 0) != 0 {
       if errno == EISDIR {
         directories.append(name)
       } else if errno != ENOENT {
-        throw SystemError("unlinkat", path: display(), errno: errno)
+        throw SystemError("unlinkat", path: chain.path(of: name), errno: errno)
       }
     }
   }
-  for name in directories {
-    let display = path + "/" + String(decoding: name.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    let child = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-    if child < 0 {
-      if errno == ENOENT { continue }
-      throw SystemError("openat", path: display, errno: errno)
-    }
-    try removeContents(of: child, path: display)
-    if unlinkat(fd, name, AT_REMOVEDIR) != 0, errno != ENOENT {
-      throw SystemError("unlinkat", path: display, errno: errno)
-    }
-  }
+  return directories
 }
 
 /// Names in a directory, without `.` and `..`; empty if it cannot be read.

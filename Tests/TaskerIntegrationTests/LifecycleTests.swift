@@ -81,6 +81,30 @@ struct LifecycleTests {
     #expect(try canonical(fromList) == canonical(single))
   }
 
+  /// The COMMAND column, pasted into /bin/sh, gives back the task's words, also when a quote is
+  /// followed by a combining mark (one `Character` with it: found by fuzzing).
+  @Test func listShowsCommandsAsAShellSplitsThemBack() throws {
+    let images = try Images.shared()
+    let box = try Sandbox()
+    defer { box.scratch.remove() }
+    let words = ["echo", "it'\u{032C}s", "'\u{032C}", "two words", "", "$HOME", "x=1", "caf\u{E9}", "\\"]
+    let id = try box.create(images.url("busybox.tar.gz"), ["--"] + words)
+    #expect(try box.tasker(["wait", id]).status == 0)
+    #expect(try box.tasker(["logs", id]).stdout == words.dropFirst().joined(separator: " ") + "\n")
+
+    let lines = try box.tasker(["list"]).stdout.split(separator: "\n").map(String.init)
+    // The cells before COMMAND are ASCII, so the header's offset is the row's.
+    let column = try #require(lines.first?.range(of: "COMMAND")).lowerBound.utf16Offset(in: lines[0])
+    let row = try #require(lines.first { $0.hasPrefix(id) })
+    let command = String(decoding: Array(row.utf8).dropFirst(column), as: UTF8.self)
+    let script = "set -- " + command + "; for w; do printf '%s\\0' \"$w\"; done"
+    let shell = try run("/bin/sh", ["-c", script])
+    #expect(shell.status == 0, "\(shell.stderr)")
+    #expect(
+      shell.stdout.split(separator: "\0", omittingEmptySubsequences: false).dropLast() == words[...].map { $0[...] })
+    #expect(try box.tasker(["rm", id]).status == 0)
+  }
+
   @Test func logsKeepEachStreamInOrderAndFollowUntilTheEnd() throws {
     let images = try Images.shared()
     let box = try Sandbox()
@@ -310,6 +334,34 @@ struct LifecycleTests {
     #expect(try box.tasker(["list", "-q"]).stdout == good + "\n")
   }
 
+  /// A task that nests directories 10,000 levels deep (more than `rm`'s descriptor limit, set
+  /// low here) is removed whole: its record, its root and the writes that landed in its state.
+  @Test func rmRemovesATaskThatNestedTenThousandLevelsDeep() throws {
+    let images = try Images.shared()
+    let box = try Sandbox()
+    defer { box.scratch.remove() }
+    // 100 times 100 levels (`d/d/.../d`), with `cd -P`: a logical `cd` gives up once the path
+    // it keeps passes PATH_MAX, and each `cd` costs busybox a walk up to find its directory.
+    let script = """
+      p=d; i=1; while [ $i -lt 100 ]; do p=$p/d; i=$((i+1)); done
+      cd /; j=0; while [ $j -lt 100 ]; do mkdir -p $p && cd -P $p || exit 1; j=$((j+1)); done
+      """
+    let id = try box.create(images.url("busybox.tar.gz"), ["--", "/bin/sh", "-c", script])
+    #expect(try box.tasker(["wait", id]).status == 0)
+    // The writes are in the overlay's upper layer, in the task's state.
+    let upper = box.state.appendingPathComponent("tasks/\(id)/upper")
+    #expect(nestingDepth(upper.path) == 10_000)
+
+    // One descriptor per level would need 10,000; rm gets 64.
+    let removed = try run(
+      "/bin/sh", ["-c", "ulimit -n 64 && exec \"$0\" rm \"$1\"", taskerPath, id], in: box.downloads,
+      environment: ["TASKER_ROOT": box.state.path])
+    #expect(removed.status == 0, "\(removed.stderr)")
+    #expect(removed.stdout == id + "\n")
+    #expect(box.tasksOnRecord().isEmpty, "rm left \(box.tasksOnRecord()) in the state")
+    #expect(listing(box.downloads).isEmpty)
+  }
+
   /// Twenty tasker processes at a time, creating, listing, checking, signalling and removing on
   /// one state root: every task is found, no output is torn, no record is lost.
   @Test func manyTaskersAtOnceNeverCorruptOrLoseATask() throws {
@@ -350,6 +402,20 @@ struct LifecycleTests {
     for id in created.value { _ = try box.tasker(["rm", "-f", id]) }
     #expect(listing(box.downloads).isEmpty)
   }
+}
+
+/// How many directories named `d` nest inside `path`, followed by descriptors (the paths of
+/// deep ones exceed PATH_MAX).
+func nestingDepth(_ path: String) -> Int {
+  var fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+  var depth = 0
+  while fd >= 0 {
+    let child = openat(fd, "d", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+    close(fd)
+    fd = child
+    if child >= 0 { depth += 1 }
+  }
+  return depth
 }
 
 /// PIDs of every `sleep SECONDS` on the host.

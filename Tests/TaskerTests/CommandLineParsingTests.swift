@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import Tasker
 import TaskerSystem
@@ -92,5 +93,50 @@ struct ShellWordsUnicodeTests {
   @Test func combiningMarksDoNotFuseWithQuotes() throws {
     #expect(try ShellWords.split("'\u{032C}'") == ["\u{032C}"])
     #expect(try ShellWords.split("echo \"\u{0301}x\"") == ["echo", "\u{0301}x"])
+  }
+}
+
+/// `ShellWords.quote`, which `tasker list` shows commands with and the fuzz harness checks.
+struct ShellWordsQuoteTests {
+  @Test(arguments: [
+    ("sleep", "sleep"), ("/bin/sh", "/bin/sh"), ("--max-size", "--max-size"), ("", "''"), ("a b", "'a b'"),
+    ("it's", "'it'\\''s'"), ("'\u{032C}", "''\\''\u{032C}'"), ("x=1", "'x=1'"), ("~", "'~'"), ("$HOME", "'$HOME'"),
+    ("*", "'*'"), ("#", "'#'"), ("caf\u{E9}", "'caf\u{E9}'"), ("tab\there", "'tab\there'"),
+  ])
+  func quotesOnlyWhatNeedsIt(word: String, typed: String) {
+    #expect(ShellWords.quote(word) == typed)
+  }
+
+  /// Quotes followed by combining marks (one `Character` with them), backslashes, NUL and
+  /// control characters: every word splits back.
+  static let awkward = [
+    "'\u{032C}", "\u{032C}'", "\\\u{032C}", "\"\u{0301}", "'\u{032C}/..\u{0}O\u{0}", "\u{0}c", "''", "'\"'",
+    "new\nline", "\u{1B}[31m", "\u{7F}", " ", "a\\", "x'y'z", "\u{FEFF}", "e\u{301}'\u{301}\u{301}",
+  ]
+
+  @Test func everyWordSplitsBack() throws {
+    for word in Self.awkward {
+      #expect(try ShellWords.split(ShellWords.quote(word)) == [word], "\(ShellWords.quote(word))")
+    }
+    #expect(try ShellWords.split(ShellWords.join(Self.awkward)) == Self.awkward)
+  }
+
+  /// Pasted into /bin/sh, the quoted words are the same words (a shell word cannot hold NUL).
+  @Test func theShellSplitsThemBackToo() throws {
+    let words = Self.awkward.filter { !$0.unicodeScalars.contains("\u{0}") } + ["sleep", "30", "--", "x=1", ""]
+    let script = "set -- " + ShellWords.join(words) + "; for w; do printf '%s\\0' \"$w\"; done"
+    let shell = Process()
+    shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+    shell.arguments = ["-c", script]
+    let output = Pipe()
+    shell.standardOutput = output
+    try shell.run()
+    let bytes = output.fileHandleForReading.readDataToEndOfFile()
+    shell.waitUntilExit()
+    #expect(shell.terminationStatus == 0)
+    let printed = bytes.split(separator: 0, omittingEmptySubsequences: false).dropLast().map {
+      String(decoding: $0, as: UTF8.self)
+    }
+    #expect(printed == words)
   }
 }

@@ -17,6 +17,7 @@ struct FuzzCorpusTests {
   @Test func theCorpusIsThere() {
     #expect(Self.files("archive").count >= 5)
     #expect(Self.files("inputs").contains { $0.hasSuffix("crash-combining-mark") })
+    #expect(Self.files("inputs").contains { $0.hasSuffix("crash-4db64ef55052ef5b12f652a482a78842d8ccf53c") })
   }
 
   @Test(arguments: files("archive"))
