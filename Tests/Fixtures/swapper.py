@@ -7,7 +7,7 @@ PARENT/NAME is the download path tasker creates tasks in; HOST is a directory of
 must never be touched. Until STOP_FILE exists (or 600 s pass), it flips, with
 renameat2(RENAME_EXCHANGE), PARENT/NAME and every task directory in it between the directory
 and a symlink to HOST, at random moments. At the end it puts every real directory back under its
-own name and removes its symlinks.
+own name and removes its symlinks. It also stops when the process that started it is gone.
 """
 import ctypes
 import os
@@ -36,7 +36,9 @@ def main() -> int:
     flipped: set[str] = set()  # task names that are now symlinks (their directory sits at .x-NAME)
     deadline = time.monotonic() + 600
     next_flip = time.monotonic()
-    while not os.path.exists(stop) and time.monotonic() < deadline:
+    parent_pid = os.getppid()
+    # Until told to stop, or until the test that started it is gone.
+    while not os.path.exists(stop) and time.monotonic() < deadline and os.getppid() == parent_pid:
         # The download path itself: every 10 ms or so a symlink to HOST for about a millisecond.
         if time.monotonic() >= next_flip:
             exchange(download, decoy)
