@@ -15,7 +15,7 @@ mkdir -p "$out"
 
 scripts/install-deps.sh
 need=()
-for package in runc crun bubblewrap podman passt systemd-container libarchive-tools hyperfine curl pigz zstd xz-utils; do
+for package in runc crun bubblewrap podman passt slirp4netns systemd-container libarchive-tools hyperfine curl pigz zstd xz-utils; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || need+=("$package")
 done
 if [ ${#need[@]} -gt 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; fi
@@ -134,7 +134,9 @@ if [ "$part" = network ] || [ "$part" = all ]; then
     -n "bwrap --unshare-all --share-net (host)" "bwrap --unshare-all --share-net --bind $root / --proc /proc --dev /dev /bin/true"
     -n "bwrap --unshare-all (none)" "bwrap --unshare-all --bind $root / --proc /proc --dev /dev /bin/true"
   )
-  for mode in host none pasta; do
+  # podman's own user-mode network (slirp4netns, what pasta replaces) and its bridge are the
+  # nearest peers of the private network where podman has no pasta (rootful 4.3).
+  for mode in host none pasta slirp4netns bridge; do
     # Only the modes this podman can start here are timed (rootful podman 4.3 has no pasta).
     if $podman --network $mode localhost/tasker-bench-busybox /bin/true >/dev/null 2>"$out/podman-$mode.err"; then
       args+=(-n "podman run --network $mode" "$podman --network $mode localhost/tasker-bench-busybox /bin/true")
