@@ -70,27 +70,85 @@ enum TaskView {
 
   /// Detaches the view at `<download path>/<name>` (only if it shows the mount at `root`) and
   /// removes the directory it was mounted on (only if it is an empty directory of ours). A
-  /// symlink, or anything else put there meanwhile, is left alone.
+  /// symlink, or anything else put there meanwhile, is left alone. A view that is no longer
+  /// there (its directory's owner moved the download path away) is found by the mount it clones
+  /// and detached wherever it now is.
   static func detach(downloadPath: String, name: String, root: String) {
-    let downloadFD = open(downloadPath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-    guard downloadFD >= 0 else { return }
-    defer { close(downloadFD) }
     var rootInfo = stat()
-    let haveRoot = lstat(root, &rootInfo) == 0
-    // A view mounted twice (two racing cleaners) comes off one layer at a time.
-    for _ in 0..<8 {
-      let target = openat(downloadFD, name, TASKER_O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-      guard target >= 0 else { return }
+    guard lstat(root, &rootInfo) == 0 else { return }
+    func isView(_ fd: Int32) -> Bool {
       var info = stat()
-      let isView =
-        fstat(target, &info) == 0 && haveRoot && info.st_dev == rootInfo.st_dev && info.st_ino == rootInfo.st_ino
-      let unmounted = isView && tasker_unmount_fd(target) == 0
-      close(target)
-      if !unmounted { break }
+      return fstat(fd, &info) == 0 && info.st_dev == rootInfo.st_dev && info.st_ino == rootInfo.st_ino
     }
-    var info = stat()
-    guard fstatat(downloadFD, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { return }
-    removeEmpty(downloadFD: downloadFD, name: name, expected: info)
+    var found = false
+    let downloadFD = open(downloadPath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+    if downloadFD >= 0 {
+      defer { close(downloadFD) }
+      // A view mounted twice (two racing cleaners) comes off one layer at a time.
+      for _ in 0..<8 {
+        let target = openat(downloadFD, name, TASKER_O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard target >= 0 else { break }
+        let unmounted = isView(target) && tasker_unmount_fd(target) == 0
+        close(target)
+        if !unmounted { break }
+        found = true
+      }
+      var info = stat()
+      if fstatat(downloadFD, name, &info, AT_SYMLINK_NOFOLLOW) == 0 {
+        removeEmpty(downloadFD: downloadFD, name: name, expected: info)
+      }
+    }
+    // Not where it was made: wherever else a clone of the root's mount is attached (other than
+    // the root itself), each opened without following its last component and checked to show
+    // the root before it goes.
+    guard !found else { return }
+    for point in mountPoints(sharingTheMountAt: root) where point != root {
+      let target = open(point, TASKER_O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+      guard target >= 0 else { continue }
+      if isView(target) { _ = tasker_unmount_fd(target) }
+      close(target)
+    }
+  }
+
+  /// The mount points of every mount that shows the same file system and subtree as the mount
+  /// at `root` (from /proc/self/mountinfo: device and root fields).
+  static func mountPoints(sharingTheMountAt root: String) -> [String] {
+    guard let mountinfo = try? readSmallFile("/proc/self/mountinfo", limit: 64 << 20) else { return [] }
+    let rows = mountinfo.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: false) }
+    let escapedRoot = escapeMountPath(root)
+    guard let own = rows.last(where: { $0.count > 4 && $0[4] == escapedRoot }) else { return [] }
+    return rows.filter { $0.count > 4 && $0[2] == own[2] && $0[3] == own[3] }.map { unescapeMountPath(String($0[4])) }
+  }
+
+  /// mountinfo's escapes (space, tab, newline, backslash as octal).
+  static func escapeMountPath(_ path: String) -> Substring {
+    var out = ""
+    for scalar in path.unicodeScalars {
+      switch scalar {
+      case " ": out += "\\040"
+      case "\t": out += "\\011"
+      case "\n": out += "\\012"
+      case "\\": out += "\\134"
+      default: out.unicodeScalars.append(scalar)
+      }
+    }
+    return Substring(out)
+  }
+
+  static func unescapeMountPath(_ text: String) -> String {
+    var bytes: [UInt8] = []
+    var iterator = Array(text.utf8)[...]
+    while let byte = iterator.popFirst() {
+      if byte == 0x5c, iterator.count >= 3,
+        let value = UInt8(String(decoding: iterator.prefix(3), as: UTF8.self), radix: 8)
+      {
+        bytes.append(value)
+        iterator = iterator.dropFirst(3)
+      } else {
+        bytes.append(byte)
+      }
+    }
+    return String(decoding: bytes, as: UTF8.self)
   }
 
   private static func removeEmpty(downloadFD: Int32, name: String, expected: stat) {

@@ -127,6 +127,10 @@ static void report_failure(struct failure failure) {
 
 static void detach_from_streams(void);
 
+// The plan document as read (the plan's strings point into it), wiped by the init.
+static char *plan_document;
+static size_t plan_document_size;
+
 // --- the plan ------------------------------------------------------------------------------
 
 enum kind { MKDIR, MOUNT, BIND, SYMLINK, READONLY, MASK };
@@ -662,9 +666,11 @@ static int drop_all_capabilities(void) { return apply_capabilities(0); }
 
 // Once the command is forked, the init only waits, forwards signals and reports. It gives up
 // everything else first: every capability, being dumpable (so its memory and /proc entries are
-// closed to the task), new privileges, and every system call its loop does not make. A task
-// that attaches to it anyway (--cap-add SYS_PTRACE) and makes it call mount or setns gets
-// EPERM. The filter is never released: freeing it could need calls it no longer has.
+// closed to a task without CAP_SYS_PTRACE), new privileges, and every system call its loop does
+// not make. A task that attaches to it anyway (--cap-add SYS_PTRACE) and makes it call mount or
+// setns gets EPERM; what such a task can still do is lie about its own end (write a status of
+// its choosing on the init's status pipe), which is its own business. The filter is never
+// released: freeing it could need calls it no longer has.
 static int harden_init(void) {
   scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
   if (!ctx) return -1;
@@ -993,6 +999,8 @@ static void run_init(const struct plan *plan, char **command, int go, int channe
   memset(start, 0, (size_t)(end - start));
   snprintf(start, (size_t)(end - start), "tasker-init");
   prctl(PR_SET_NAME, "tasker-init", 0, 0, 0);
+  // The plan named host paths (state, cgroups); nothing of it is needed any more.
+  if (plan_document) explicit_bzero(plan_document, plan_document_size);
   if (harden_init() != 0) {
     // The command runs, but its init could be used against the jail: end the task instead.
     send_failure(channel, failure_of(STEP_INIT, errno, "dropping the init's privileges"));
@@ -1084,17 +1092,25 @@ static struct failure connect_network(struct plan *plan, pid_t init, int statefd
   char ns_path[64], pid_text[32], pidfile[4096];
   snprintf(ns_path, sizeof ns_path, "/proc/%d/ns/net", (int)init);
   snprintf(pid_text, sizeof pid_text, "%d", (int)init);
-  // The helper's own descriptor 4 is the state directory: the PID file is named through it.
-  snprintf(pidfile, sizeof pidfile, "/proc/self/fd/4/network.pid");
+  // The PID file is made here and handed over as the helper's descriptor 4: it gets that one
+  // file of the state directory, not the directory (the daemon keeps what it was given for
+  // the task's whole life, and it parses the task's packets).
+  snprintf(pidfile, sizeof pidfile, "/proc/self/fd/4");
   unlinkat(statefd, "network.pid", 0);
+  int pidfd = openat(statefd, "network.pid", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (pidfd < 0) return failure_of(STEP_NETWORK_SETUP, errno, "network.pid");
   // Opened here, with all capabilities: pasta drops its own before it opens the path it is
   // given, and /proc/PID/ns of a fully privileged process is then refused to it. It gets the
   // namespace as descriptor 3 instead, which it may reopen through /proc/self/fd/3.
   int nsfd = open(ns_path, O_RDONLY | O_CLOEXEC);
-  if (nsfd < 0) return failure_of(STEP_NETWORK_SETUP, errno, ns_path);
+  if (nsfd < 0) {
+    close(pidfd);
+    return failure_of(STEP_NETWORK_SETUP, errno, ns_path);
+  }
   int err[2];
   if (pipe2(err, O_CLOEXEC) != 0) {
     close(nsfd);
+    close(pidfd);
     return failure_of(STEP_NETWORK_SETUP, errno, "pipe");
   }
   // Daemons the setup leaves behind are re-parented to the supervisor, not to the host's init:
@@ -1103,6 +1119,7 @@ static struct failure connect_network(struct plan *plan, pid_t init, int statefd
   pid_t child = fork();
   if (child < 0) {
     close(nsfd);
+    close(pidfd);
     close(err[0]);
     close(err[1]);
     return failure_of(STEP_NETWORK_SETUP, errno, "fork");
@@ -1112,11 +1129,11 @@ static struct failure connect_network(struct plan *plan, pid_t init, int statefd
     if (!words) _exit(126);
     for (int i = 0; i < plan->nnetwork_setup; i++)
       if (!(words[i] = substitute(plan->network_setup[i], "/proc/self/fd/3", pidfile, pid_text))) _exit(126);
-    // It keeps 0-2, the namespace and the state directory, nothing else: a daemon holding the report pipe (fd 3
+    // It keeps 0-2, the namespace and its PID file, nothing else: a daemon holding the report pipe (fd 3
     // here) would keep the creator waiting for its EOF, and the task's logs are not its own.
     int devnull = open("/dev/null", O_RDWR);
     if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 || dup2(err[1], 2) < 0 ||
-        dup2(nsfd, 3) < 0 || dup2(statefd, 4) < 0 || syscall(SYS_close_range, 5, ~0U, 0) != 0)
+        dup2(nsfd, 3) < 0 || dup2(pidfd, 4) < 0 || syscall(SYS_close_range, 5, ~0U, 0) != 0)
       _exit(126);
     // Default dispositions, as any program expects (the supervisor ignores SIGPIPE; this pasta
     // takes an ignored SIGPIPE for a failure to set it up).
@@ -1130,6 +1147,7 @@ static struct failure connect_network(struct plan *plan, pid_t init, int statefd
   }
   close(err[1]);
   close(nsfd);
+  close(pidfd);
   // Its last line of stderr, read as it comes (a daemon may keep the pipe open after the
   // command itself has exited, so EOF is not waited for).
   char text[1024];
@@ -1456,6 +1474,8 @@ int main(int argc, char **argv) {
   }
   char *document = read_document(PLAN_FD);
   close(PLAN_FD);
+  plan_document = document;
+  plan_document_size = document ? strlen(document) : 0;
   int bad = document ? parse_plan(document, &plan) : -1;
   if (bad != 0) {
     fprintf(stderr, "tasker-supervisor: invalid plan (line %d)\n", bad);

@@ -128,6 +128,21 @@ struct SecurityTests {
     #expect(listing(host).isEmpty && box.tasksOnRecord().isEmpty)
   }
 
+  /// The download path's owner moves it away while a task runs: `rm` still finds the task's
+  /// view there (by the mount it clones) and detaches it.
+  @Test func rmDetachesAViewWhoseDownloadPathWasMoved() throws {
+    let images = try Images.shared()
+    let box = try Sandbox()
+    defer { box.scratch.remove() }
+    let id = try box.create(images.url("busybox.tar.gz"), ["sleep 60"])
+    let moved = box.scratch.url.appendingPathComponent("moved-away")
+    #expect(rename(box.downloads.path, moved.path) == 0)
+    #expect(mkdir(box.downloads.path, 0o755) == 0)
+    #expect(try box.tasker(["rm", "--force", id]).status == 0)
+    let mountinfo = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
+    #expect(!mountinfo.contains(moved.path + "/" + id), "the view stayed mounted where it was moved")
+  }
+
   /// The download path's owner flips `<download path>/<ID>` and the download path itself
   /// between a directory and a symlink to a host directory while tasks are made and removed:
   /// the host directory is never written nor mounted over.

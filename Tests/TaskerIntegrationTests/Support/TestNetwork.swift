@@ -73,7 +73,8 @@ enum TestNetworkError: Error {
   case setup(String)
 }
 
-/// PIDs of the pasta processes whose command line names `text` (a task's state directory).
+/// PIDs of the pasta processes of tasks whose state lives under `text` (named on their command
+/// line, or held as a descriptor).
 func pastaProcesses(naming text: String) -> [Int32] {
   let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
   return entries.compactMap { entry -> Int32? in
@@ -81,9 +82,12 @@ func pastaProcesses(naming text: String) -> [Int32] {
       let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline")
     else { return nil }
     let words = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-    guard let first = words.first, first.hasSuffix("pasta") || first.contains("passt"),
-      words.contains(where: { $0.contains(text) })
-    else { return nil }
-    return pid
+    guard let first = words.first, first.hasSuffix("pasta") || first.contains("passt") else { return nil }
+    // The task's pasta holds its PID file, a file of the task's state directory, as a descriptor.
+    let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(entry)/fd")) ?? []
+    let holds = fds.contains { fd in
+      ((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(entry)/fd/\(fd)")) ?? "").contains(text)
+    }
+    return holds || words.contains(where: { $0.contains(text) }) ? pid : nil
   }
 }
