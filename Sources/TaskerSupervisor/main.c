@@ -59,7 +59,12 @@
 #include <linux/capability.h>
 #include <linux/openat2.h>
 #include <linux/sched.h>
+#include <ifaddrs.h>
+#include <linux/fib_rules.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -846,6 +851,91 @@ static int mask(int rootfd, const char *path) {
   return mount_on(rootfd, "/dev/null", path, NULL, MS_BIND, NULL);
 }
 
+// The host's own addresses, read in the supervisor before the init is cloned. pasta copies the
+// host's main address into the task's namespace (so connecting to it stays inside), but every
+// other address of the host (its link-local IPv6 address, other interfaces' addresses) would
+// reach pasta, which connects to it from the host: a service bound to all of the host's
+// addresses would answer the task. The init therefore installs one "prohibit" routing rule per
+// host address in the task's namespace (below the local table, so the task's own copies still
+// work); the task, without CAP_NET_ADMIN, cannot remove them.
+enum { MAX_HOST_ADDRESSES = 256 };
+static struct host_address {
+  int family;
+  unsigned char bytes[16];
+} host_addresses[MAX_HOST_ADDRESSES];
+static int nhost_addresses;
+
+static void read_host_addresses(void) {
+  struct ifaddrs *list;
+  if (getifaddrs(&list) != 0) return;
+  for (struct ifaddrs *a = list; a && nhost_addresses < MAX_HOST_ADDRESSES; a = a->ifa_next) {
+    if (!a->ifa_addr || (a->ifa_flags & IFF_LOOPBACK)) continue;
+    struct host_address *h = &host_addresses[nhost_addresses];
+    if (a->ifa_addr->sa_family == AF_INET) {
+      memcpy(h->bytes, &((struct sockaddr_in *)a->ifa_addr)->sin_addr, 4);
+    } else if (a->ifa_addr->sa_family == AF_INET6) {
+      memcpy(h->bytes, &((struct sockaddr_in6 *)a->ifa_addr)->sin6_addr, 16);
+    } else {
+      continue;
+    }
+    h->family = a->ifa_addr->sa_family;
+    nhost_addresses++;
+  }
+  freeifaddrs(list);
+}
+
+// One rtnetlink request, acknowledged: 0, or -1 with errno.
+static int netlink_request(int fd, struct nlmsghdr *request) {
+  if (send(fd, request, request->nlmsg_len, 0) != (ssize_t)request->nlmsg_len) return -1;
+  char reply[1024];
+  ssize_t n = recv(fd, reply, sizeof reply, 0);
+  if (n < (ssize_t)sizeof(struct nlmsghdr)) return -1;
+  struct nlmsghdr *header = (struct nlmsghdr *)reply;
+  if (header->nlmsg_type != NLMSG_ERROR) return 0;
+  int err = ((struct nlmsgerr *)NLMSG_DATA(header))->error;
+  if (err == 0 || err == -EEXIST) return 0;
+  errno = -err;
+  return -1;
+}
+
+static int block_host_addresses(void) {
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) return -1;
+  int rc = 0;
+  for (int i = 0; rc == 0 && i < nhost_addresses; i++) {
+    struct {
+      struct nlmsghdr header;
+      struct fib_rule_hdr rule;
+      char attributes[64];
+    } request;
+    memset(&request, 0, sizeof request);
+    int length = host_addresses[i].family == AF_INET ? 4 : 16;
+    request.header.nlmsg_type = RTM_NEWRULE;
+    request.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+    request.header.nlmsg_seq = (unsigned)i + 1;
+    request.rule.family = (unsigned char)host_addresses[i].family;
+    request.rule.dst_len = (unsigned char)(length * 8);
+    request.rule.action = FR_ACT_PROHIBIT;
+    struct rtattr *attribute = (struct rtattr *)request.attributes;
+    attribute->rta_type = FRA_DST;
+    attribute->rta_len = (unsigned short)RTA_LENGTH(length);
+    memcpy(RTA_DATA(attribute), host_addresses[i].bytes, (size_t)length);
+    struct rtattr *priority = (struct rtattr *)(request.attributes + RTA_ALIGN(attribute->rta_len));
+    priority->rta_type = FRA_PRIORITY;
+    priority->rta_len = RTA_LENGTH(sizeof(uint32_t));
+    uint32_t value = 100;
+    memcpy(RTA_DATA(priority), &value, sizeof value);
+    request.header.nlmsg_len =
+        (unsigned)(NLMSG_LENGTH(sizeof request.rule) + RTA_ALIGN(attribute->rta_len) + RTA_ALIGN(priority->rta_len));
+    // A host address of a family this namespace does not run (pasta without IPv6) needs none.
+    if (netlink_request(fd, &request.header) != 0 && errno != EAFNOSUPPORT) rc = -1;
+  }
+  int saved = errno;
+  close(fd);
+  errno = saved;
+  return rc;
+}
+
 static int loopback_up(void) {
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
@@ -944,6 +1034,8 @@ static struct failure build_jail(const struct plan *plan) {
   if (plan->hostname && sethostname(plan->hostname, strlen(plan->hostname)) != 0)
     return failure_of(STEP_HOSTNAME, errno, plan->hostname);
   if (plan->loopback && loopback_up() != 0) return failure_of(STEP_NETWORK, errno, "lo");
+  if (plan->nnetwork_setup && block_host_addresses() != 0)
+    return failure_of(STEP_NETWORK, errno, "the host's addresses (routing rules)");
   return failure_of(0, 0, NULL);
 }
 
@@ -1295,6 +1387,9 @@ static int run_jailed(struct plan *plan, int statefd, char **command, char **arg
   int on = 1;
   setsockopt(channel[0], SOL_SOCKET, SO_PASSCRED, &on, sizeof on);
 
+  // The host's addresses, for the init to close off in the task's namespace (see
+  // block_host_addresses), read while this process still sees the host's network.
+  if (plan->nnetwork_setup) read_host_addresses();
   // The root by descriptor: the init inherits it as its working directory (see build_jail).
   if (fchdir(ROOT_FD) != 0) fail_and_clean(plan, failure_of(STEP_CHDIR, errno, "the task's root"));
   // Born in the v2 cgroup if there is one: moving a process in later would cost an RCU grace

@@ -55,6 +55,41 @@ struct NetworkTests {
     #expect(pastaProcesses(naming: box.state.path).isEmpty, "no pasta outlives a task")
   }
 
+  /// A host address pasta does not copy into the task (another interface's) would reach pasta,
+  /// which connects to it from the host: the task's namespace has a rule refusing every host
+  /// address, so a service bound to all of the host's addresses does not answer.
+  @Test func noOtherAddressOfTheHostIsReachable() throws {
+    let (images, image) = try image()
+    let box = try Sandbox()
+    defer { box.scratch.remove() }
+    let network = try TestNetwork()
+    defer { network.remove() }
+    for command in [
+      // (a veth pair with both ends in the host sim: this kernel has no dummy interfaces)
+      ["link", "add", "tasker-o1", "type", "veth", "peer", "name", "tasker-o2"],
+      ["addr", "add", "10.78.0.1/32", "dev", "tasker-o1"], ["link", "set", "tasker-o1", "up"],
+    ] {
+      #expect(try network.run(in: network.hostSim, ["/usr/sbin/ip"] + command).status == 0)
+    }
+    try network.start(in: network.hostSim, [images.path("netprobe"), "tcp-serve", "0.0.0.0", "8003", "host-other"])
+    let result = try tasker(
+      network, box,
+      [
+        "run", "--rm", "--download-path", box.downloads.path, image, "--", "/bin/sh", "-c",
+        "\(probe) tcp-get 10.78.0.1 8003; echo \" $?\"",
+      ])
+    #expect(result.status == 0, "\(result.stderr)")
+    #expect(result.stdout == " 1\n", "\(result.stdout) \(result.stderr)")
+    // The host's own network does reach it: the test can tell.
+    let shared = try tasker(
+      network, box,
+      [
+        "run", "--rm", "--network", "host", "--download-path", box.downloads.path, image, "--", "/bin/sh", "-c",
+        "\(probe) tcp-get 10.78.0.1 8003",
+      ])
+    #expect(shared.stdout == "host-other", "\(shared.stdout) \(shared.stderr)")
+  }
+
   @Test func publishedPortsAnswerOnTheHost() throws {
     let (images, image) = try image()
     let box = try Sandbox()
