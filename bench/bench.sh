@@ -106,10 +106,11 @@ if [ "$part" = start ] || [ "$part" = all ]; then
     -n "crun run" "crun run -b $work/bundle bench-crun" \
     -n "runc run" "runc run -b $work/bundle bench-runc" \
     -n "systemd-nspawn" "systemd-nspawn -q --register=no --keep-unit -D $work/nspawn-root /bin/true" \
-    -n "tasker run (jail, cached image)" "$tasker run --rm $work/images/busybox.tar /bin/true" \
+    -n "tasker run --network host (jail, cached image)" "$tasker run --rm --network host $work/images/busybox.tar /bin/true" \
+    -n "tasker run (jail, private network: the default)" "$tasker run --rm $work/images/busybox.tar /bin/true" \
     -n "tasker run --isolation chroot" "$tasker run --rm --isolation chroot $work/images/busybox.tar /bin/true" \
     -n "crun run, memory limit" "crun run -b $work/bundle-mem bench-crun-mem" \
-    -n "tasker run --memory 64m" "$tasker run --rm --memory 64m $work/images/busybox.tar /bin/true"
+    -n "tasker run --memory 64m --network host" "$tasker run --rm --memory 64m --network host $work/images/busybox.tar /bin/true"
   cd - >/dev/null
   python3 bench/report.py "$out/start.json" --title "start /bin/true isolated" >"$out/start.md"
 fi
