@@ -159,7 +159,9 @@ public struct JailPlan: Equatable, Sendable {
       if !options.limits.isEmpty { unsupported.append("resource limits") }
       if !unsupported.isEmpty {
         throw TaskerError(
-          .invalidArgument, "\(unsupported.joined(separator: ", ")) need --isolation jail (chroot cannot enforce them)")
+          .invalidArgument,
+          "\(unsupported.joined(separator: ", ")) \(unsupported.count == 1 ? "needs" : "need") --isolation jail "
+            + "(chroot cannot enforce \(unsupported.count == 1 ? "it" : "them"))")
       }
       return JailPlan(
         isolation: .chroot, namespaces: [], steps: [], hostname: nil, loopbackUp: false, capabilities: nil,

@@ -193,7 +193,9 @@ public struct SeccompProfile: Codable, Equatable, Sendable {
       return keys.isEmpty ? "" : " at \(keys.hasPrefix(".") ? String(keys.dropFirst()) : keys)"
     }
     switch error {
-    case .dataCorrupted(let context): return "not valid JSON\(path(context))"
+    case .dataCorrupted(let context):
+      // With a coding path the JSON parsed, and a value in it is not one the format allows.
+      return context.codingPath.isEmpty ? "not valid JSON" : "invalid value\(path(context))"
     case .keyNotFound(let key, let context): return "missing \(key.stringValue)\(path(context))"
     case .typeMismatch(_, let context), .valueNotFound(_, let context):
       return "\(context.debugDescription)\(path(context))"

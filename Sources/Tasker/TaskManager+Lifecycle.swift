@@ -214,7 +214,10 @@ extension TaskManager {
     // Everything a jailed task started lived in its PID namespace, gone with its init. Only a
     // chroot needs the search below, which must not touch a host process that merely entered
     // the task's directory: it takes the supervisor's session, or a parent already taken.
-    if record.initPID != nil { return }
+    if record.initPID != nil {
+      awaitSupervisor(of: record)
+      return
+    }
     for _ in 0..<50 {
       var stats: [Int32: ProcessStat] = [:]
       for pid in allProcessIDs() where pid != getpid() {
@@ -235,7 +238,10 @@ extension TaskManager {
           grew = true
         }
       }
-      if members.isEmpty { return }
+      if members.isEmpty {
+        awaitSupervisor(of: record)
+        return
+      }
       for pid in members {
         guard let stat = ProcessStat.read(pid: pid),
           let process = try? ProcessHandle.open(pid: pid, expectedStartTime: stat.startTime)
@@ -244,6 +250,16 @@ extension TaskManager {
         _ = process.waitForExit(timeoutMilliseconds: 1_000)
       }
     }
+  }
+
+  /// Waits (two seconds at most) for the task's supervisor to finish: once its task is killed it
+  /// still writes `exit.json` into the task's state directory and removes the cgroups, and the
+  /// state must not be deleted under it.
+  func awaitSupervisor(of record: TaskRecord) {
+    guard
+      let supervisor = try? ProcessHandle.open(pid: record.supervisorPID, expectedStartTime: record.supervisorStartTime)
+    else { return }
+    _ = supervisor.waitForExit(timeoutMilliseconds: 2_000)
   }
 
   // MARK: - helpers

@@ -103,7 +103,12 @@ public struct TaskStore: Sendable {
     _ = tasker_unmount_all(rootPath(of: id))
     guard rename(directory(of: id), trash) == 0 else { return false }
     if let name { releaseName(name, for: id) }
-    try? removeTree(trash)
+    // A file that appears while the tree is removed (a supervisor's last exit.json) makes one
+    // pass fail with ENOTEMPTY: a few more passes.
+    for attempt in 0..<5 {
+      if (try? removeTree(trash)) != nil || !pathExists(trash) { break }
+      usleep(UInt32(20_000 * (attempt + 1)))
+    }
     return true
   }
 

@@ -1471,7 +1471,8 @@ static int run_jailed(struct plan *plan, int statefd, char **command, char **arg
         snprintf(why, sizeof why, "the task's init was killed by signal %d before the command started%s",
                  WTERMSIG(init_status), WTERMSIG(init_status) == SIGKILL ? " (is --memory too small?)" : "");
       else
-        snprintf(why, sizeof why, "the task's init ended before the command started");
+        snprintf(why, sizeof why, "the task's init ended before the command started%s",
+                 plan->seccomp ? " (does the seccomp profile refuse execve, sendmsg or exit_group?)" : "");
       failure = failure_of(STEP_EXEC, ECHILD, why);
     }
     fail_and_clean(plan, failure);
