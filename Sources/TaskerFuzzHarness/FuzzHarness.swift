@@ -55,6 +55,25 @@ public enum FuzzHarness {
     }
     // Any text, quoted, is one word: itself.
     precondition((try? ShellWords.split(ShellWords.quote(text))) == [text], "quote failed for \(text)")
+    // A published port prints as it parses: parse → print → parse is the identity.
+    if let port = try? PublishedPort(parsing: text) {
+      precondition(port.hostPort >= 1 && port.taskPort >= 1, "a port of zero: \(port)")
+      precondition((try? PublishedPort(parsing: port.description)) == port, "publish round trip failed: \(port)")
+    }
+    // A seccomp profile that decodes either settles into a filter whose every rule names a
+    // plausible system call with an errno the kernel can return, or is refused as a TaskerError
+    // (never a crash); and what settles once settles the same again.
+    if let profile = try? SeccompProfile.decode(bytes) {
+      if let filter = try? profile.filter(capabilities: .default) {
+        precondition((0...4095).contains(filter.defaultErrno), "default errno out of range")
+        for rule in filter.rules {
+          precondition(!rule.name.isEmpty && rule.name.utf8.count <= 64, "rule name: \(rule.name)")
+          precondition((0...4095).contains(rule.errno) && rule.arguments.count <= 6, "rule: \(rule)")
+          precondition(rule.arguments.allSatisfy { (0..<6).contains($0.index) }, "argument index: \(rule)")
+        }
+        precondition((try? profile.filter(capabilities: .default)) == filter, "filter not deterministic")
+      }
+    }
     if let path = try? MemberPath(bytes) {
       for component in path.components {
         precondition(!component.isEmpty && component != [46] && component != [46, 46], "bad component")
