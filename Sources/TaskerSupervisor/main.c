@@ -1495,15 +1495,14 @@ static int run_jailed(struct plan *plan, int statefd, char **command, char **arg
   do {
     n = read(status[0], &command_status, sizeof command_status);
   } while (n < 0 && errno == EINTR);
-  // The network goes with the task, before its end is recorded: whoever waits for the task
-  // finds no pasta left.
-  stop_network(plan);
   // The init tells how the command ended; if it was killed first (rm --force), its own end is
-  // the task's.
+  // the task's. Recorded first, as soon as it is known: the network and the cgroups go after
+  // (rm waits for this process to end, so it finds no pasta left).
   if (n == (ssize_t)sizeof command_status)
     write_exit_record(statefd, command_status);
   else if (waited == init)
     write_exit_record(statefd, init_status);
+  stop_network(plan);
   remove_cgroups(plan);
   return 0;
 }
