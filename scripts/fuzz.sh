@@ -4,10 +4,11 @@
 #   scripts/fuzz.sh [SECONDS_PER_TARGET]        (default 60)
 #   scripts/fuzz.sh --ci [SECONDS_PER_TARGET]   (default 60)
 #   scripts/fuzz.sh 3600                        the long run: an hour per target, before a release
-#   scripts/fuzz.sh --target inputs 600         one target only (archive or inputs)
+#   scripts/fuzz.sh --target inputs 600         one target only (archive, inputs or plan)
 #
-# Both targets (archive, inputs) are built once, with -sanitize=fuzzer, into one scratch path
-# (.build-fuzz), then each runs for SECONDS over a copy of its kept corpus, so that a run never
+# The Swift targets (archive, inputs) are built once, with -sanitize=fuzzer, into one scratch
+# path (.build-fuzz); plan, the supervisor's C parser of the plan document, is built with clang
+# and AddressSanitizer and UBSan (-fsanitize=fuzzer,address,undefined) into the same place, then each runs for SECONDS over a copy of its kept corpus, so that a run never
 # writes into the repository's corpus — except a finding. Seeds and findings live in
 # Tests/Fixtures/fuzz/<target>/, and every file there is replayed by the tests
 # (FuzzCorpusTests), so a crash found once stays fixed.
@@ -20,14 +21,14 @@
 # libFuzzer's progress is shown as it goes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-usage="usage: scripts/fuzz.sh [--ci] [--target archive|inputs] [SECONDS_PER_TARGET]"
+usage="usage: scripts/fuzz.sh [--ci] [--target archive|inputs|plan] [SECONDS_PER_TARGET]"
 ci=false
-targets=(archive inputs)
+targets=(archive inputs plan)
 while [[ ${1:-} == --* ]]; do
   case $1 in
     --ci) ci=true ;;
     --target)
-      [[ ${2:-} == archive || ${2:-} == inputs ]] || { echo "$usage" >&2; exit 64; }
+      [[ ${2:-} == archive || ${2:-} == inputs || ${2:-} == plan ]] || { echo "$usage" >&2; exit 64; }
       targets=("$2")
       shift
       ;;
@@ -44,7 +45,13 @@ flags=(-Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING -Xswiftc -parse-as-library)
 
 echo "== building the fuzz targets (.build-fuzz)"
 for target in "${targets[@]}"; do
-  swift build --scratch-path .build-fuzz --product "TaskerFuzz${target^}" "${flags[@]}" >/dev/null
+  if [[ $target == plan ]]; then
+    mkdir -p .build-fuzz
+    clang -g -O1 -fuse-ld=lld -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+      -DTASKER_FUZZ_PLAN Sources/TaskerSupervisor/main.c -o .build-fuzz/TaskerFuzzPlan -l:libseccomp.a
+  else
+    swift build --scratch-path .build-fuzz --product "TaskerFuzz${target^}" "${flags[@]}" >/dev/null
+  fi
 done
 bin=$(swift build --scratch-path .build-fuzz "${flags[@]}" --show-bin-path)
 
@@ -61,7 +68,9 @@ for target in "${targets[@]}"; do
   echo "== fuzzing $target for ${seconds}s over a copy of $kept ($(ls "$corpus" | wc -l) inputs)"
   # Swift's own crash reporter would stop libFuzzer from writing the crashing input: it is off.
   status=0
-  run=(env SWIFT_BACKTRACE=enable=no "$bin/TaskerFuzz${target^}" -max_total_time="$seconds" -max_len=65536
+  program=$bin/TaskerFuzz${target^}
+  [[ $target == plan ]] && program=.build-fuzz/TaskerFuzzPlan
+  run=(env SWIFT_BACKTRACE=enable=no "$program" -max_total_time="$seconds" -max_len=65536
     -timeout=20 -rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix="$artifacts/" "$corpus")
   if $ci; then
     "${run[@]}" >"$log" 2>&1 || status=$?

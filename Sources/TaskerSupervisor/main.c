@@ -1547,6 +1547,39 @@ static int run_chrooted(struct plan *plan, int statefd, char **command) {
   return 0;
 }
 
+#ifdef TASKER_FUZZ_PLAN
+// libFuzzer's entry (scripts/fuzz.sh builds this file alone with -DTASKER_FUZZ_PLAN and
+// AddressSanitizer): any bytes either fail to parse, or parse into a plan whose printed form
+// parses again into the same printed form — what the executor carries out is what it shows.
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  static struct plan plan, again;
+  if (size > MAX_PLAN || memchr(data, 0, size)) return 0;
+  char *text = malloc(size + 1);
+  if (!text) return 0;
+  memcpy(text, data, size);
+  text[size] = '\0';
+  memset(&plan, 0, sizeof plan);
+  if (parse_plan(text, &plan) == 0) {
+    char *printed = NULL, *reprinted = NULL;
+    size_t printed_size = 0, reprinted_size = 0;
+    FILE *out = open_memstream(&printed, &printed_size);
+    print_plan(out, &plan);
+    fclose(out);
+    char *copy = strdup(printed);
+    memset(&again, 0, sizeof again);
+    if (parse_plan(copy, &again) != 0) abort();  // what it printed, it cannot read
+    out = open_memstream(&reprinted, &reprinted_size);
+    print_plan(out, &again);
+    fclose(out);
+    if (strcmp(printed, reprinted) != 0) abort();  // the plan changed on the way through
+    free(printed);
+    free(reprinted);
+    free(copy);
+  }
+  free(text);
+  return 0;
+}
+#else
 int main(int argc, char **argv) {
   static struct plan plan;
   if (argc == 2 && strcmp(argv[1], "--print-plan") == 0) {
@@ -1595,3 +1628,4 @@ int main(int argc, char **argv) {
   if (plan.jail) return run_jailed(&plan, STATE_FD, command, argv, argc);
   return run_chrooted(&plan, STATE_FD, command);
 }
+#endif

@@ -62,6 +62,27 @@ struct PlanDocumentTests {
     #expect(try parsedBySupervisor(document).stdout == document)
   }
 
+  /// The kept corpus of the plan fuzz target (Tests/Fixtures/fuzz/plan, seeds and findings):
+  /// each document is refused, or what the supervisor prints of it reads back the same.
+  static let keptPlans: [String] = {
+    let directory = repositoryRoot.appendingPathComponent("Tests/Fixtures/fuzz/plan")
+    return ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []).sorted()
+      .map { directory.appendingPathComponent($0).path }
+  }()
+
+  @Test func thePlanCorpusIsThere() { #expect(Self.keptPlans.count >= 2) }
+
+  @Test(arguments: keptPlans)
+  func aKeptPlanReadsBackTheSame(path: String) throws {
+    let document = String(decoding: try Data(contentsOf: URL(fileURLWithPath: path)), as: UTF8.self)
+    let parsed = try parsedBySupervisor(document)
+    guard parsed.status == 0 else {
+      #expect(parsed.status == 2 && parsed.stderr.hasPrefix("tasker-supervisor: invalid plan"), "\(parsed.stderr)")
+      return
+    }
+    #expect(try parsedBySupervisor(parsed.stdout).stdout == parsed.stdout)
+  }
+
   @Test(arguments: [
     "tasker-plan\t2\nisolation\tjail\nworkdir\t/\nend\n",  // another version
     "tasker-plan\t1\nisolation\tjail\nworkdir\t/\n",  // no end: cut short
