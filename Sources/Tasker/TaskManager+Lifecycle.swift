@@ -272,20 +272,6 @@ extension TaskManager {
   }
 }
 
-/// Detaches every mount at or below `path`, deepest first (the task's root, and anything a
-/// chroot-isolated task mounted inside it).
-func unmountTree(_ path: String) {
-  let mountinfo = (try? readSmallFile("/proc/self/mountinfo", limit: 16 << 20)) ?? ""
-  let below = mountinfo.split(separator: "\n").compactMap { line -> String? in
-    let fields = line.split(separator: " ")
-    guard fields.count > 4 else { return nil }
-    let point = String(fields[4])
-    return point == path || point.hasPrefix(path + "/") ? point : nil
-  }
-  for point in below.sorted(by: { $0.count > $1.count }) { umount2(point, Int32(MNT_DETACH)) }
-  _ = tasker_unmount_all(path)
-}
-
 /// Writes `text` into an existing file (a cgroup or procfs knob).
 func writeFileContents(_ path: String, _ text: String) throws(SystemError) {
   let fd = try retryingSyscall("open", path: path) { open(path, O_WRONLY | O_CLOEXEC) }

@@ -54,12 +54,6 @@ public func pathExists(_ path: String) -> Bool {
   return lstat(path, &info) == 0
 }
 
-/// Whether `path` is a directory (following symlinks).
-public func isDirectory(_ path: String) -> Bool {
-  var info = stat()
-  return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
-}
-
 /// Removes `path` and everything below it, like `rm -rf`, without ever following a symlink:
 /// a symlink inside the tree (an image may hold `etc -> /etc`) is removed, never walked into.
 /// A missing `path` is not an error. Works at any depth with a bounded number of descriptors
