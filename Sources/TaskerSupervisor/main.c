@@ -704,7 +704,8 @@ static int harden_init(void) {
 
 // The command's side of the fork: in its root, with its rights, then exec. A failure goes back
 // to the supervisor over `channel`, which closes on exec: EOF there means the exec succeeded.
-static void exec_command(const struct plan *plan, scmp_filter_ctx filter, char **command, int channel) {
+static void exec_command(const struct plan *plan, scmp_filter_ctx filter, char **command, int channel,
+                         int gate) {
   const char *workdir = plan->workdir;
   sigset_t none;
   sigemptyset(&none);
@@ -712,6 +713,18 @@ static void exec_command(const struct plan *plan, scmp_filter_ctx filter, char *
   sigprocmask(SIG_SETMASK, &none, NULL);
   // Every other descriptor is the supervisor's business; the command starts with 0, 1 and 2.
   syscall(SYS_close_range, 3, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */);
+  // Nothing of the command runs before its init has given up its rights and descriptors: a
+  // command allowed to ptrace would otherwise find a window in which the init still holds
+  // them (the init writes one byte here when it is done; EOF means it failed and kills us).
+  // Without an init (chroot isolation) there is no gate.
+  if (gate >= 0) {
+    char opened;
+    ssize_t got;
+    do {
+      got = read(gate, &opened, 1);
+    } while (got < 0 && errno == EINTR);
+    if (got != 1) _exit(127);
+  }
   if (chdir(workdir) != 0) send_failure(channel, failure_of(STEP_CHDIR, errno, workdir));
   // Never gain privileges across exec (setuid binaries, file capabilities).
   else if (plan->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
@@ -1069,6 +1082,11 @@ static void run_init(const struct plan *plan, char **command, int go, int channe
       _exit(1);
     }
   }
+  int gate[2];
+  if (pipe2(gate, O_CLOEXEC) != 0) {
+    send_failure(channel, failure_of(STEP_FORK, errno, ""));
+    _exit(1);
+  }
   sigset_t all, previous;
   sigfillset(&all);
   sigprocmask(SIG_BLOCK, &all, &previous);
@@ -1079,8 +1097,10 @@ static void run_init(const struct plan *plan, char **command, int go, int channe
   }
   if (child == 0) {
     close(status_out);
-    exec_command(plan, filter, command, channel);
+    close(gate[1]);
+    exec_command(plan, filter, command, channel, gate[0]);
   }
+  close(gate[0]);
   if (filter) seccomp_release(filter);
   // The task's streams are the command's; the init keeps none of them.
   detach_from_streams();
@@ -1100,6 +1120,9 @@ static void run_init(const struct plan *plan, char **command, int go, int channe
     _exit(1);
   }
   close(channel);
+  ssize_t opened = write(gate[1], "", 1);
+  (void)opened;
+  close(gate[1]);
   for (;;) {
     siginfo_t info;
     int sig = sigwaitinfo(&all, &info);
@@ -1522,7 +1545,7 @@ static int run_chrooted(struct plan *plan, int statefd, char **command) {
       _exit(127);
     }
     close(ROOT_FD);
-    exec_command(plan, NULL, command, channel[1]);
+    exec_command(plan, NULL, command, channel[1], -1);
   }
   close(channel[1]);
   struct failure failure;
