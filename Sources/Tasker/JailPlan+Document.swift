@@ -1,6 +1,6 @@
 extension JailPlan {
   /// The version of the plan document `tasker-supervisor` reads; it refuses any other.
-  public static let documentVersion = 1
+  public static let documentVersion = 2
 
   /// The plan as `tasker-supervisor` reads it on its descriptor 4: one record a line, fields
   /// separated by tabs and percent-encoded (`%25`, `%09`, `%0A`), first line
@@ -10,11 +10,15 @@ extension JailPlan {
   public func document(workdir: String, reportRootfs: String? = nil) -> String {
     var lines: [[String]] = [["tasker-plan", String(Self.documentVersion)]]
     lines.append(["isolation", isolation.rawValue])
+    if mode != .task { lines.append(["mode", mode.rawValue]) }
     lines.append(["workdir", workdir])
     if let reportRootfs { lines.append(["report-rootfs", reportRootfs]) }
     let flags = namespaces.filter { $0 != .cgroup }.reduce(Int32(0)) { $0 | $1.cloneFlag }
     if flags != 0 { lines.append(["namespaces", String(flags)]) }
     if namespaces.contains(.cgroup) { lines.append(["cgroupns"]) }
+    for join in joins { lines.append(["join", String(join.namespace.cloneFlag), join.path]) }
+    for map in uidMappings { lines.append(["uid-map", String(map.inside), String(map.outside), String(map.count)]) }
+    for map in gidMappings { lines.append(["gid-map", String(map.inside), String(map.outside), String(map.count)]) }
     for cgroup in cgroups {
       lines.append(
         cgroup.isParent
@@ -27,17 +31,41 @@ extension JailPlan {
       case .mkdir(let path, let mode): lines.append(["mkdir", path, String(mode, radix: 8)])
       case .mount(let source, let target, let type, let flags, let data):
         lines.append(["mount", source, target, type, String(flags), data])
-      case .bind(let hostPath, let target, let readOnly):
-        lines.append(["bind", hostPath, target, readOnly ? "1" : "0"])
+      case .bind(let hostPath, let target, let flags):
+        lines.append(["bind", hostPath, target, String(flags)])
+      case .device(let path, let type, let major, let minor, let mode, let uid, let gid):
+        lines.append([
+          "mknod", path, String(type), String(major), String(minor), String(mode, radix: 8), String(uid), String(gid),
+        ])
+      case .write(let path, let value): lines.append(["write", path, value])
+      case .propagation(let path, let flags): lines.append(["propagation", path, String(flags)])
       case .symlink(let target, let path): lines.append(["symlink", target, path])
       case .readOnly(let path): lines.append(["readonly", path])
       case .mask(let path): lines.append(["mask", path])
       }
     }
+    if readOnlyRoot { lines.append(["readonly-root"]) }
+    if rootPropagation != 0 { lines.append(["root-propagation", String(rootPropagation)]) }
+    if noPivot { lines.append(["no-pivot"]) }
     if let hostname { lines.append(["hostname", hostname]) }
+    if let domainname { lines.append(["domainname", domainname]) }
     if loopbackUp { lines.append(["loopback-up"]) }
     if !networkSetup.isEmpty { lines.append(["network-setup"] + networkSetup) }
+    if let user { lines.append(["user", String(user.uid), String(user.gid)] + user.additionalGids.map { String($0) }) }
+    if let umask { lines.append(["umask", String(umask, radix: 8)]) }
     if let capabilities { lines.append(["capabilities", String(capabilities.mask, radix: 16)]) }
+    if let sets = capabilitySets {
+      lines.append(
+        ["capability-sets"]
+          + [sets.bounding, sets.effective, sets.inheritable, sets.permitted, sets.ambient].map {
+            String($0.mask, radix: 16)
+          })
+    }
+    for limit in rlimits { lines.append(["rlimit", String(limit.resource), String(limit.soft), String(limit.hard)]) }
+    if let oomScoreAdj { lines.append(["oom-score-adj", String(oomScoreAdj)]) }
+    if let personality { lines.append(["personality", String(personality)]) }
+    if let terminal { lines.append(["terminal", String(terminal.rows), String(terminal.columns)]) }
+    if preservedDescriptors > 0 { lines.append(["preserve-fds", String(preservedDescriptors)]) }
     if noNewPrivileges { lines.append(["no-new-privileges"]) }
     if let seccomp {
       lines.append(["seccomp", seccomp.defaultAction.planWord, String(seccomp.defaultErrno)])
@@ -50,6 +78,11 @@ extension JailPlan {
         }
         lines.append(fields)
       }
+    }
+    if let hookState { lines.append(["hook-state", hookState.prefix, hookState.suffix]) }
+    for hook in hooks {
+      lines.append(
+        ["hook", hook.phase.rawValue, String(hook.timeout), hook.path, String(hook.args.count)] + hook.args + hook.env)
     }
     lines.append(["end"])
     return lines.map { $0.map(Self.encodeField).joined(separator: "\t") + "\n" }.joined()

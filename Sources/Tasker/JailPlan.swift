@@ -73,10 +73,11 @@ public struct JailOptions: Equatable, Sendable {
 public struct JailPlan: Equatable, Sendable {
   /// A Linux namespace, with its clone flag.
   public enum Namespace: String, Equatable, Sendable, CaseIterable {
-    case mount, pid, uts, ipc, net, cgroup
+    case mount, pid, uts, ipc, net, cgroup, user
 
     public var cloneFlag: Int32 {
       switch self {
+      case .user: return 0x1000_0000  // CLONE_NEWUSER
       case .mount: return 0x0002_0000  // CLONE_NEWNS
       case .pid: return 0x2000_0000  // CLONE_NEWPID
       case .uts: return 0x0400_0000  // CLONE_NEWUTS
@@ -92,10 +93,137 @@ public struct JailPlan: Equatable, Sendable {
   public enum Step: Equatable, Sendable {
     case mkdir(String, mode: Int)
     case mount(source: String, target: String, type: String, flags: UInt, data: String)
-    case bind(hostPath: String, target: String, readOnly: Bool)
+    /// A bind of a host path; `flags` are MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, the atime
+    /// flags (a second, remounting call) and MS_REC (recursive).
+    case bind(hostPath: String, target: String, flags: UInt)
     case symlink(target: String, path: String)
     case readOnly(String)
     case mask(String)
+    /// A device node (`type` c, b or p); in a user namespace the host's node is bound instead.
+    case device(path: String, type: Character, major: UInt32, minor: UInt32, mode: Int, uid: UInt32, gid: UInt32)
+    /// A value written into a file of the root (a sysctl under `proc/sys`).
+    case write(path: String, value: String)
+    /// A propagation change of the mount at `path` (MS_SHARED, MS_SLAVE, MS_PRIVATE,
+    /// MS_UNBINDABLE, with MS_REC).
+    case propagation(path: String, flags: UInt)
+
+    /// A read-only (or not) bind, as tasker's own device binds are.
+    public static func bind(hostPath: String, target: String, readOnly: Bool) -> Step {
+      .bind(hostPath: hostPath, target: target, flags: readOnly ? JailPlan.readOnly : 0)
+    }
+  }
+
+  /// How the supervisor runs the process: a task's (an init, a supervisor that stays), an OCI
+  /// container's (the process is PID 1, waits for `start`, the supervisor exits once created),
+  /// or an exec into a running container.
+  public enum Mode: String, Equatable, Sendable {
+    case task, oci, exec
+  }
+
+  /// A namespace of an existing process to enter instead of a new one.
+  public struct Join: Equatable, Sendable {
+    public var namespace: Namespace
+    public var path: String
+    public init(namespace: Namespace, path: String) {
+      self.namespace = namespace
+      self.path = path
+    }
+  }
+
+  /// One line of a user namespace's uid or gid map.
+  public struct IDMap: Equatable, Sendable {
+    public var inside: UInt32
+    public var outside: UInt32
+    public var count: UInt32
+    public init(inside: UInt32, outside: UInt32, count: UInt32) {
+      self.inside = inside
+      self.outside = outside
+      self.count = count
+    }
+  }
+
+  /// The user the process runs as.
+  public struct User: Equatable, Sendable {
+    public var uid: UInt32
+    public var gid: UInt32
+    public var additionalGids: [UInt32]
+    public init(uid: UInt32, gid: UInt32, additionalGids: [UInt32] = []) {
+      self.uid = uid
+      self.gid = gid
+      self.additionalGids = additionalGids
+    }
+  }
+
+  /// A resource limit (`resource` is the RLIMIT_* number).
+  public struct Rlimit: Equatable, Sendable {
+    public var resource: Int32
+    public var soft: UInt64
+    public var hard: UInt64
+    public init(resource: Int32, soft: UInt64, hard: UInt64) {
+      self.resource = resource
+      self.soft = soft
+      self.hard = hard
+    }
+  }
+
+  /// The five capability sets of an OCI process.
+  public struct CapabilitySets: Equatable, Sendable {
+    public var bounding: Capabilities
+    public var effective: Capabilities
+    public var inheritable: Capabilities
+    public var permitted: Capabilities
+    public var ambient: Capabilities
+    public init(
+      bounding: Capabilities, effective: Capabilities, inheritable: Capabilities, permitted: Capabilities,
+      ambient: Capabilities
+    ) {
+      self.bounding = bounding
+      self.effective = effective
+      self.inheritable = inheritable
+      self.permitted = permitted
+      self.ambient = ambient
+    }
+  }
+
+  /// A terminal's size.
+  public struct Terminal: Equatable, Sendable {
+    public var rows: Int
+    public var columns: Int
+    public init(rows: Int, columns: Int) {
+      self.rows = rows
+      self.columns = columns
+    }
+  }
+
+  /// The state document hooks read, less its status and PID (the supervisor puts
+  /// `"status":"...","pid":N` between the two).
+  public struct HookState: Equatable, Sendable {
+    public var prefix: String
+    public var suffix: String
+    public init(prefix: String, suffix: String) {
+      self.prefix = prefix
+      self.suffix = suffix
+    }
+  }
+
+  /// An OCI hook: when it runs, what it runs, how long it may take.
+  public struct Hook: Equatable, Sendable {
+    public enum Phase: String, Equatable, Sendable, CaseIterable {
+      case prestart, createRuntime, createContainer, startContainer, poststart, poststop
+    }
+    public var phase: Phase
+    public var path: String
+    public var args: [String]
+    public var env: [String]
+    /// Seconds; 0 for none.
+    public var timeout: Int
+    public init(phase: Phase, path: String, args: [String], env: [String], timeout: Int) {
+      self.phase = phase
+      self.path = path
+      self.args = args
+      self.env = env
+      self.timeout = timeout
+    }
   }
 
   /// A cgroup directory: a shared parent (made if missing), or the task's own (joined by the
@@ -140,11 +268,35 @@ public struct JailPlan: Equatable, Sendable {
   /// The host's cgroup v2 mount, if the plan uses it.
   public var unifiedMount: String?
 
+  // What an OCI container (`tasker-runtime`) adds; a task uses none of it.
+  public var mode: Mode = .task
+  public var joins: [Join] = []
+  public var uidMappings: [IDMap] = []
+  public var gidMappings: [IDMap] = []
+  public var readOnlyRoot = false
+  /// MS_* propagation flags for the root once it is `/` (0: leave it private).
+  public var rootPropagation: UInt = 0
+  public var noPivot = false
+  public var domainname: String?
+  public var user: User?
+  public var umask: Int?
+  public var capabilitySets: CapabilitySets?
+  public var rlimits: [Rlimit] = []
+  public var oomScoreAdj: Int?
+  public var personality: UInt32?
+  /// A terminal of this size (rows, columns) whose master goes over the console socket.
+  public var terminal: Terminal?
+  public var preservedDescriptors = 0
+  /// The hooks' state document, around the `"status":...,"pid":...` the supervisor fills in.
+  public var hookState: HookState?
+  public var hooks: [Hook] = []
+
   // MS_* flags from <sys/mount.h>.
   static let noSUID: UInt = 2
   static let noDev: UInt = 4
   static let noExec: UInt = 8
   static let strictAtime: UInt = 1 << 24
+  static let readOnly: UInt = 1
 
   /// Builds the plan for task `id`.
   public static func make(id: TaskID, options: JailOptions, host: CgroupHost) throws(TaskerError) -> JailPlan {

@@ -55,6 +55,7 @@
 // the child may call anything.
 #define _GNU_SOURCE
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/openat2.h>
@@ -73,27 +74,43 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <pty.h>
 #include <sys/ioctl.h>
 #include <linux/mount.h>
 #include <sys/mount.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-enum { REPORT_FD = 3, PLAN_FD = 4, STATE_FD = 5, ROOT_FD = 6, SELF_FD = 7 };
-enum { MAX_STEPS = 128, MAX_CGROUPS = 16, MAX_RULES = 2048, MAX_ARGS = 6, MAX_PLAN = 1 << 20, MAX_SETUP_WORDS = 256 };
-enum { PLAN_VERSION = 1 };
+enum { REPORT_FD = 3, PLAN_FD = 4, STATE_FD = 5, ROOT_FD = 6, SELF_FD = 7, CONSOLE_FD = 8, PRESERVED_FD = 9 };
+enum { MAX_STEPS = 512, MAX_CGROUPS = 32, MAX_JOINS = 8, MAX_MAPS = 32, MAX_GROUPS = 64, MAX_RLIMITS = 16,
+       MAX_HOOKS = 64, MAX_HOOK_WORDS = 256, MAX_RULES = 2048, MAX_ARGS = 6, MAX_PLAN = 1 << 20, MAX_SETUP_WORDS = 256 };
+enum { PLAN_VERSION = 2 };
+// The flags a bind may carry (read-only, nosuid, nodev, noexec, noatime..., recursive), and a
+// propagation change (shared, slave, private, unbindable, recursive).
+#define BIND_FLAGS                                                                                 \
+  (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME | \
+   MS_REC)
+#define PROPAGATION_FLAGS (MS_SHARED | MS_SLAVE | MS_PRIVATE | MS_UNBINDABLE | MS_REC)
+#define NAMESPACE_FLAGS \
+  (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP | CLONE_NEWUSER)
 
 enum step {
   STEP_USAGE = 1, STEP_FORK, STEP_STATE, STEP_PIPE, STEP_CHROOT, STEP_CHDIR, STEP_EXEC,
   STEP_CLONE, STEP_CGROUP, STEP_CGROUP_WRITE, STEP_CGROUP_JOIN, STEP_CGROUPNS, STEP_MOUNT,
   STEP_MKDIR, STEP_BIND, STEP_SYMLINK, STEP_PIVOT_ROOT, STEP_HOSTNAME, STEP_NETWORK,
   STEP_CAPABILITIES, STEP_NO_NEW_PRIVS, STEP_SECCOMP, STEP_INIT, STEP_NETWORK_SETUP,
+  STEP_SETNS, STEP_ID_MAP, STEP_USER, STEP_RLIMIT, STEP_OOM_SCORE, STEP_MKNOD, STEP_SYSCTL, STEP_HOOK,
+  STEP_CONSOLE, STEP_PERSONALITY, STEP_DOMAINNAME, STEP_FIFO,
 };
 
 static const char *step_name(int step) {
@@ -106,7 +123,10 @@ static const char *step_name(int step) {
     [STEP_PIVOT_ROOT] = "pivot_root", [STEP_HOSTNAME] = "sethostname",
     [STEP_NETWORK] = "loopback", [STEP_CAPABILITIES] = "capabilities",
     [STEP_NO_NEW_PRIVS] = "no_new_privs", [STEP_SECCOMP] = "seccomp", [STEP_INIT] = "init",
-    [STEP_NETWORK_SETUP] = "network",
+    [STEP_NETWORK_SETUP] = "network", [STEP_SETNS] = "setns", [STEP_ID_MAP] = "id-map",
+    [STEP_USER] = "user", [STEP_RLIMIT] = "rlimit", [STEP_OOM_SCORE] = "oom-score-adj",
+    [STEP_MKNOD] = "mknod", [STEP_SYSCTL] = "sysctl", [STEP_HOOK] = "hook", [STEP_CONSOLE] = "console",
+    [STEP_PERSONALITY] = "personality", [STEP_DOMAINNAME] = "setdomainname", [STEP_FIFO] = "exec-fifo",
   };
   if (step > 0 && step < (int)(sizeof names / sizeof names[0]) && names[step]) return names[step];
   return "setup";
@@ -138,13 +158,15 @@ static size_t plan_document_size;
 
 // --- the plan ------------------------------------------------------------------------------
 
-enum kind { MKDIR, MOUNT, BIND, SYMLINK, READONLY, MASK };
+enum kind { MKDIR, MOUNT, BIND, SYMLINK, READONLY, MASK, MKNOD, WRITE, PROPAGATION };
 
 struct setup_step {
   enum kind kind;
   const char *a, *b, *c;
-  unsigned long number;  // mkdir's mode, mount's flags, bind's read-only
+  unsigned long number;  // mkdir's and mknod's mode, mount's, bind's and propagation's flags
   const char *data;      // mount's data
+  uint64_t major, minor;  // mknod's device numbers
+  uint32_t uid, gid;      // mknod's owner
 };
 
 struct cgroup {
@@ -181,8 +203,48 @@ struct seccomp_rule {
   struct seccomp_arg args[MAX_ARGS];
 };
 
+// A namespace of an existing process to enter (OCI `linux.namespaces[].path`).
+struct join {
+  int flag;  // its CLONE_NEW* flag
+  const char *path;
+  int fd;
+};
+
+struct id_map {
+  uint32_t inside, outside, count;
+};
+
+struct rlimit_entry {
+  int resource;
+  uint64_t soft, hard;
+};
+
+// When a hook runs (the OCI runtime spec's lifecycle): createRuntime and prestart in the
+// runtime's namespaces once the container's exist, createContainer in the container's mount
+// namespace before pivot_root, startContainer in the container just before its process; the
+// other two are run by tasker-runtime itself (`--hooks`).
+enum hook_phase { HOOK_PRESTART, HOOK_CREATE_RUNTIME, HOOK_CREATE_CONTAINER, HOOK_START_CONTAINER,
+                  HOOK_POSTSTART, HOOK_POSTSTOP, HOOK_PHASES };
+static const char *const hook_phase_names[HOOK_PHASES] = {
+    "prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"};
+
+struct hook {
+  int phase;
+  unsigned timeout;  // seconds; 0 for none
+  const char *path;
+  char **argv;  // into the plan's hook words
+  int nargs;
+  char **envp;
+  int nenv;
+};
+
+// What the process is, how it is started.
+enum mode { MODE_TASK, MODE_OCI, MODE_EXEC };
+static const char *const mode_names[] = {"task", "oci", "exec"};
+
 struct plan {
   int jail;
+  int mode;
   const char *workdir;
   const char *report_rootfs;
   int namespaces;
@@ -207,6 +269,37 @@ struct plan {
   int seccomp_default_errno;
   struct seccomp_rule rules[MAX_RULES];
   int nrules;
+  // The OCI runtime's additions (records after "capabilities" in the header's list).
+  struct join joins[MAX_JOINS];
+  int njoins;
+  struct id_map uid_maps[MAX_MAPS], gid_maps[MAX_MAPS];
+  int nuid_maps, ngid_maps;
+  int readonly_root;
+  unsigned long root_propagation;
+  int no_pivot;
+  const char *domainname;
+  int user_set;
+  uint32_t uid, gid;
+  uint32_t groups[MAX_GROUPS];
+  int ngroups;
+  int umask_set;
+  unsigned umask;
+  int capability_sets_set;
+  uint64_t capability_sets[5];  // bounding, effective, inheritable, permitted, ambient
+  struct rlimit_entry rlimits[MAX_RLIMITS];
+  int nrlimits;
+  int oom_score_set;
+  int oom_score_adj;
+  int personality_set;
+  unsigned long personality;
+  int terminal;
+  unsigned rows, cols;
+  int preserve_fds;
+  const char *state_prefix, *state_suffix;  // the hooks' state document, around status and pid
+  struct hook hooks[MAX_HOOKS];
+  int nhooks;
+  char *hook_words[4096];
+  int nhook_words;
 };
 
 // Decodes %XX in place; returns -1 on a malformed escape.
@@ -330,9 +423,138 @@ static int parse_plan(char *buffer, struct plan *plan) {
         *s = (struct setup_step){MOUNT, fields[1], fields[2], fields[3], a, fields[5]};
       } else {
         EXPECT(4);
-        if (parse_number(fields[3], 10, 1, &a) != 0) return line_number;
+        if (parse_number(fields[3], 10, BIND_FLAGS, &a) != 0 || (a & ~(uint64_t)BIND_FLAGS)) return line_number;
         *s = (struct setup_step){BIND, fields[1], fields[2], NULL, a, NULL};
       }
+    } else if (strcmp(key, "mknod") == 0) {
+      EXPECT(8);
+      if (plan->nsteps == MAX_STEPS || strlen(fields[2]) != 1 || !strchr("cbp", fields[2][0]) ||
+          parse_number(fields[3], 10, UINT32_MAX, &a) != 0 || parse_number(fields[4], 10, UINT32_MAX, &b) != 0 ||
+          parse_number(fields[5], 8, 07777, &c) != 0)
+        return line_number;
+      uint64_t uid, gid;
+      if (parse_number(fields[6], 10, UINT32_MAX, &uid) != 0 || parse_number(fields[7], 10, UINT32_MAX, &gid) != 0)
+        return line_number;
+      plan->steps[plan->nsteps++] =
+          (struct setup_step){MKNOD, fields[1], fields[2], NULL, c, NULL, a, b, (uint32_t)uid, (uint32_t)gid};
+    } else if (strcmp(key, "write") == 0) {
+      EXPECT(3);
+      if (plan->nsteps == MAX_STEPS) return line_number;
+      plan->steps[plan->nsteps++] = (struct setup_step){WRITE, fields[1], fields[2], NULL, 0, NULL, 0, 0, 0, 0};
+    } else if (strcmp(key, "propagation") == 0) {
+      EXPECT(3);
+      if (plan->nsteps == MAX_STEPS || parse_number(fields[2], 10, PROPAGATION_FLAGS, &a) != 0 ||
+          (a & ~(uint64_t)PROPAGATION_FLAGS) || !(a & ~(uint64_t)MS_REC))
+        return line_number;
+      plan->steps[plan->nsteps++] = (struct setup_step){PROPAGATION, fields[1], NULL, NULL, a, NULL, 0, 0, 0, 0};
+    } else if (strcmp(key, "mode") == 0) {
+      EXPECT(2);
+      int mode = lookup(fields[1], mode_names, 3);
+      if (mode < 0) return line_number;
+      plan->mode = mode;
+    } else if (strcmp(key, "join") == 0) {
+      EXPECT(3);
+      if (plan->njoins == MAX_JOINS || parse_number(fields[1], 10, 0x7fffffff, &a) != 0 ||
+          __builtin_popcountll(a) != 1 || !(a & NAMESPACE_FLAGS) || !*fields[2])
+        return line_number;
+      plan->joins[plan->njoins++] = (struct join){(int)a, fields[2], -1};
+    } else if (strcmp(key, "uid-map") == 0 || strcmp(key, "gid-map") == 0) {
+      EXPECT(4);
+      int uid = key[0] == 'u';
+      int *count = uid ? &plan->nuid_maps : &plan->ngid_maps;
+      if (*count == MAX_MAPS || parse_number(fields[1], 10, UINT32_MAX, &a) != 0 ||
+          parse_number(fields[2], 10, UINT32_MAX, &b) != 0 || parse_number(fields[3], 10, UINT32_MAX, &c) != 0 ||
+          c == 0)
+        return line_number;
+      (uid ? plan->uid_maps : plan->gid_maps)[(*count)++] = (struct id_map){(uint32_t)a, (uint32_t)b, (uint32_t)c};
+    } else if (strcmp(key, "readonly-root") == 0) {
+      EXPECT(1);
+      plan->readonly_root = 1;
+    } else if (strcmp(key, "root-propagation") == 0) {
+      EXPECT(2);
+      if (parse_number(fields[1], 10, PROPAGATION_FLAGS, &a) != 0 || (a & ~(uint64_t)PROPAGATION_FLAGS) ||
+          !(a & ~(uint64_t)MS_REC))
+        return line_number;
+      plan->root_propagation = a;
+    } else if (strcmp(key, "no-pivot") == 0) {
+      EXPECT(1);
+      plan->no_pivot = 1;
+    } else if (strcmp(key, "domainname") == 0) {
+      EXPECT(2);
+      plan->domainname = fields[1];
+    } else if (strcmp(key, "user") == 0) {
+      if (n < 3 || n - 3 > MAX_GROUPS || parse_number(fields[1], 10, UINT32_MAX, &a) != 0 ||
+          parse_number(fields[2], 10, UINT32_MAX, &b) != 0)
+        return line_number;
+      plan->user_set = 1;
+      plan->uid = (uint32_t)a;
+      plan->gid = (uint32_t)b;
+      plan->ngroups = n - 3;
+      for (int i = 3; i < n; i++) {
+        if (parse_number(fields[i], 10, UINT32_MAX, &c) != 0) return line_number;
+        plan->groups[i - 3] = (uint32_t)c;
+      }
+    } else if (strcmp(key, "umask") == 0) {
+      EXPECT(2);
+      if (parse_number(fields[1], 8, 0777, &a) != 0) return line_number;
+      plan->umask_set = 1;
+      plan->umask = (unsigned)a;
+    } else if (strcmp(key, "capability-sets") == 0) {
+      EXPECT(6);
+      for (int i = 0; i < 5; i++)
+        if (parse_number(fields[i + 1], 16, UINT64_MAX, &plan->capability_sets[i]) != 0) return line_number;
+      plan->capability_sets_set = 1;
+    } else if (strcmp(key, "rlimit") == 0) {
+      EXPECT(4);
+      if (plan->nrlimits == MAX_RLIMITS || parse_number(fields[1], 10, RLIM_NLIMITS - 1, &a) != 0 ||
+          parse_number(fields[2], 10, UINT64_MAX, &b) != 0 || parse_number(fields[3], 10, UINT64_MAX, &c) != 0)
+        return line_number;
+      plan->rlimits[plan->nrlimits++] = (struct rlimit_entry){(int)a, b, c};
+    } else if (strcmp(key, "oom-score-adj") == 0) {
+      EXPECT(2);
+      char *end;
+      errno = 0;
+      long value = strtol(fields[1], &end, 10);
+      if (errno || *end || !*fields[1] || value < -1000 || value > 1000) return line_number;
+      plan->oom_score_set = 1;
+      plan->oom_score_adj = (int)value;
+    } else if (strcmp(key, "personality") == 0) {
+      EXPECT(2);
+      if (parse_number(fields[1], 10, UINT32_MAX, &a) != 0) return line_number;
+      plan->personality_set = 1;
+      plan->personality = (unsigned long)a;
+    } else if (strcmp(key, "terminal") == 0) {
+      EXPECT(3);
+      if (parse_number(fields[1], 10, UINT16_MAX, &a) != 0 || parse_number(fields[2], 10, UINT16_MAX, &b) != 0)
+        return line_number;
+      plan->terminal = 1;
+      plan->rows = (unsigned)a;
+      plan->cols = (unsigned)b;
+    } else if (strcmp(key, "preserve-fds") == 0) {
+      EXPECT(2);
+      if (parse_number(fields[1], 10, 1000, &a) != 0) return line_number;
+      plan->preserve_fds = (int)a;
+    } else if (strcmp(key, "hook-state") == 0) {
+      EXPECT(3);
+      plan->state_prefix = fields[1];
+      plan->state_suffix = fields[2];
+    } else if (strcmp(key, "hook") == 0) {
+      // hook PHASE TIMEOUT PATH NARGS ARG... ENV...
+      if (n < 5 || plan->nhooks == MAX_HOOKS) return line_number;
+      int phase = lookup(fields[1], hook_phase_names, HOOK_PHASES);
+      if (phase < 0 || parse_number(fields[2], 10, 86400, &a) != 0 || !*fields[3] ||
+          parse_number(fields[4], 10, (uint64_t)(n - 5), &b) != 0)
+        return line_number;
+      int nargs = (int)b, nenv = n - 5 - nargs;
+      if (plan->nhook_words + nargs + nenv + 2 > (int)(sizeof plan->hook_words / sizeof plan->hook_words[0]))
+        return line_number;
+      struct hook *h = &plan->hooks[plan->nhooks++];
+      *h = (struct hook){phase, (unsigned)a, fields[3], plan->hook_words + plan->nhook_words, nargs, NULL, nenv};
+      for (int i = 0; i < nargs; i++) plan->hook_words[plan->nhook_words++] = fields[5 + i];
+      plan->hook_words[plan->nhook_words++] = NULL;
+      h->envp = plan->hook_words + plan->nhook_words;
+      for (int i = 0; i < nenv; i++) plan->hook_words[plan->nhook_words++] = fields[5 + nargs + i];
+      plan->hook_words[plan->nhook_words++] = NULL;
     } else if (strcmp(key, "hostname") == 0) {
       EXPECT(2);
       plan->hostname = fields[1];
@@ -398,6 +620,7 @@ static void print_field(FILE *out, const char *field) {
 static void print_plan(FILE *out, const struct plan *plan) {
   fprintf(out, "tasker-plan\t%d\n", PLAN_VERSION);
   fprintf(out, "isolation\t%s\n", plan->jail ? "jail" : "chroot");
+  if (plan->mode != MODE_TASK) fprintf(out, "mode\t%s\n", mode_names[plan->mode]);
   fprintf(out, "workdir");
   print_field(out, plan->workdir);
   fputc('\n', out);
@@ -408,6 +631,17 @@ static void print_plan(FILE *out, const struct plan *plan) {
   }
   if (plan->namespaces) fprintf(out, "namespaces\t%d\n", plan->namespaces);
   if (plan->cgroupns) fprintf(out, "cgroupns\n");
+  for (int i = 0; i < plan->njoins; i++) {
+    fprintf(out, "join\t%d", plan->joins[i].flag);
+    print_field(out, plan->joins[i].path);
+    fputc('\n', out);
+  }
+  for (int i = 0; i < plan->nuid_maps; i++)
+    fprintf(out, "uid-map\t%u\t%u\t%u\n", plan->uid_maps[i].inside, plan->uid_maps[i].outside,
+            plan->uid_maps[i].count);
+  for (int i = 0; i < plan->ngid_maps; i++)
+    fprintf(out, "gid-map\t%u\t%u\t%u\n", plan->gid_maps[i].inside, plan->gid_maps[i].outside,
+            plan->gid_maps[i].count);
   for (int i = 0; i < plan->ncgroups; i++) {
     const struct cgroup *cg = &plan->cgroups[i];
     fprintf(out, cg->parent ? "cgroup-parent" : "cgroup");
@@ -456,11 +690,37 @@ static void print_plan(FILE *out, const struct plan *plan) {
         print_field(out, s->b);
         fprintf(out, "\t%lu\n", s->number);
         break;
+      case MKNOD:
+        fprintf(out, "mknod");
+        print_field(out, s->a);
+        print_field(out, s->b);
+        fprintf(out, "\t%llu\t%llu\t%lo\t%u\t%u\n", (unsigned long long)s->major, (unsigned long long)s->minor,
+                s->number, s->uid, s->gid);
+        break;
+      case WRITE:
+        fprintf(out, "write");
+        print_field(out, s->a);
+        print_field(out, s->b);
+        fputc('\n', out);
+        break;
+      case PROPAGATION:
+        fprintf(out, "propagation");
+        print_field(out, s->a);
+        fprintf(out, "\t%lu\n", s->number);
+        break;
     }
   }
+  if (plan->readonly_root) fprintf(out, "readonly-root\n");
+  if (plan->root_propagation) fprintf(out, "root-propagation\t%lu\n", plan->root_propagation);
+  if (plan->no_pivot) fprintf(out, "no-pivot\n");
   if (plan->hostname) {
     fprintf(out, "hostname");
     print_field(out, plan->hostname);
+    fputc('\n', out);
+  }
+  if (plan->domainname) {
+    fprintf(out, "domainname");
+    print_field(out, plan->domainname);
     fputc('\n', out);
   }
   if (plan->loopback) fprintf(out, "loopback-up\n");
@@ -469,7 +729,25 @@ static void print_plan(FILE *out, const struct plan *plan) {
     for (int i = 0; i < plan->nnetwork_setup; i++) print_field(out, plan->network_setup[i]);
     fputc('\n', out);
   }
+  if (plan->user_set) {
+    fprintf(out, "user\t%u\t%u", plan->uid, plan->gid);
+    for (int i = 0; i < plan->ngroups; i++) fprintf(out, "\t%u", plan->groups[i]);
+    fputc('\n', out);
+  }
+  if (plan->umask_set) fprintf(out, "umask\t%o\n", plan->umask);
   if (plan->capabilities_set) fprintf(out, "capabilities\t%llx\n", (unsigned long long)plan->capabilities);
+  if (plan->capability_sets_set) {
+    fprintf(out, "capability-sets");
+    for (int i = 0; i < 5; i++) fprintf(out, "\t%llx", (unsigned long long)plan->capability_sets[i]);
+    fputc('\n', out);
+  }
+  for (int i = 0; i < plan->nrlimits; i++)
+    fprintf(out, "rlimit\t%d\t%llu\t%llu\n", plan->rlimits[i].resource, (unsigned long long)plan->rlimits[i].soft,
+            (unsigned long long)plan->rlimits[i].hard);
+  if (plan->oom_score_set) fprintf(out, "oom-score-adj\t%d\n", plan->oom_score_adj);
+  if (plan->personality_set) fprintf(out, "personality\t%lu\n", plan->personality);
+  if (plan->terminal) fprintf(out, "terminal\t%u\t%u\n", plan->rows, plan->cols);
+  if (plan->preserve_fds) fprintf(out, "preserve-fds\t%d\n", plan->preserve_fds);
   if (plan->no_new_privs) fprintf(out, "no-new-privileges\n");
   if (plan->seccomp) {
     fprintf(out, "seccomp\t%s\t%d\n", action_names[plan->seccomp_default], plan->seccomp_default_errno);
@@ -483,6 +761,21 @@ static void print_plan(FILE *out, const struct plan *plan) {
                 (unsigned long long)r->args[j].value, (unsigned long long)r->args[j].value2);
       fputc('\n', out);
     }
+  }
+  if (plan->state_prefix) {
+    fprintf(out, "hook-state");
+    print_field(out, plan->state_prefix);
+    print_field(out, plan->state_suffix);
+    fputc('\n', out);
+  }
+  for (int i = 0; i < plan->nhooks; i++) {
+    const struct hook *h = &plan->hooks[i];
+    fprintf(out, "hook\t%s\t%u", hook_phase_names[h->phase], h->timeout);
+    print_field(out, h->path);
+    fprintf(out, "\t%d", h->nargs);
+    for (int j = 0; j < h->nargs; j++) print_field(out, h->argv[j]);
+    for (int j = 0; j < h->nenv; j++) print_field(out, h->envp[j]);
+    fputc('\n', out);
   }
   fprintf(out, "end\n");
 }
@@ -704,6 +997,54 @@ static int harden_init(void) {
 
 // The command's side of the fork: in its root, with its rights, then exec. A failure goes back
 // to the supervisor over `channel`, which closes on exec: EOF there means the exec succeeded.
+// The five capability sets of an OCI process: bounding dropped first, then effective,
+// permitted and inheritable set at once, then the ambient ones raised (each must be permitted
+// and inheritable).
+static int apply_capability_sets(const uint64_t sets[5]) {
+  int last = 40;
+  FILE *f = fopen("/proc/sys/kernel/cap_last_cap", "re");
+  if (f) {
+    if (fscanf(f, "%d", &last) != 1) last = 40;
+    fclose(f);
+  }
+  for (int cap = 0; cap <= last; cap++)
+    if (!(sets[0] & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) return -1;
+  struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+  for (int i = 0; i < 2; i++) {
+    data[i].effective = (uint32_t)(sets[1] >> (32 * i));
+    data[i].inheritable = (uint32_t)(sets[2] >> (32 * i));
+    data[i].permitted = (uint32_t)(sets[3] >> (32 * i));
+  }
+  if (syscall(SYS_capset, &header, data) != 0) return -1;
+  prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  for (int cap = 0; cap <= last; cap++)
+    if ((sets[4] & (1ULL << cap)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0) return -1;
+  return 0;
+}
+
+// The process's user: groups, then gid, then uid, keeping the capabilities the uid change
+// would clear (the plan's sets are applied after).
+static int switch_user(const struct plan *plan) {
+  if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) return -1;
+  // A user namespace whose setgroups is denied (rootless) refuses any list, even an empty one.
+  if (setgroups((size_t)plan->ngroups, plan->groups) != 0 && !(errno == EPERM && plan->ngroups == 0)) return -1;
+  if (setresgid(plan->gid, plan->gid, plan->gid) != 0 || setresuid(plan->uid, plan->uid, plan->uid) != 0) return -1;
+  return prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+}
+
+// The command's side of the fork: in its root, with its rights, then exec. A failure goes back
+// to the supervisor over `channel`, which closes on exec: EOF there means the exec succeeded.
+// An OCI container's supervisor is gone by then: its failures are also told on stderr, which
+// is the container's, as runc's are.
+static void fail_command(const struct plan *plan, int channel, struct failure failure) {
+  send_failure(channel, failure);
+  if (plan->mode != MODE_TASK)
+    dprintf(2, "tasker-runtime: %s%s%s: %s\n", step_name(failure.step), failure.detail[0] ? " " : "",
+            failure.detail, strerror(failure.err));
+  _exit(127);
+}
+
 static void exec_command(const struct plan *plan, scmp_filter_ctx filter, char **command, int channel,
                          int gate) {
   const char *workdir = plan->workdir;
@@ -711,12 +1052,13 @@ static void exec_command(const struct plan *plan, scmp_filter_ctx filter, char *
   sigemptyset(&none);
   for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
   sigprocmask(SIG_SETMASK, &none, NULL);
-  // Every other descriptor is the supervisor's business; the command starts with 0, 1 and 2.
+  // Every other descriptor is the supervisor's business; the command starts with 0, 1 and 2
+  // (and, in an OCI container, the descriptors its caller preserved).
   syscall(SYS_close_range, 3, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */);
   // Nothing of the command runs before its init has given up its rights and descriptors: a
   // command allowed to ptrace would otherwise find a window in which the init still holds
   // them (the init writes one byte here when it is done; EOF means it failed and kills us).
-  // Without an init (chroot isolation) there is no gate.
+  // Without an init (chroot isolation, an OCI container) there is no gate.
   if (gate >= 0) {
     char opened;
     ssize_t got;
@@ -725,35 +1067,172 @@ static void exec_command(const struct plan *plan, scmp_filter_ctx filter, char *
     } while (got < 0 && errno == EINTR);
     if (got != 1) _exit(127);
   }
-  if (chdir(workdir) != 0) send_failure(channel, failure_of(STEP_CHDIR, errno, workdir));
+  if (chdir(workdir) != 0) fail_command(plan, channel, failure_of(STEP_CHDIR, errno, workdir));
+  if (plan->umask_set) umask((mode_t)plan->umask);
+  // Limits first, while the process may still raise them (CAP_SYS_RESOURCE).
+  for (int i = 0; i < plan->nrlimits; i++) {
+    struct rlimit limit = {(rlim_t)plan->rlimits[i].soft, (rlim_t)plan->rlimits[i].hard};
+    if (setrlimit(plan->rlimits[i].resource, &limit) != 0) {
+      char detail[32];
+      snprintf(detail, sizeof detail, "%d", plan->rlimits[i].resource);
+      fail_command(plan, channel, failure_of(STEP_RLIMIT, errno, detail));
+    }
+  }
+  if (plan->personality_set && personality(plan->personality) < 0)
+    fail_command(plan, channel, failure_of(STEP_PERSONALITY, errno, ""));
+  // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: it goes on before the
+  // process gives up its rights (runc's order); with it, as late as possible.
+  if (filter && !plan->no_new_privs && (errno = -seccomp_load(filter)) != 0)
+    fail_command(plan, channel, failure_of(STEP_SECCOMP, errno, ""));
+  if (plan->user_set && switch_user(plan) != 0) fail_command(plan, channel, failure_of(STEP_USER, errno, ""));
   // Never gain privileges across exec (setuid binaries, file capabilities).
-  else if (plan->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-    send_failure(channel, failure_of(STEP_NO_NEW_PRIVS, errno, ""));
-  else if (plan->capabilities_set && apply_capabilities(plan->capabilities) != 0)
-    send_failure(channel, failure_of(STEP_CAPABILITIES, errno, ""));
-  else if (filter && (errno = -seccomp_load(filter)) != 0)
-    send_failure(channel, failure_of(STEP_SECCOMP, errno, ""));
-  else {
-    // The supervisor learns the command's PID, as its own PID namespace numbers it, from the
-    // credentials the kernel attaches to this message.
+  if (plan->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+    fail_command(plan, channel, failure_of(STEP_NO_NEW_PRIVS, errno, ""));
+  if (plan->capabilities_set && apply_capabilities(plan->capabilities) != 0)
+    fail_command(plan, channel, failure_of(STEP_CAPABILITIES, errno, ""));
+  if (plan->capability_sets_set && apply_capability_sets(plan->capability_sets) != 0)
+    fail_command(plan, channel, failure_of(STEP_CAPABILITIES, errno, ""));
+  if (filter && plan->no_new_privs && (errno = -seccomp_load(filter)) != 0)
+    fail_command(plan, channel, failure_of(STEP_SECCOMP, errno, ""));
+  // The supervisor learns the command's PID, as its own PID namespace numbers it, from the
+  // credentials the kernel attaches to this message. (An OCI container told it earlier.)
+  if (plan->mode == MODE_TASK) {
     ssize_t ignored = send(channel, "P", 1, MSG_NOSIGNAL);
     (void)ignored;
-    // execvp searches the PATH of this process's environment, which is the command's.
-    execvp(command[0], command);
-    send_failure(channel, failure_of(STEP_EXEC, errno, command[0]));
   }
-  _exit(127);
+  // The caller's preserved descriptors, parked at PRESERVED_FD and up, become 3 and up.
+  for (int i = 0; i < plan->preserve_fds; i++)
+    if (dup2(PRESERVED_FD + i, 3 + i) < 0) fail_command(plan, channel, failure_of(STEP_EXEC, errno, "preserve-fds"));
+  if (plan->preserve_fds) syscall(SYS_close_range, 3 + plan->preserve_fds, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */);
+  // execvp searches the PATH of this process's environment, which is the command's.
+  execvp(command[0], command);
+  fail_command(plan, channel, failure_of(STEP_EXEC, errno, command[0]));
+}
+
+// --- hooks (OCI) ----------------------------------------------------------------------------
+
+// The container's PID as the runtime's namespace numbers it (what the hooks' state names).
+static pid_t host_pid;
+
+// Runs the plan's hooks of PHASE in order, each with the container's state on its stdin, its
+// output kept for the failure message (not the container's streams), and killed at its
+// timeout. The first that fails ends the run with its status and last line of output.
+static struct failure run_hooks(const struct plan *plan, int phase, pid_t pid, const char *status) {
+  for (int i = 0; i < plan->nhooks; i++) {
+    const struct hook *h = &plan->hooks[i];
+    if (h->phase != phase) continue;
+    char *state = NULL;
+    size_t state_size = 0;
+    FILE *out = open_memstream(&state, &state_size);
+    if (!out) return failure_of(STEP_HOOK, errno, h->path);
+    fprintf(out, "%s\"status\":\"%s\"", plan->state_prefix ? plan->state_prefix : "{", status);
+    if (pid > 0) fprintf(out, ",\"pid\":%d", (int)pid);
+    fprintf(out, "%s", plan->state_suffix ? plan->state_suffix : "}");
+    fclose(out);
+    int input[2], output[2];
+    if (pipe2(input, O_CLOEXEC) != 0 || pipe2(output, O_CLOEXEC) != 0) {
+      free(state);
+      return failure_of(STEP_HOOK, errno, h->path);
+    }
+    pid_t child = fork();
+    if (child < 0) {
+      free(state);
+      return failure_of(STEP_HOOK, errno, h->path);
+    }
+    if (child == 0) {
+      signal(SIGPIPE, SIG_DFL);
+      sigset_t none;
+      sigemptyset(&none);
+      sigprocmask(SIG_SETMASK, &none, NULL);
+      if (dup2(input[0], 0) < 0 || dup2(output[1], 1) < 0 || dup2(output[1], 2) < 0) _exit(126);
+      syscall(SYS_close_range, 3, ~0U, 0);
+      char *fallback[] = {(char *)h->path, NULL};
+      execve(h->path, h->nargs ? h->argv : fallback, h->envp);
+      dprintf(2, "cannot run %s: %s\n", h->path, strerror(errno));
+      _exit(127);
+    }
+    close(input[0]);
+    close(output[1]);
+    // A hook that does not read its state must not kill us with SIGPIPE (crun's flaky failure).
+    void (*previous)(int) = signal(SIGPIPE, SIG_IGN);
+    for (size_t done = 0; done < state_size;) {
+      ssize_t n = write(input[1], state + done, state_size - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      done += (size_t)n;
+    }
+    signal(SIGPIPE, previous);
+    close(input[1]);
+    free(state);
+    // Its output until it exits (or its timeout), then its status.
+    char text[1024];
+    size_t used = 0;
+    int hook_status = 0, exited = 0, timed_out = 0;
+    struct timespec begun;
+    clock_gettime(CLOCK_MONOTONIC, &begun);
+    fcntl(output[0], F_SETFL, O_NONBLOCK);
+    while (!exited) {
+      char chunk[256];
+      ssize_t n = read(output[0], chunk, sizeof chunk);
+      if (n > 0) {
+        if (used + (size_t)n >= sizeof text) used = 0;
+        memcpy(text + used, chunk, (size_t)n);
+        used += (size_t)n;
+        continue;
+      }
+      pid_t done = waitpid(child, &hook_status, WNOHANG);
+      if (done == child) {
+        exited = 1;
+        break;
+      }
+      struct timespec now;
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      if (h->timeout && now.tv_sec - begun.tv_sec >= (time_t)h->timeout) {
+        kill(child, SIGKILL);
+        waitpid(child, &hook_status, 0);
+        timed_out = 1;
+        break;
+      }
+      struct pollfd wait_for_output = {output[0], POLLIN, 0};
+      poll(&wait_for_output, 1, n == 0 ? 2 : 20);
+    }
+    close(output[0]);
+    text[used] = 0;
+    while (used > 0 && (text[used - 1] == '\n' || text[used - 1] == ' ')) text[--used] = 0;
+    char *last = strrchr(text, '\n');
+    last = last ? last + 1 : text;
+    char detail[240];
+    if (timed_out)
+      snprintf(detail, sizeof detail, "%s hook %s: timed out after %u s", hook_phase_names[phase], h->path,
+               h->timeout);
+    else if (WIFSIGNALED(hook_status))
+      snprintf(detail, sizeof detail, "%s hook %s: killed by signal %d", hook_phase_names[phase], h->path,
+               WTERMSIG(hook_status));
+    else if (WEXITSTATUS(hook_status) != 0)
+      snprintf(detail, sizeof detail, "%s hook %s: exited %d%s%s", hook_phase_names[phase], h->path,
+               WEXITSTATUS(hook_status), *last ? ": " : "", last);
+    else
+      continue;
+    return failure_of(STEP_HOOK, 0, detail);
+  }
+  return failure_of(0, 0, NULL);
 }
 
 // --- the jail (runs in the init, in the new namespaces, before pivot_root) ------------------
 
 // Opens PATH below the root without following any symlink: a path of the plan must be what it
 // says, whatever links the image planted.
+static int resolve_in_root;
+static int plan_mode;
+
 static int open_beneath(int rootfd, const char *path, int flags) {
   struct open_how how = {
       .flags = (uint64_t)(flags | O_CLOEXEC),
       .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
   };
+  // An OCI bundle's root is the container's own (images hold /var/run -> ../run and the like):
+  // its symlinks are followed, but only inside it, as crun does.
+  if (resolve_in_root) how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
   return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof how);
 }
 
@@ -804,7 +1283,7 @@ static int mount_on(int rootfd, const char *source, const char *path, const char
   return rc;
 }
 
-static int bind_host_path(int rootfd, const char *source, const char *path, int readonly) {
+static int bind_host_path(int rootfd, const char *source, const char *path, unsigned long flags) {
   struct stat info;
   if (stat(source, &info) != 0) return -1;
   int existing = open_beneath(rootfd, path, O_PATH);
@@ -825,17 +1304,59 @@ static int bind_host_path(int rootfd, const char *source, const char *path, int 
     }
     close(fd);
   }
-  if (mount_on(rootfd, source, path, NULL, MS_BIND | MS_REC, NULL) != 0) return -1;
-  if (!readonly) return 0;
-  // A read-only bind is a second, remounting call; the flags the mount already has stay.
+  // tasker's own binds (device nodes) are recursive; an OCI "bind" is not, "rbind" is.
+  unsigned long recursive = plan_mode == MODE_TASK ? MS_REC : (flags & MS_REC);
+  if (mount_on(rootfd, source, path, NULL, MS_BIND | recursive, NULL) != 0) return -1;
+  unsigned long extra = flags & ~(unsigned long)MS_REC;
+  if (!extra) return 0;
+  // Read-only, nosuid... is a second, remounting call; the flags the mount already has stay
+  // (an unprivileged user namespace may not clear them).
   struct statvfs fs;
   unsigned long keep = 0;
   if (statvfs(source, &fs) == 0) {
     if (fs.f_flag & ST_NOSUID) keep |= MS_NOSUID;
     if (fs.f_flag & ST_NODEV) keep |= MS_NODEV;
     if (fs.f_flag & ST_NOEXEC) keep |= MS_NOEXEC;
+    if (fs.f_flag & ST_RDONLY) keep |= MS_RDONLY;
   }
-  return mount_on(rootfd, NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | keep, NULL);
+  return mount_on(rootfd, NULL, path, NULL, MS_REMOUNT | MS_BIND | extra | keep, NULL);
+}
+
+// A device node the spec lists. In a user namespace mknod is refused: the host's node of the
+// same path is bound instead, as runc does.
+static int make_device(int rootfd, const struct setup_step *s) {
+  const char *leaf;
+  int parent = open_parent(rootfd, s->a, &leaf);
+  if (parent < 0) return -1;
+  mode_t type = s->b[0] == 'c' ? S_IFCHR : s->b[0] == 'b' ? S_IFBLK : S_IFIFO;
+  unlinkat(parent, leaf, 0);  // the spec's node replaces what the image had there
+  int rc = mknodat(parent, leaf, type | (mode_t)(s->number & 07777), makedev(s->major, s->minor));
+  if (rc == 0) {
+    fchmodat(parent, leaf, (mode_t)(s->number & 07777), 0);
+    rc = fchownat(parent, leaf, s->uid, s->gid, AT_SYMLINK_NOFOLLOW);
+  } else if (errno == EPERM && type != S_IFIFO) {
+    char host[4096];
+    snprintf(host, sizeof host, "/%s", s->a);
+    close(parent);
+    return bind_host_path(rootfd, host, s->a, 0);
+  }
+  int saved = errno;
+  close(parent);
+  errno = saved;
+  return rc;
+}
+
+// Writes VALUE into the file PATH of the root (a sysctl under proc/sys).
+static int write_beneath(int rootfd, const char *path, const char *value) {
+  int fd = open_beneath(rootfd, path, O_WRONLY);
+  if (fd < 0) return -1;
+  size_t len = strlen(value);
+  ssize_t n = write(fd, value, len);
+  int saved = errno;
+  close(fd);
+  if (n == (ssize_t)len) return 0;
+  errno = n < 0 ? saved : EIO;
+  return -1;
 }
 
 // Binds PATH onto itself and makes that read-only. A PATH this kernel lacks is skipped.
@@ -1010,7 +1531,19 @@ static struct failure build_jail(const struct plan *plan) {
         break;
       case BIND:
         step = STEP_BIND;
-        rc = bind_host_path(rootfd, s->a, s->b, (int)s->number);
+        rc = bind_host_path(rootfd, s->a, s->b, s->number);
+        break;
+      case MKNOD:
+        step = STEP_MKNOD;
+        rc = make_device(rootfd, s);
+        break;
+      case WRITE:
+        step = STEP_SYSCTL;
+        rc = write_beneath(rootfd, s->a, s->b);
+        break;
+      case PROPAGATION:
+        step = STEP_MOUNT;
+        rc = mount_on(rootfd, NULL, s->a, NULL, s->number, NULL);
         break;
       case READONLY:
         step = STEP_MOUNT;
@@ -1039,13 +1572,40 @@ static struct failure build_jail(const struct plan *plan) {
   }
   if (fchdir(rootfd) != 0) return failure_of(STEP_CHDIR, errno, rootfs);
   close(rootfd);
-  // The old root ends up stacked on the new one and is detached at once: nothing of the host's
-  // filesystem stays reachable.
-  if (syscall(SYS_pivot_root, ".", ".") != 0) return failure_of(STEP_PIVOT_ROOT, errno, rootfs);
-  if (umount2(".", MNT_DETACH) != 0) return failure_of(STEP_PIVOT_ROOT, errno, "old root");
+  // createContainer hooks: in the container's mount namespace, before pivot_root.
+  struct failure hooked = run_hooks(plan, HOOK_CREATE_CONTAINER, host_pid, "creating");
+  if (hooked.step != 0) return hooked;
+  if (plan->no_pivot) {
+    // --no-pivot (a root on a ramfs, where pivot_root is refused): the root is moved over / and
+    // entered with chroot; the host's root stays underneath, which is why it is not the default.
+    if (mount(".", "/", NULL, MS_MOVE, NULL) != 0) return failure_of(STEP_PIVOT_ROOT, errno, "moving the root");
+    if (chroot(".") != 0) return failure_of(STEP_CHROOT, errno, rootfs);
+  } else {
+    // The old root ends up stacked on the new one and is detached at once: nothing of the
+    // host's filesystem stays reachable.
+    if (syscall(SYS_pivot_root, ".", ".") != 0) return failure_of(STEP_PIVOT_ROOT, errno, rootfs);
+    if (umount2(".", MNT_DETACH) != 0) return failure_of(STEP_PIVOT_ROOT, errno, "old root");
+  }
   if (chdir("/") != 0) return failure_of(STEP_CHDIR, errno, "/");
+  if (plan->root_propagation && mount(NULL, "/", NULL, plan->root_propagation, NULL) != 0)
+    return failure_of(STEP_MOUNT, errno, "/ (rootfsPropagation)");
+  if (plan->readonly_root && mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) != 0) {
+    // Remounting keeps what the mount has (nosuid, nodev...), which an unprivileged user
+    // namespace may not clear: read them and carry them.
+    struct statvfs fs;
+    unsigned long keep = 0;
+    if (statvfs("/", &fs) == 0) {
+      if (fs.f_flag & ST_NOSUID) keep |= MS_NOSUID;
+      if (fs.f_flag & ST_NODEV) keep |= MS_NODEV;
+      if (fs.f_flag & ST_NOEXEC) keep |= MS_NOEXEC;
+    }
+    if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | keep, NULL) != 0)
+      return failure_of(STEP_MOUNT, errno, "/ (read-only root)");
+  }
   if (plan->hostname && sethostname(plan->hostname, strlen(plan->hostname)) != 0)
     return failure_of(STEP_HOSTNAME, errno, plan->hostname);
+  if (plan->domainname && setdomainname(plan->domainname, strlen(plan->domainname)) != 0)
+    return failure_of(STEP_DOMAINNAME, errno, plan->domainname);
   if (plan->loopback && loopback_up() != 0) return failure_of(STEP_NETWORK, errno, "lo");
   if (plan->nnetwork_setup && block_host_addresses() != 0)
     return failure_of(STEP_NETWORK, errno, "the host's addresses (routing rules)");
@@ -1570,6 +2130,288 @@ static int run_chrooted(struct plan *plan, int statefd, char **command) {
   return 0;
 }
 
+
+// --- the OCI runtime (tasker-runtime): a container, an exec -----------------------------------
+
+// The container's terminal, made inside it (its own devpts) once its root is in place: the
+// master end goes to whoever listens on the console socket (containerd's shim), the slave end
+// becomes the process's controlling terminal and its stdio, as runc does.
+static struct failure make_console(const struct plan *plan) {
+  int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) return failure_of(STEP_CONSOLE, errno, "/dev/ptmx");
+  if (unlockpt(master) != 0) return failure_of(STEP_CONSOLE, errno, "unlockpt");
+  int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
+  if (slave < 0) return failure_of(STEP_CONSOLE, errno, "the terminal's slave end");
+  if (plan->rows || plan->cols) {
+    struct winsize size = {.ws_row = (unsigned short)plan->rows, .ws_col = (unsigned short)plan->cols};
+    ioctl(slave, TIOCSWINSZ, &size);
+  }
+  char name[] = "/dev/ptmx";
+  char control[CMSG_SPACE(sizeof(int))];
+  memset(control, 0, sizeof control);
+  struct iovec iov = {name, sizeof name - 1};
+  struct msghdr message = {0};
+  message.msg_iov = &iov;
+  message.msg_iovlen = 1;
+  message.msg_control = control;
+  message.msg_controllen = sizeof control;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&message);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &master, sizeof master);
+  if (sendmsg(CONSOLE_FD, &message, MSG_NOSIGNAL) < 0) return failure_of(STEP_CONSOLE, errno, "the console socket");
+  close(master);
+  close(CONSOLE_FD);
+  if (setsid() < 0 && errno != EPERM) return failure_of(STEP_CONSOLE, errno, "setsid");
+  if (ioctl(slave, TIOCSCTTY, 0) != 0) return failure_of(STEP_CONSOLE, errno, "TIOCSCTTY");
+  if (dup2(slave, 0) < 0 || dup2(slave, 1) < 0 || dup2(slave, 2) < 0) return failure_of(STEP_CONSOLE, errno, "dup2");
+  if (slave > 2) close(slave);
+  return failure_of(0, 0, NULL);
+}
+
+// Opens the namespaces the plan joins (before anything changes what their paths name).
+static struct failure open_joins(struct plan *plan) {
+  for (int i = 0; i < plan->njoins; i++) {
+    plan->joins[i].fd = open(plan->joins[i].path, O_RDONLY | O_CLOEXEC);
+    if (plan->joins[i].fd < 0) return failure_of(STEP_SETNS, errno, plan->joins[i].path);
+  }
+  return failure_of(0, 0, NULL);
+}
+
+// Enters the joined namespaces of the given kinds: a user namespace first (it decides what the
+// others allow), the mount namespace last (it changes the root the others' paths were under).
+static struct failure enter_joins(const struct plan *plan, int kinds) {
+  static const int order[] = {CLONE_NEWUSER, CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNET,
+                              CLONE_NEWPID,  CLONE_NEWCGROUP, CLONE_NEWNS};
+  for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
+    if (!(kinds & order[k])) continue;
+    for (int i = 0; i < plan->njoins; i++) {
+      if (plan->joins[i].flag != order[k]) continue;
+      if (setns(plan->joins[i].fd, order[k]) != 0) return failure_of(STEP_SETNS, errno, plan->joins[i].path);
+      close(plan->joins[i].fd);
+    }
+  }
+  return failure_of(0, 0, NULL);
+}
+
+static int joins_kind(const struct plan *plan, int flag) {
+  for (int i = 0; i < plan->njoins; i++)
+    if (plan->joins[i].flag == flag) return 1;
+  return 0;
+}
+
+// Makes the plan's cgroups and writes its limits, before any process is inside.
+static void make_cgroups(struct plan *plan) {
+  for (int i = 0; i < plan->ncgroups; i++) {
+    struct cgroup *cg = &plan->cgroups[i];
+    if (mkdir(cg->path, 0755) == 0 || errno == EEXIST) {
+      cg->made = 1;
+    } else if (cg->required) {  // a parent that cannot be made shows as its child's failure
+      fail_and_clean(plan, failure_of(STEP_CGROUP, errno, cg->path));
+    }
+  }
+  for (int i = 0; i < plan->nwrites; i++) {
+    const struct cgroup_write *w = &plan->writes[i];
+    if (write_file(w->file, w->value) != 0 && !(w->optional && errno == ENOENT))
+      fail_and_clean(plan, failure_of(STEP_CGROUP_WRITE, errno, w->file));
+  }
+}
+
+// Puts PID into every cgroup of the plan it is not in yet.
+static struct failure join_cgroups(struct plan *plan, pid_t pid) {
+  char pid_text[32];
+  snprintf(pid_text, sizeof pid_text, "%d", (int)pid);
+  for (int i = 0; i < plan->ncgroups; i++) {
+    struct cgroup *cg = &plan->cgroups[i];
+    if (cg->parent || cg->joined || (!cg->made && plan->mode != MODE_EXEC)) continue;
+    char procs[4096];
+    snprintf(procs, sizeof procs, "%s/cgroup.procs", cg->path);
+    if (write_file(procs, pid_text) != 0 && cg->required) return failure_of(STEP_CGROUP_JOIN, errno, cg->path);
+    cg->joined = 1;
+  }
+  return failure_of(0, 0, NULL);
+}
+
+static int write_id_map(pid_t pid, const char *file, const struct id_map *maps, int count) {
+  char path[64], text[MAX_MAPS * 40] = {0};
+  size_t used = 0;
+  for (int i = 0; i < count; i++)
+    used += (size_t)snprintf(text + used, sizeof text - used, "%u %u %u\n", maps[i].inside, maps[i].outside,
+                             maps[i].count);
+  snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
+  return write_file(path, text);
+}
+
+// The container's process before its command: released by the supervisor (with its PID as
+// the host numbers it), it enters the joined namespaces, builds the jail, tells the supervisor
+// it is created, and waits on the exec FIFO until `tasker-runtime start` opens it.
+static void run_container(const struct plan *plan, char **command, int go, int channel, int statefd) {
+  pid_t pid;
+  ssize_t n;
+  do {
+    n = read(go, &pid, sizeof pid);
+  } while (n < 0 && errno == EINTR);
+  if (n != (ssize_t)sizeof pid) _exit(1);  // the supervisor gave up
+  close(go);
+  host_pid = pid;
+  struct failure failure = enter_joins(plan, NAMESPACE_FLAGS & ~CLONE_NEWPID);
+  if (failure.step != 0) fail_command(plan, channel, failure);
+  // Root of its user namespace once the supervisor mapped it (a joined one is mapped already).
+  if ((plan->nuid_maps || joins_kind(plan, CLONE_NEWUSER)) &&
+      (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0))
+    fail_command(plan, channel, failure_of(STEP_USER, errno, "root of the user namespace"));
+  if (plan->cgroupns && unshare(CLONE_NEWCGROUP) != 0) fail_command(plan, channel, failure_of(STEP_CGROUPNS, errno, ""));
+  if (plan->oom_score_set) {
+    char value[16];
+    snprintf(value, sizeof value, "%d", plan->oom_score_adj);
+    if (write_file("/proc/self/oom_score_adj", value) != 0)
+      fail_command(plan, channel, failure_of(STEP_OOM_SCORE, errno, value));
+  }
+  failure = build_jail(plan);
+  if (failure.step != 0) fail_command(plan, channel, failure);
+  if (plan->terminal) {
+    failure = make_console(plan);
+    if (failure.step != 0) fail_command(plan, channel, failure);
+  } else {
+    setsid();
+  }
+  scmp_filter_ctx filter = NULL;
+  if (plan->seccomp) {
+    const char *bad;
+    filter = compile_seccomp(plan, &bad);
+    if (!filter) fail_command(plan, channel, failure_of(STEP_SECCOMP, errno, bad));
+  }
+  // Created. `start` opens the FIFO's other end; until then this open blocks.
+  if (send(channel, "P", 1, MSG_NOSIGNAL) != 1) _exit(1);
+  int fifo;
+  do {
+    fifo = openat(statefd, "exec.fifo", O_WRONLY | O_CLOEXEC);
+  } while (fifo < 0 && errno == EINTR);
+  if (fifo < 0) fail_command(plan, channel, failure_of(STEP_FIFO, errno, "exec.fifo"));
+  close(statefd);
+  if (write(fifo, "0", 1) != 1) fail_command(plan, channel, failure_of(STEP_FIFO, errno, "exec.fifo"));
+  close(fifo);
+  failure = run_hooks(plan, HOOK_START_CONTAINER, host_pid, "created");
+  if (failure.step != 0) fail_command(plan, channel, failure);
+  exec_command(plan, filter, command, channel, -1);
+}
+
+// `tasker-runtime create`: the container's namespaces, cgroups, mounts and hooks up to the
+// moment before its command, then this process exits and the container (blocked on its exec
+// FIFO) is left to the caller's subreaper (containerd's shim), as runc leaves it.
+static int run_oci(struct plan *plan, int statefd, char **command) {
+  make_cgroups(plan);
+  struct failure failure = open_joins(plan);
+  if (failure.step != 0) fail_and_clean(plan, failure);
+  // A joined PID namespace is entered here: it is the children's, not this process's.
+  failure = enter_joins(plan, CLONE_NEWPID);
+  if (failure.step != 0) fail_and_clean(plan, failure);
+  int channel[2], go[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, channel) != 0 || pipe2(go, O_CLOEXEC) != 0)
+    fail_and_clean(plan, failure_of(STEP_PIPE, errno, ""));
+  if (fchdir(ROOT_FD) != 0) fail_and_clean(plan, failure_of(STEP_CHDIR, errno, "the container's root"));
+  uint64_t flags = (uint64_t)plan->namespaces | (plan->nuid_maps ? CLONE_NEWUSER : 0);
+  struct cgroup *born_in = NULL;
+  pid_t pid = -1;
+  for (int i = 0; i < plan->ncgroups && born_in == NULL; i++)
+    if (plan->cgroups[i].v2 && plan->cgroups[i].made && !plan->cgroups[i].parent) born_in = &plan->cgroups[i];
+  if (born_in) {
+    int cgroupfd = open(born_in->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    struct clone_args args = {.flags = flags | CLONE_INTO_CGROUP, .exit_signal = SIGCHLD, .cgroup = (uint64_t)cgroupfd};
+    if (cgroupfd >= 0) pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
+    if (pid >= 0) born_in->joined = 1;
+    if (cgroupfd >= 0 && pid != 0) close(cgroupfd);
+    if (pid == 0 && cgroupfd >= 0) close(cgroupfd);
+  }
+  if (pid < 0) pid = (pid_t)syscall(SYS_clone, (unsigned long)flags | SIGCHLD, NULL, NULL, NULL, NULL);
+  if (pid < 0) fail_and_clean(plan, failure_of(STEP_CLONE, errno, "namespaces"));
+  if (pid == 0) {
+    close(channel[0]);
+    close(go[1]);
+    close(REPORT_FD);
+    close(ROOT_FD);
+    run_container(plan, command, go[0], channel[1], statefd);
+  }
+  close(channel[1]);
+  close(go[0]);
+  if (chdir("/") != 0) failure = failure_of(STEP_CHDIR, errno, "/");
+  if (failure.step == 0 && plan->nuid_maps) {
+    if (write_id_map(pid, "uid_map", plan->uid_maps, plan->nuid_maps) != 0)
+      failure = failure_of(STEP_ID_MAP, errno, "uid_map");
+    else if (write_id_map(pid, "gid_map", plan->gid_maps, plan->ngid_maps) != 0)
+      failure = failure_of(STEP_ID_MAP, errno, "gid_map");
+  }
+  if (failure.step == 0) failure = join_cgroups(plan, pid);
+  if (failure.step == 0) failure = run_hooks(plan, HOOK_PRESTART, pid, "creating");
+  if (failure.step == 0) failure = run_hooks(plan, HOOK_CREATE_RUNTIME, pid, "creating");
+  if (failure.step == 0 && write(go[1], &pid, sizeof pid) != (ssize_t)sizeof pid)
+    failure = failure_of(STEP_PIPE, errno, "the container");
+  close(go[1]);
+  if (failure.step == 0) {
+    char byte[sizeof(struct failure)];
+    ssize_t n;
+    do {
+      n = recv(channel[0], byte, sizeof byte, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n == (ssize_t)sizeof(struct failure))
+      memcpy(&failure, byte, sizeof failure);
+    else if (n != 1)
+      failure = failure_of(STEP_EXEC, ECHILD, "the container's process ended before it was created");
+  }
+  close(channel[0]);
+  if (failure.step != 0) {
+    kill(pid, SIGKILL);
+    wait_for(pid, NULL);
+    fail_and_clean(plan, failure);
+  }
+  dprintf(REPORT_FD, "ok %d %llu\n", (int)pid, start_time(pid));
+  return 0;
+}
+
+// `tasker-runtime exec`: a new process in a running container's namespaces and cgroups. This
+// process enters them, forks the new one (a joined PID namespace is its children's), tells
+// its PID, and exits; the new process is left to the caller (a subreaper), as with runc.
+static int run_exec(struct plan *plan, char **command) {
+  struct failure failure = open_joins(plan);
+  if (failure.step != 0) report_failure(failure);
+  failure = join_cgroups(plan, getpid());
+  if (failure.step != 0) report_failure(failure);
+  failure = enter_joins(plan, NAMESPACE_FLAGS);
+  if (failure.step != 0) report_failure(failure);
+  scmp_filter_ctx filter = NULL;
+  if (plan->seccomp) {
+    const char *bad;
+    filter = compile_seccomp(plan, &bad);
+    if (!filter) report_failure(failure_of(STEP_SECCOMP, errno, bad));
+  }
+  int channel[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, channel) != 0)
+    report_failure(failure_of(STEP_PIPE, errno, ""));
+  pid_t child = fork();
+  if (child < 0) report_failure(failure_of(STEP_FORK, errno, ""));
+  if (child == 0) {
+    close(channel[0]);
+    close(REPORT_FD);
+    if (plan->terminal) {
+      failure = make_console(plan);
+      if (failure.step != 0) fail_command(plan, channel[1], failure);
+    } else {
+      setsid();
+    }
+    exec_command(plan, filter, command, channel[1], -1);
+  }
+  close(channel[1]);
+  await_exec(channel[0], &failure);
+  close(channel[0]);
+  if (failure.step != 0) {
+    wait_for(child, NULL);
+    report_failure(failure);
+  }
+  dprintf(REPORT_FD, "ok %d %llu\n", (int)child, start_time(child));
+  return 0;
+}
+
 #ifdef TASKER_FUZZ_PLAN
 // libFuzzer's entry (scripts/fuzz.sh builds this file alone with -DTASKER_FUZZ_PLAN and
 // AddressSanitizer): any bytes either fail to parse, or parse into a plan whose printed form
@@ -1615,6 +2457,20 @@ int main(int argc, char **argv) {
     print_plan(stdout, &plan);
     return fflush(stdout) == 0 ? 0 : 1;
   }
+  // tasker-runtime's poststart and poststop hooks: the plan on stdin, the state's PID and status.
+  if (argc == 5 && strcmp(argv[1], "--hooks") == 0) {
+    char *document = read_document(0);
+    int bad = document ? parse_plan(document, &plan) : -1;
+    int phase = lookup(argv[2], hook_phase_names, HOOK_PHASES);
+    if (bad != 0 || phase < 0) {
+      fprintf(stderr, "tasker-supervisor: invalid plan (line %d) or hook phase\n", bad);
+      return 2;
+    }
+    struct failure failure = run_hooks(&plan, phase, (pid_t)strtol(argv[3], NULL, 10), argv[4]);
+    if (failure.step == 0) return 0;
+    fprintf(stderr, "%s\n", failure.detail);
+    return 1;
+  }
   // Started from a sealed memory copy (see TaskManager+Create.swift): nothing inside the task
   // can reach this program's file on the host through /proc/PID/exe.
   close(SELF_FD);
@@ -1634,6 +2490,18 @@ int main(int argc, char **argv) {
     return 2;
   }
   char **command = argv + 2;
+  plan_mode = plan.mode;
+  resolve_in_root = plan.mode != MODE_TASK;
+  if (plan.mode == MODE_OCI || plan.mode == MODE_EXEC) {
+    // No detaching: the caller (tasker-runtime) waits for this process, and what it leaves
+    // (the container, the exec'd process) goes to the caller's subreaper when it exits.
+    signal(SIGPIPE, SIG_IGN);
+    if (plan.mode == MODE_EXEC) return run_exec(&plan, command);
+    struct stat state;
+    if (fstat(STATE_FD, &state) != 0 || !S_ISDIR(state.st_mode))
+      report_failure(failure_of(STEP_STATE, errno ? errno : ENOTDIR, "the container's state directory"));
+    return run_oci(&plan, STATE_FD, command);
+  }
 
   // Detach from the creator: the first half exits at once (the creator reaps it), the second
   // half is adopted by init (or the nearest subreaper) and leaves the creator's session.

@@ -272,7 +272,7 @@ struct JailTests {
     let supervisor = binDirectory.appendingPathComponent("tasker-supervisor").path
     let namespaces = isolation == "jail" ? "namespaces\t\(0x2002_0000)\nno-new-privileges\n" : ""
     let plan = box.scratch.url.appendingPathComponent("plan")
-    try Data("tasker-plan\t1\nisolation\t\(isolation)\nworkdir\t/\n\(namespaces)end\n".utf8).write(to: plan)
+    try Data("tasker-plan\t2\nisolation\t\(isolation)\nworkdir\t/\n\(namespaces)end\n".utf8).write(to: plan)
     // The report pipe (fd 3) is /dev/full: the report cannot be delivered, as when the creator
     // was killed before reading it. 4 is the plan, 5 the state directory, 6 the root.
     let started = try TaskerIntegrationTests.run(

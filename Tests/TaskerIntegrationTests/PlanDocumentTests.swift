@@ -53,6 +53,56 @@ struct PlanDocumentTests {
     }
   }
 
+  /// Every record an OCI container's plan adds, set at once, crosses intact.
+  @Test func everyContainerRecordCrossesWhole() throws {
+    var plan = try JailPlan.make(id: id, options: JailOptions(network: .none), host: hybrid)
+    plan.mode = .oci
+    plan.namespaces.append(.user)
+    plan.joins = [.init(namespace: .net, path: "/var/run/netns/a b"), .init(namespace: .ipc, path: "/proc/9/ns/ipc")]
+    plan.uidMappings = [.init(inside: 0, outside: 100_000, count: 65536), .init(inside: 70000, outside: 1, count: 1)]
+    plan.gidMappings = [.init(inside: 0, outside: 200_000, count: 65536)]
+    plan.steps += [
+      .bind(hostPath: Self.odd, target: "mnt/x", flags: 1 | 2 | 4 | 8 | 0x4000),
+      .device(path: "dev/fuse", type: "c", major: 10, minor: 229, mode: 0o666, uid: 0, gid: 5),
+      .device(path: "dev/pipe", type: "p", major: 0, minor: 0, mode: 0o600, uid: 1, gid: 1),
+      .write(path: "proc/sys/net/ipv4/ip_forward", value: "1"),
+      .propagation(path: "mnt/x", flags: 0x0010_0000 | 0x4000),
+    ]
+    plan.readOnlyRoot = true
+    plan.rootPropagation = 0x0004_0000 | 0x4000
+    plan.noPivot = true
+    plan.domainname = "example.org"
+    plan.user = .init(uid: 1000, gid: 100, additionalGids: [5, 27, 4_294_967_294])
+    plan.umask = 0o027
+    let caps = Capabilities(mask: 0x3f)
+    plan.capabilitySets = .init(
+      bounding: .all, effective: caps, inheritable: Capabilities(mask: 0), permitted: caps, ambient: caps)
+    plan.rlimits = [.init(resource: 7, soft: 1024, hard: 4096), .init(resource: 4, soft: .max, hard: .max)]
+    plan.oomScoreAdj = -999
+    plan.personality = 8
+    plan.terminal = .init(rows: 24, columns: 80)
+    plan.preservedDescriptors = 2
+    plan.hookState = .init(
+      prefix: "{\"ociVersion\":\"1.0.2\",\"id\":\"c\t1\",", suffix: ",\"bundle\":\"/b%\",\"annotations\":{}}")
+    plan.hooks = [
+      .init(phase: .prestart, path: "/bin/true", args: ["true", "a\nb"], env: ["A=1"], timeout: 5),
+      .init(phase: .createContainer, path: "/x", args: [], env: [], timeout: 0),
+      .init(phase: .poststop, path: "/bin/sh", args: ["sh", "-c", ""], env: ["B="], timeout: 86400),
+    ]
+    let document = plan.document(workdir: "/")
+    let parsed = try parsedBySupervisor(document)
+    #expect(parsed.status == 0, "\(parsed.stderr)")
+    #expect(parsed.stdout == document)
+    for record in [
+      "mode\toci", "join\t", "uid-map\t", "gid-map\t", "mknod\t", "write\t", "propagation\t",
+      "readonly-root", "root-propagation\t", "no-pivot", "domainname\t", "user\t", "umask\t27",
+      "capability-sets\t", "rlimit\t", "oom-score-adj\t-999", "personality\t8", "terminal\t24\t80",
+      "preserve-fds\t2", "hook-state\t", "hook\tprestart", "hook\tpoststop",
+    ] {
+      #expect(document.contains("\n" + record), "\(record)")
+    }
+  }
+
   @Test func theStandardProfileCrossesWhole() throws {
     let plan = try JailPlan.make(id: id, options: JailOptions(), host: pureV2)
     let rules = try #require(plan.seccomp).rules
@@ -84,17 +134,17 @@ struct PlanDocumentTests {
   }
 
   @Test(arguments: [
-    "tasker-plan\t2\nisolation\tjail\nworkdir\t/\nend\n",  // another version
-    "tasker-plan\t1\nisolation\tjail\nworkdir\t/\n",  // no end: cut short
-    "tasker-plan\t1\nisolation\tjail\nworkdir\t/\nend",  // last line unterminated
-    "tasker-plan\t1\nisolation\tjail\nend\n",  // no workdir
-    "tasker-plan\t1\nisolation\tjail\nworkdir\t/\nfrobnicate\nend\n",  // unknown record
-    "tasker-plan\t1\nisolation\tjail\nworkdir\t/\nmkdir\tx\n999999\nend\n",  // bad mode
-    "tasker-plan\t1\nisolation\tjail\nworkdir\t/%zz\nend\n",  // bad escape
-    "tasker-plan\t1\nisolation\tjail\nworkdir\t/%00\nend\n",  // NUL
-    "tasker-plan\t1\nisolation\tjail\nworkdir\t/\nseccomp-rule\tread\tALLOW\t0\t7\tEQ\t1\t0\nend\n",  // arg 7
-    "tasker-plan\t1\nisolation\tjail\nworkdir\t/\nseccomp\tMAYBE\t1\nend\n",  // unknown action
-    "tasker-plan\t1\nisolation\tjail\nworkdir\t/\nend\nend\n",  // after end
+    "tasker-plan\t3\nisolation\tjail\nworkdir\t/\nend\n",  // another version
+    "tasker-plan\t2\nisolation\tjail\nworkdir\t/\n",  // no end: cut short
+    "tasker-plan\t2\nisolation\tjail\nworkdir\t/\nend",  // last line unterminated
+    "tasker-plan\t2\nisolation\tjail\nend\n",  // no workdir
+    "tasker-plan\t2\nisolation\tjail\nworkdir\t/\nfrobnicate\nend\n",  // unknown record
+    "tasker-plan\t2\nisolation\tjail\nworkdir\t/\nmkdir\tx\n999999\nend\n",  // bad mode
+    "tasker-plan\t2\nisolation\tjail\nworkdir\t/%zz\nend\n",  // bad escape
+    "tasker-plan\t2\nisolation\tjail\nworkdir\t/%00\nend\n",  // NUL
+    "tasker-plan\t2\nisolation\tjail\nworkdir\t/\nseccomp-rule\tread\tALLOW\t0\t7\tEQ\t1\t0\nend\n",  // arg 7
+    "tasker-plan\t2\nisolation\tjail\nworkdir\t/\nseccomp\tMAYBE\t1\nend\n",  // unknown action
+    "tasker-plan\t2\nisolation\tjail\nworkdir\t/\nend\nend\n",  // after end
   ])
   func aMalformedPlanIsRefused(document: String) throws {
     let parsed = try parsedBySupervisor(document)
