@@ -20,6 +20,9 @@ public struct SeccompProfile: Codable, Equatable, Sendable {
   public var architectures: [String]?
   public var flags: [String]?
   public var listenerPath: String?
+  /// Opaque data passed to the listener with the notify fd (`listenerMetadata`); kept so a
+  /// `config.json` reads and writes back whole.
+  public var listenerMetadata: String?
   public var syscalls: [Rule]?
 
   public struct Rule: Codable, Equatable, Sendable {
