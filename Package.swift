@@ -9,6 +9,7 @@ let package = Package(
     .executable(name: "tasker", targets: ["TaskerCLI"]),
     .executable(name: "tasker-supervisor", targets: ["TaskerSupervisor"]),
     .executable(name: "tasker-unpack", targets: ["TaskerUnpack"]),
+    .executable(name: "tasker-runtime", targets: ["TaskerRuntime"]),
   ],
   dependencies: [.package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")],
   targets: [
@@ -60,6 +61,12 @@ let package = Package(
         "Tasker", "TaskerSystem", "TaskerArchive",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
+    // tasker-runtime: an OCI runtime with runc's command line, on the library's ContainerRuntime.
+    .executableTarget(
+      name: "TaskerRuntime",
+      dependencies: [
+        "Tasker", "TaskerSystem", "CTaskerShim", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]),
     .testTarget(
       name: "TaskerTests",
       dependencies: [
@@ -71,7 +78,7 @@ let package = Package(
       name: "TaskerIntegrationTests",
       dependencies: [
         "Tasker", "TaskerSystem", "TaskerArchive", "TaskerImage", "TaskerCLI", "TaskerSupervisor", "TaskerUnpack",
-        "CTaskerShim",
+        "TaskerRuntime", "CTaskerShim",
       ]),
   ]
 )

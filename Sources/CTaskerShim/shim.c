@@ -17,7 +17,9 @@
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/random.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,6 +37,26 @@ int tasker_rename_noreplace(const char *from, const char *to) {
 }
 
 int tasker_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+int tasker_become_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
+
+int tasker_connect_unix(const char *path) {
+  struct sockaddr_un address = {.sun_family = AF_UNIX};
+  if (strlen(path) >= sizeof address.sun_path) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  strcpy(address.sun_path, path);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  if (connect(fd, (struct sockaddr *)&address, sizeof address) != 0) {
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return -1;
+  }
+  return fd;
+}
 
 int tasker_make_mount_point(const char *path, int nodev) {
   // A bind of the directory onto itself: the copied root becomes a mount, which pivot_root needs

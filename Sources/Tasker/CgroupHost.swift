@@ -55,7 +55,10 @@ public struct CgroupHost: Equatable, Sendable {
       case "cgroup":
         for option in right[2].split(separator: ",") {
           let name = String(option)
-          if ["memory", "pids", "cpu", "cpuacct", "cpuset", "devices", "freezer", "blkio"].contains(name),
+          if [
+            "memory", "pids", "cpu", "cpuacct", "cpuset", "devices", "freezer", "blkio", "hugetlb", "net_cls",
+            "net_prio", "perf_event", "rdma", "misc",
+          ].contains(name),
             v1[name] == nil
           {
             v1[name] = mountPoint

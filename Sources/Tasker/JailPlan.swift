@@ -297,6 +297,8 @@ public struct JailPlan: Equatable, Sendable {
   static let noExec: UInt = 8
   static let strictAtime: UInt = 1 << 24
   static let readOnly: UInt = 1
+  /// What a bind's remount may set: MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC and the atime flags.
+  static let bindableFlags: UInt = 1 | 2 | 4 | 8 | 1024 | 2048 | (1 << 21) | (1 << 24)
 
   /// Builds the plan for task `id`.
   public static func make(id: TaskID, options: JailOptions, host: CgroupHost) throws(TaskerError) -> JailPlan {

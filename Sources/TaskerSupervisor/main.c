@@ -1017,9 +1017,11 @@ static int apply_capability_sets(const uint64_t sets[5]) {
     data[i].permitted = (uint32_t)(sets[3] >> (32 * i));
   }
   if (syscall(SYS_capset, &header, data) != 0) return -1;
+  // An ambient capability that is not both permitted and inheritable cannot be raised; runc
+  // and crun go on without it, and so does this.
   prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
   for (int cap = 0; cap <= last; cap++)
-    if ((sets[4] & (1ULL << cap)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0) return -1;
+    if (sets[4] & sets[3] & sets[2] & (1ULL << cap)) prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0);
   return 0;
 }
 

@@ -28,6 +28,13 @@ int tasker_rename_noreplace(const char *from, const char *to);
 /// pipe2(fds, O_CLOEXEC).
 int tasker_pipe_cloexec(int fds[2]);
 
+// prctl(PR_SET_CHILD_SUBREAPER, 1): orphans below this process become its children (variadic
+// prctl is not callable from Swift).
+int tasker_become_subreaper(void);
+
+// connect(2) to a unix stream socket at PATH; a descriptor, or -1 with errno.
+int tasker_connect_unix(const char *path);
+
 /// Bind-mounts `path` onto itself and remounts it nosuid: a set-user-ID file in a task's
 /// directory must not serve anyone on the host. (Device nodes: extraction makes none, and the
 /// jail cannot mknod.) Returns 0 or -1 with errno.
