@@ -937,6 +937,9 @@ static scmp_filter_ctx compile_seccomp(const struct plan *plan, const char **bad
     return NULL;
   }
   int rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ERRNO(ENOSYS));
+  // libseccomp sets no_new_privs itself when it loads a filter; whether the process gets it is
+  // the plan's to say (an OCI process without noNewPrivileges keeps setuid working).
+  if (rc == 0) rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, plan->no_new_privs ? 1 : 0);
   for (int i = 0; rc == 0 && i < plan->nrules; i++) {
     const struct seccomp_rule *r = &plan->rules[i];
     int nr = seccomp_syscall_resolve_name(r->name);
@@ -997,18 +1000,29 @@ static int harden_init(void) {
 
 // The command's side of the fork: in its root, with its rights, then exec. A failure goes back
 // to the supervisor over `channel`, which closes on exec: EOF there means the exec succeeded.
-// The five capability sets of an OCI process: bounding dropped first, then effective,
-// permitted and inheritable set at once, then the ambient ones raised (each must be permitted
-// and inheritable).
-static int apply_capability_sets(const uint64_t sets[5]) {
+static int last_capability(void) {
   int last = 40;
   FILE *f = fopen("/proc/sys/kernel/cap_last_cap", "re");
   if (f) {
     if (fscanf(f, "%d", &last) != 1) last = 40;
     fclose(f);
   }
+  return last;
+}
+
+// The bounding set of an OCI process, dropped while it is still root (dropping needs
+// CAP_SETPCAP, which a change of user clears from the effective set).
+static int drop_bounding(uint64_t keep) {
+  int last = last_capability();
   for (int cap = 0; cap <= last; cap++)
-    if (!(sets[0] & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) return -1;
+    if (!(keep & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) return -1;
+  return 0;
+}
+
+// The other four capability sets of an OCI process, once its user is set: effective,
+// permitted and inheritable at once, then the ambient ones raised.
+static int apply_capability_sets(const uint64_t sets[5]) {
+  int last = last_capability();
   struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct data[2];
   for (int i = 0; i < 2; i++) {
@@ -1086,6 +1100,8 @@ static void exec_command(const struct plan *plan, scmp_filter_ctx filter, char *
   // process gives up its rights (runc's order); with it, as late as possible.
   if (filter && !plan->no_new_privs && (errno = -seccomp_load(filter)) != 0)
     fail_command(plan, channel, failure_of(STEP_SECCOMP, errno, ""));
+  if (plan->capability_sets_set && drop_bounding(plan->capability_sets[0]) != 0)
+    fail_command(plan, channel, failure_of(STEP_CAPABILITIES, errno, "bounding"));
   if (plan->user_set && switch_user(plan) != 0) fail_command(plan, channel, failure_of(STEP_USER, errno, ""));
   // Never gain privileges across exec (setuid binaries, file capabilities).
   if (plan->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
@@ -1120,6 +1136,9 @@ static pid_t host_pid;
 // output kept for the failure message (not the container's streams), and killed at its
 // timeout. The first that fails ends the run with its status and last line of output.
 static struct failure run_hooks(const struct plan *plan, int phase, pid_t pid, const char *status) {
+  // poststart and poststop hooks that fail are warnings: the others still run (the spec's rule).
+  int keep_going = phase == HOOK_POSTSTART || phase == HOOK_POSTSTOP;
+  struct failure warned = failure_of(0, 0, NULL);
   for (int i = 0; i < plan->nhooks; i++) {
     const struct hook *h = &plan->hooks[i];
     if (h->phase != phase) continue;
@@ -1215,9 +1234,11 @@ static struct failure run_hooks(const struct plan *plan, int phase, pid_t pid, c
                WEXITSTATUS(hook_status), *last ? ": " : "", last);
     else
       continue;
-    return failure_of(STEP_HOOK, 0, detail);
+    if (!keep_going) return failure_of(STEP_HOOK, 0, detail);
+    fprintf(stderr, "tasker-runtime: warning: %s\n", detail);
+    warned = failure_of(STEP_HOOK, 0, detail);
   }
-  return failure_of(0, 0, NULL);
+  return warned;
 }
 
 // --- the jail (runs in the init, in the new namespaces, before pivot_root) ------------------
@@ -2345,7 +2366,8 @@ static int run_oci(struct plan *plan, int statefd, char **command) {
       failure = failure_of(STEP_ID_MAP, errno, "gid_map");
   }
   if (failure.step == 0) failure = join_cgroups(plan, pid);
-  if (failure.step == 0) failure = run_hooks(plan, HOOK_PRESTART, pid, "creating");
+  // prestart hooks run at `start` (runtime-spec 1.0's moment, which runtime-tools checks), by
+  // tasker-runtime through --hooks.
   if (failure.step == 0) failure = run_hooks(plan, HOOK_CREATE_RUNTIME, pid, "creating");
   if (failure.step == 0 && write(go[1], &pid, sizeof pid) != (ssize_t)sizeof pid)
     failure = failure_of(STEP_PIPE, errno, "the container");
@@ -2470,7 +2492,7 @@ int main(int argc, char **argv) {
     }
     struct failure failure = run_hooks(&plan, phase, (pid_t)strtol(argv[3], NULL, 10), argv[4]);
     if (failure.step == 0) return 0;
-    fprintf(stderr, "%s\n", failure.detail);
+    if (phase != HOOK_POSTSTART && phase != HOOK_POSTSTOP) fprintf(stderr, "%s\n", failure.detail);
     return 1;
   }
   // Started from a sealed memory copy (see TaskManager+Create.swift): nothing inside the task

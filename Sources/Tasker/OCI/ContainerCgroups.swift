@@ -29,7 +29,9 @@ struct ContainerCgroups {
     return result
   }
 
-  mutating func apply(_ resources: RuntimeSpec.Linux.Resources?, to plan: inout JailPlan) throws(TaskerError) {
+  mutating func apply(
+    _ resources: RuntimeSpec.Linux.Resources?, devices: [RuntimeSpec.Linux.Device] = [], to plan: inout JailPlan
+  ) throws(TaskerError) {
     guard !path.contains(":") else {
       throw ContainerPlan.unsupported("linux.cgroupsPath", "systemd cgroup paths (\"\(path)\")")
     }
@@ -55,7 +57,7 @@ struct ContainerCgroups {
     } else if let mount = host.v1Mounts["freezer"] {
       freezer = .v1(mount + "/" + path + "/freezer.state")
     }
-    if let resources { writes += try limitWrites(resources, plan: &plan) }
+    if let resources { writes += try limitWrites(resources, devices: devices, plan: &plan) }
     plan.cgroupWrites += writes
   }
 
@@ -90,7 +92,9 @@ struct ContainerCgroups {
     return false
   }
 
-  func limitWrites(_ resources: RuntimeSpec.Linux.Resources, plan: inout JailPlan) throws(TaskerError) -> [JailPlan
+  func limitWrites(
+    _ resources: RuntimeSpec.Linux.Resources, devices: [RuntimeSpec.Linux.Device] = [], plan: inout JailPlan
+  ) throws(TaskerError) -> [JailPlan
     .CgroupWrite]
   {
     var writes: [JailPlan.CgroupWrite] = []
@@ -264,6 +268,23 @@ struct ContainerCgroups {
         try write(
           "devices", v1: rule.allow ? "devices.allow" : "devices.deny", v2: nil, value,
           field: "linux.resources.devices[\(index)]")
+      }
+    }
+    if let rules = resources.devices, !rules.isEmpty {
+      // What every container may use whatever its rules say (runc's list): the default devices,
+      // its terminals, and making nodes.
+      for value in [
+        "c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm",
+        "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm",
+      ] {
+        try write("devices", v1: "devices.allow", v2: nil, value, field: "linux.resources.devices")
+      }
+      // And the devices the spec lists.
+      for device in devices where device.type != "p" {
+        let type = device.type == "b" ? "b" : "c"
+        try write(
+          "devices", v1: "devices.allow", v2: nil, "\(type) \(device.major ?? 0):\(device.minor ?? 0) rwm",
+          field: "linux.devices")
       }
     }
     if let rdma = resources.rdma, !rdma.isEmpty {

@@ -183,7 +183,8 @@ public struct ContainerPlan: Equatable, Sendable {
         (.prestart, hooks.prestart), (.createRuntime, hooks.createRuntime), (.createContainer, hooks.createContainer),
         (.startContainer, hooks.startContainer), (.poststart, hooks.poststart), (.poststop, hooks.poststop),
       ]
-      for (phase, list) in phases {
+      // prestart hooks run at start (ContainerRuntime.start), not during create.
+      for (phase, list) in phases where phase != .prestart {
         for hook in list ?? [] {
           plan.hooks.append(
             JailPlan.Hook(
@@ -194,7 +195,7 @@ public struct ContainerPlan: Equatable, Sendable {
 
     // cgroups: the container's own directory in every hierarchy, the limits written first.
     var cgroups = ContainerCgroups(id: id, path: linux.cgroupsPath, host: host)
-    try cgroups.apply(linux.resources, to: &plan)
+    try cgroups.apply(linux.resources, devices: linux.devices ?? [], to: &plan)
     if isNew(.cgroup) { plan.namespaces.removeAll { $0 == .cgroup } }
     plan.unifiedMount = host.unifiedMount
 

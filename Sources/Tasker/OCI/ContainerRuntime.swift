@@ -128,6 +128,12 @@ public struct ContainerRuntime: Sendable {
     guard state == "created" else {
       throw TaskerError(.notRunning, "cannot start a container that is \(state == "stopped" ? "stopped" : state)")
     }
+    // prestart hooks: at start, before the process runs (runtime-spec 1.0, as runtime-tools
+    // checks); one that fails ends the container and the start.
+    if let failure = runHooks(record, phase: "prestart", status: "created") {
+      Glibc.kill(record.pid, SIGKILL)
+      throw TaskerError(.startFailed, failure)
+    }
     let fifoPath = root + "/" + id + "/exec.fifo"
     let fifo = open(fifoPath, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
     guard fifo >= 0 else { throw TaskerError(.notRunning, "container \"\(id)\" was already started") }
@@ -195,8 +201,8 @@ public struct ContainerRuntime: Sendable {
     let record = try load(id)
     let state = status(of: record)
     switch state {
-    case "stopped", "created":
-      break  // a created container is deleted by ending its waiting process
+    case "stopped":
+      break
     default:
       guard force else {
         throw TaskerError(.running, "cannot delete container \"\(id)\" that is not stopped: \(state)")
@@ -520,16 +526,16 @@ public struct ContainerRuntime: Sendable {
   /// Runs the hooks of `phase` (poststart, poststop) through the supervisor; a warning if one failed.
   func runHooks(_ record: Record, phase: String, status: String) -> String? {
     guard let spec = try? storedSpec(record.id), let hooks = spec.hooks,
-      !((phase == "poststart" ? hooks.poststart : hooks.poststop) ?? []).isEmpty
+      !(Self.hooks(hooks, phase) ?? []).isEmpty
     else { return nil }
     var plan = JailPlan(
       isolation: .jail, namespaces: [], steps: [], hostname: nil, loopbackUp: false, capabilities: nil,
       noNewPrivileges: false, seccomp: nil, cgroups: [], cgroupWrites: [], measurements: CgroupPaths())
     plan.hookState = try? ContainerPlan.hookState(spec: spec, id: record.id, bundle: record.bundle)
-    for hook in (phase == "poststart" ? hooks.poststart : hooks.poststop) ?? [] {
+    for hook in Self.hooks(hooks, phase) ?? [] {
       plan.hooks.append(
         JailPlan.Hook(
-          phase: phase == "poststart" ? .poststart : .poststop, path: hook.path, args: hook.args ?? [],
+          phase: JailPlan.Hook.Phase(rawValue: phase) ?? .poststop, path: hook.path, args: hook.args ?? [],
           env: hook.env ?? [], timeout: hook.timeout ?? 0))
     }
     let document = Array(plan.document(workdir: "/").utf8)
@@ -553,6 +559,14 @@ public struct ContainerRuntime: Sendable {
     let text = (try? readAll(fd: error[0], limit: 4096)).map { String(decoding: $0, as: UTF8.self) } ?? ""
     let status = (try? waitForChild(pid)) ?? -1
     return status == 0 ? nil : text.trimmingCharacters(in: .whitespacesAndNewlines)
+  }
+
+  static func hooks(_ hooks: RuntimeSpec.Hooks, _ phase: String) -> [RuntimeSpec.Hook]? {
+    switch phase {
+    case "prestart": return hooks.prestart
+    case "poststart": return hooks.poststart
+    default: return hooks.poststop
+    }
   }
 
   private func makeMemoryFile(_ bytes: [UInt8]) throws -> Int32 {

@@ -1,0 +1,175 @@
+import Foundation
+import Testing
+
+/// tasker-runtime as containerd's shim and people drive it: runc's verbs on a bundle made from
+/// the busybox image, its state as runc prints it, and errors naming the field at fault.
+@Suite(.enabled(if: isRoot, rootReason))
+struct RuntimeTests {
+  var runtimePath: String { binDirectory.appendingPathComponent("tasker-runtime").path }
+
+  /// A bundle (busybox root, a config from `tasker-runtime spec` changed by `edit`) and a
+  /// runtime root of the test's own.
+  struct Bundle {
+    let scratch: Scratch
+    var bundle: String { scratch.path + "/bundle" }
+    var root: String { scratch.path + "/root" }
+  }
+
+  func makeBundle(_ edit: (inout [String: Any]) -> Void) throws -> Bundle {
+    let images = try Images.shared()
+    let scratch = try Scratch("tasker-runtime")
+    let made = Bundle(scratch: scratch)
+    let rootfs = try scratch.sub("bundle").appendingPathComponent("rootfs")
+    try FileManager.default.createDirectory(at: rootfs, withIntermediateDirectories: true)
+    #expect(try run("/bin/tar", ["-C", rootfs.path, "-xf", images.path("busybox-escape.tar")]).status == 0)
+    #expect(try run(runtimePath, ["spec", "--bundle", made.bundle]).status == 0)
+    let configURL = URL(fileURLWithPath: made.bundle + "/config.json")
+    var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: configURL)) as? [String: Any])
+    var process = try #require(config["process"] as? [String: Any])
+    process["terminal"] = false
+    config["process"] = process
+    edit(&config)
+    try JSONSerialization.data(withJSONObject: config).write(to: configURL)
+    return made
+  }
+
+  func setArgs(_ config: inout [String: Any], _ args: [String]) {
+    var process = config["process"] as? [String: Any] ?? [:]
+    process["args"] = args
+    config["process"] = process
+  }
+
+  func runtime(_ bundle: Bundle, _ arguments: [String]) throws -> Outcome {
+    try run(runtimePath, ["--root", bundle.root] + arguments)
+  }
+
+  func state(_ bundle: Bundle, _ id: String) throws -> [String: Any] {
+    let result = try runtime(bundle, ["state", id])
+    #expect(result.status == 0, "\(result.stderr)")
+    return try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+  }
+
+  @Test func runPrintsTheOutputAndExitsWithTheProcessStatus() throws {
+    let bundle = try makeBundle { setArgs(&$0, ["sh", "-c", "echo hello from $(hostname); exit 3"]) }
+    defer { bundle.scratch.remove() }
+    let result = try runtime(bundle, ["run", "--bundle", bundle.bundle, "r1"])
+    #expect(result.status == 3, "\(result.stderr)")
+    #expect(result.stdout == "hello from runc\n")
+    // run deletes what it made: no container left, no cgroup.
+    #expect(try runtime(bundle, ["state", "r1"]).status == 1)
+    #expect(!FileManager.default.fileExists(atPath: "/sys/fs/cgroup/memory/tasker-runtime/r1"))
+  }
+
+  @Test func theLifecycleIsRuncs() throws {
+    let bundle = try makeBundle { setArgs(&$0, ["sleep", "1000"]) }
+    defer { bundle.scratch.remove() }
+    let pidFile = bundle.scratch.path + "/pid"
+    // The container keeps create's stdio (files here, as runtime-tools and the shim give): a
+    // pipe would stay open as long as the container runs.
+    let created = try run(
+      "/bin/sh",
+      [
+        "-c", "exec \"$0\" --root \"$1\" create --bundle \"$2\" --pid-file \"$3\" c1 >\"$4\" 2>&1 </dev/null",
+        runtimePath, bundle.root, bundle.bundle, pidFile, bundle.scratch.path + "/c1.out",
+      ])
+    #expect(created.status == 0, "\(created.stderr)")
+    defer { _ = try? runtime(bundle, ["delete", "--force", "c1"]) }
+    var current = try state(bundle, "c1")
+    #expect(current["status"] as? String == "created")
+    let pid = try #require(current["pid"] as? Int)
+    #expect(try String(contentsOfFile: pidFile, encoding: .utf8) == String(pid))
+    #expect(current["bundle"] as? String == bundle.bundle)
+    // The process waits: it has not exec'd sleep yet.
+    #expect(try String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8) != "sleep\n")
+    #expect(try runtime(bundle, ["delete", "c1"]).status == 1, "a created container is not stopped")
+    #expect(try runtime(bundle, ["start", "c1"]).status == 0)
+    current = try state(bundle, "c1")
+    #expect(current["status"] as? String == "running")
+    #expect(try eventually { try String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8) == "sleep\n" })
+    #expect(try runtime(bundle, ["start", "c1"]).status == 1, "started twice")
+
+    let exec = try runtime(bundle, ["exec", "c1", "sh", "-c", "echo $$; hostname"])
+    #expect(exec.status == 0, "\(exec.stderr)")
+    #expect(exec.stdout.split(separator: "\n").last == "runc", "the container's uts namespace")
+    let ps = try runtime(bundle, ["ps", "--format", "json", "c1"])
+    #expect(ps.stdout.contains(String(pid)), "\(ps.stdout)")
+
+    #expect(try runtime(bundle, ["pause", "c1"]).status == 0)
+    #expect(try state(bundle, "c1")["status"] as? String == "paused")
+    #expect(try runtime(bundle, ["resume", "c1"]).status == 0)
+    #expect(try state(bundle, "c1")["status"] as? String == "running")
+
+    let refused = try runtime(bundle, ["delete", "c1"])
+    #expect(refused.status == 1 && refused.stderr.contains("not stopped"), "\(refused.stderr)")
+    #expect(try runtime(bundle, ["kill", "c1", "KILL"]).status == 0)
+    #expect(try eventually { try state(bundle, "c1")["status"] as? String == "stopped" })
+    #expect(try runtime(bundle, ["kill", "c1", "TERM"]).status == 1, "a stopped container")
+    #expect(try runtime(bundle, ["delete", "c1"]).status == 0)
+    #expect(try runtime(bundle, ["state", "c1"]).status == 1)
+    #expect(try runtime(bundle, ["list", "--quiet"]).stdout.isEmpty)
+  }
+
+  @Test func theProcessGetsItsUserCapabilitiesAndLimits() throws {
+    let bundle = try makeBundle { config in
+      setArgs(&config, ["sh", "-c", "id; umask; ulimit -Sn; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status"])
+      var process = config["process"] as? [String: Any] ?? [:]
+      process["user"] = ["uid": 10, "gid": 10, "additionalGids": [5], "umask": 2]
+      process["rlimits"] = [["type": "RLIMIT_NOFILE", "hard": 400, "soft": 300]]
+      process["noNewPrivileges"] = false
+      process["capabilities"] = [
+        // A user other than root keeps capabilities across exec only as ambient ones.
+        "bounding": ["CAP_KILL", "CAP_CHOWN"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"],
+        "inheritable": ["CAP_KILL"], "ambient": ["CAP_KILL"],
+      ]
+      config["process"] = process
+    }
+    defer { bundle.scratch.remove() }
+    let result = try runtime(bundle, ["run", "--bundle", bundle.bundle, "u1"])
+    #expect(result.status == 0, "\(result.stderr)")
+    #expect(result.stdout == "uid=10 gid=10 groups=5\n0002\n300\nCapEff:\t0000000000000020\nNoNewPrivs:\t0\n")
+  }
+
+  @Test func aFieldTaskerCannotHonourIsAnErrorNamingIt() throws {
+    let bundle = try makeBundle { config in
+      var process = config["process"] as? [String: Any] ?? [:]
+      process["apparmorProfile"] = "docker-default"
+      config["process"] = process
+    }
+    defer { bundle.scratch.remove() }
+    let result = try runtime(bundle, ["create", "--bundle", bundle.bundle, "a1"])
+    #expect(result.status == 1)
+    #expect(result.stderr.split(separator: "\n").count == 1)
+    #expect(result.stderr.contains("process.apparmorProfile"), "\(result.stderr)")
+    #expect(try runtime(bundle, ["state", "a1"]).status == 1, "nothing left behind")
+  }
+
+  @Test func hooksGetTheStateOnStdin() throws {
+    let scratchHooks = try Scratch("tasker-hooks")
+    defer { scratchHooks.remove() }
+    let out = scratchHooks.path
+    let bundle = try makeBundle { config in
+      setArgs(&config, ["true"])
+      func hook(_ name: String) -> [String: Any] {
+        ["path": "/bin/sh", "args": ["sh", "-c", "cat > \(out)/\(name)"]]
+      }
+      config["hooks"] = [
+        "prestart": [hook("prestart")], "createRuntime": [hook("createRuntime")],
+        "poststart": [hook("poststart")], "poststop": [hook("poststop")],
+      ]
+      config["annotations"] = ["org.example": "1"]
+    }
+    defer { bundle.scratch.remove() }
+    let result = try runtime(bundle, ["run", "--bundle", bundle.bundle, "h1"])
+    #expect(result.status == 0, "\(result.stderr)")
+    for (name, status) in [
+      ("createRuntime", "creating"), ("prestart", "created"), ("poststart", "running"), ("poststop", "stopped"),
+    ] {
+      let text = try String(contentsOfFile: out + "/" + name, encoding: .utf8)
+      let state = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], "\(text)")
+      #expect(state["id"] as? String == "h1")
+      #expect(state["status"] as? String == status, "\(name): \(text)")
+      #expect(state["bundle"] as? String == bundle.bundle)
+      #expect((state["annotations"] as? [String: String])?["org.example"] == "1")
+    }
+  }
+}
