@@ -196,7 +196,7 @@ struct JailPlanTests {
     let plan = try JailPlan.make(
       id: id, options: JailOptions(hostname: "box", network: .host, limits: ResourceLimits(pids: 7)), host: hybrid)
     let lines = plan.document(workdir: "/work dir\tx", reportRootfs: "/dl/0123456789ab").split(separator: "\n")
-    #expect(lines.first == "tasker-plan\t1" && lines.last == "end")
+    #expect(lines.first == "tasker-plan\t2" && lines.last == "end")
     #expect(lines[1...3] == ["isolation\tjail", "workdir\t/work dir%09x", "report-rootfs\t/dl/0123456789ab"])
     let flags = 0x0002_0000 | 0x2000_0000 | 0x0400_0000 | 0x0800_0000
     #expect(lines[4...5] == ["namespaces\t\(flags)", "cgroupns"])
