@@ -1247,6 +1247,7 @@ static struct failure run_hooks(const struct plan *plan, int phase, pid_t pid, c
 // says, whatever links the image planted.
 static int resolve_in_root;
 static int plan_mode;
+static int joins_kind(const struct plan *plan, int flag);
 
 static int open_beneath(int rootfd, const char *path, int flags) {
   struct open_how how = {
@@ -1531,13 +1532,17 @@ static int make_mount_root(void) {
 // again. Returns 0, or a failure.
 static struct failure build_jail(const struct plan *plan) {
   const char *rootfs = "the task's root";
+  // An OCI config may leave the container in the runtime's mount namespace: its mounts are
+  // then made where it asks (under its own root) in that namespace, and it is entered with
+  // chroot, as runc does. A task always has a mount namespace of its own.
+  int own_namespace = plan->mode == MODE_TASK || (plan->namespaces & CLONE_NEWNS) || joins_kind(plan, CLONE_NEWNS);
   // Nothing mounted here may propagate back to the host.
-  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+  if (own_namespace && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
     return failure_of(STEP_MOUNT, errno, "/ (making mounts private)");
   // The root is a mount (tasker made it one, nodev, in the root-only state directory): what
   // pivot_root needs. Inside, set-user-ID works as in any root filesystem (no_new_privs still
   // stops it in the default jail); the download path's view of it is nosuid,nodev.
-  if (make_mount_root() != 0) return failure_of(STEP_BIND, errno, rootfs);
+  if (own_namespace && make_mount_root() != 0) return failure_of(STEP_BIND, errno, rootfs);
   int rootfd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0) return failure_of(STEP_CHDIR, errno, rootfs);
   for (int i = 0; i < plan->nsteps; i++) {
@@ -1598,10 +1603,11 @@ static struct failure build_jail(const struct plan *plan) {
   // createContainer hooks: in the container's mount namespace, before pivot_root.
   struct failure hooked = run_hooks(plan, HOOK_CREATE_CONTAINER, host_pid, "creating");
   if (hooked.step != 0) return hooked;
-  if (plan->no_pivot) {
+  if (plan->no_pivot || !own_namespace) {
     // --no-pivot (a root on a ramfs, where pivot_root is refused): the root is moved over / and
     // entered with chroot; the host's root stays underneath, which is why it is not the default.
-    if (mount(".", "/", NULL, MS_MOVE, NULL) != 0) return failure_of(STEP_PIVOT_ROOT, errno, "moving the root");
+    if (own_namespace && mount(".", "/", NULL, MS_MOVE, NULL) != 0)
+      return failure_of(STEP_PIVOT_ROOT, errno, "moving the root");
     if (chroot(".") != 0) return failure_of(STEP_CHROOT, errno, rootfs);
   } else {
     // The old root ends up stacked on the new one and is detached at once: nothing of the
@@ -1612,7 +1618,7 @@ static struct failure build_jail(const struct plan *plan) {
   if (chdir("/") != 0) return failure_of(STEP_CHDIR, errno, "/");
   if (plan->root_propagation && mount(NULL, "/", NULL, plan->root_propagation, NULL) != 0)
     return failure_of(STEP_MOUNT, errno, "/ (rootfsPropagation)");
-  if (plan->readonly_root && mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) != 0) {
+  if (own_namespace && plan->readonly_root && mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) != 0) {
     // Remounting keeps what the mount has (nosuid, nodev...), which an unprivileged user
     // namespace may not clear: read them and carry them.
     struct statvfs fs;
@@ -2269,7 +2275,7 @@ static int write_id_map(pid_t pid, const char *file, const struct id_map *maps, 
 // The container's process before its command: released by the supervisor (with its PID as
 // the host numbers it), it enters the joined namespaces, builds the jail, tells the supervisor
 // it is created, and waits on the exec FIFO until `tasker-runtime start` opens it.
-static void run_container(const struct plan *plan, char **command, int go, int channel, int statefd) {
+static void run_container(const struct plan *plan, char **command, int go, int channel, int statefd, int fifo_path) {
   pid_t pid;
   ssize_t n;
   do {
@@ -2280,6 +2286,10 @@ static void run_container(const struct plan *plan, char **command, int go, int c
   host_pid = pid;
   struct failure failure = enter_joins(plan, NAMESPACE_FLAGS & ~CLONE_NEWPID);
   if (failure.step != 0) fail_command(plan, channel, failure);
+  // Entering a mount namespace moved the working directory to its root: the container's root
+  // is found again by its path there.
+  if (joins_kind(plan, CLONE_NEWNS) && (!plan->report_rootfs || chdir(plan->report_rootfs) != 0))
+    fail_command(plan, channel, failure_of(STEP_CHDIR, errno, plan->report_rootfs ? plan->report_rootfs : "root"));
   // Root of its user namespace once the supervisor mapped it (a joined one is mapped already).
   if ((plan->nuid_maps || joins_kind(plan, CLONE_NEWUSER)) &&
       (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0))
@@ -2307,16 +2317,27 @@ static void run_container(const struct plan *plan, char **command, int go, int c
   }
   // Created. `start` opens the FIFO's other end; until then this open blocks.
   if (send(channel, "P", 1, MSG_NOSIGNAL) != 1) _exit(1);
+  // Reopened through the descriptor the supervisor opened (O_PATH): in a user namespace the
+  // container's root may not search the state directory, but may write the FIFO (0622).
+  char reopen[64];
+  snprintf(reopen, sizeof reopen, "/proc/self/fd/%d", fifo_path);
   int fifo;
   do {
-    fifo = openat(statefd, "exec.fifo", O_WRONLY | O_CLOEXEC);
+    fifo = open(reopen, O_WRONLY | O_CLOEXEC);
   } while (fifo < 0 && errno == EINTR);
+  if (fifo < 0 && errno == ENOENT) {  // no /proc in the container
+    do {
+      fifo = openat(statefd, "exec.fifo", O_WRONLY | O_CLOEXEC);
+    } while (fifo < 0 && errno == EINTR);
+  }
+  close(fifo_path);
   if (fifo < 0) fail_command(plan, channel, failure_of(STEP_FIFO, errno, "exec.fifo"));
   close(statefd);
   if (write(fifo, "0", 1) != 1) fail_command(plan, channel, failure_of(STEP_FIFO, errno, "exec.fifo"));
   close(fifo);
   failure = run_hooks(plan, HOOK_START_CONTAINER, host_pid, "created");
   if (failure.step != 0) fail_command(plan, channel, failure);
+  if (!command[0]) _exit(0);  // a config without a process: started, it ends at once
   exec_command(plan, filter, command, channel, -1);
 }
 
@@ -2334,6 +2355,8 @@ static int run_oci(struct plan *plan, int statefd, char **command) {
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, channel) != 0 || pipe2(go, O_CLOEXEC) != 0)
     fail_and_clean(plan, failure_of(STEP_PIPE, errno, ""));
   if (fchdir(ROOT_FD) != 0) fail_and_clean(plan, failure_of(STEP_CHDIR, errno, "the container's root"));
+  int fifo_path = openat(statefd, "exec.fifo", O_PATH | O_CLOEXEC | O_NOFOLLOW);
+  if (fifo_path < 0) fail_and_clean(plan, failure_of(STEP_FIFO, errno, "exec.fifo"));
   uint64_t flags = (uint64_t)plan->namespaces | (plan->nuid_maps ? CLONE_NEWUSER : 0);
   struct cgroup *born_in = NULL;
   pid_t pid = -1;
@@ -2354,8 +2377,9 @@ static int run_oci(struct plan *plan, int statefd, char **command) {
     close(go[1]);
     close(REPORT_FD);
     close(ROOT_FD);
-    run_container(plan, command, go[0], channel[1], statefd);
+    run_container(plan, command, go[0], channel[1], statefd, fifo_path);
   }
+  close(fifo_path);
   close(channel[1]);
   close(go[0]);
   if (chdir("/") != 0) failure = failure_of(STEP_CHDIR, errno, "/");
@@ -2498,7 +2522,7 @@ int main(int argc, char **argv) {
   // Started from a sealed memory copy (see TaskManager+Create.swift): nothing inside the task
   // can reach this program's file on the host through /proc/PID/exe.
   close(SELF_FD);
-  if (argc < 3 || strcmp(argv[1], "--") != 0) {
+  if (argc < 2 || strcmp(argv[1], "--") != 0) {
     fprintf(stderr, "usage: tasker-supervisor -- COMMAND [ARG...]  (with the plan on fd %d)\n", PLAN_FD);
     dprintf(REPORT_FD, "error usage %d bad arguments\n", EINVAL);
     return 2;
@@ -2514,6 +2538,10 @@ int main(int argc, char **argv) {
     return 2;
   }
   char **command = argv + 2;
+  if (!command[0] && plan.mode != MODE_OCI) {  // only an OCI container may have no process
+    dprintf(REPORT_FD, "error usage %d no command\n", EINVAL);
+    return 2;
+  }
   plan_mode = plan.mode;
   resolve_in_root = plan.mode != MODE_TASK;
   if (plan.mode == MODE_OCI || plan.mode == MODE_EXEC) {

@@ -172,4 +172,68 @@ struct RuntimeTests {
       #expect((state["annotations"] as? [String: String])?["org.example"] == "1")
     }
   }
+
+  @Test func aUserNamespaceMapsTheContainersRoot() throws {
+    let bundle = try makeBundle { config in
+      setArgs(&config, ["sh", "-c", "id -u; cat /proc/self/uid_map; cat /proc/self/cgroup"])
+      var linux = config["linux"] as? [String: Any] ?? [:]
+      var namespaces = linux["namespaces"] as? [[String: Any]] ?? []
+      namespaces += [["type": "user"], ["type": "cgroup"]]
+      linux["namespaces"] = namespaces
+      linux["uidMappings"] = [["containerID": 0, "hostID": 100_000, "size": 65536]]
+      linux["gidMappings"] = [["containerID": 0, "hostID": 100_000, "size": 65536]]
+      config["linux"] = linux
+    }
+    defer { bundle.scratch.remove() }
+    // The root the container's root maps to must reach its files.
+    #expect(try run("/bin/chown", ["-R", "100000:100000", bundle.bundle + "/rootfs"]).status == 0)
+    let result = try runtime(bundle, ["run", "--bundle", bundle.bundle, "n1"])
+    #expect(result.status == 0, "\(result.stderr)")
+    let lines = result.stdout.split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") }
+    #expect(lines.first == "0", "\(result.stdout)")
+    #expect(lines.dropFirst().first == "0 100000 65536", "\(result.stdout)")
+    // A cgroup namespace of its own, entered once in its cgroups: every hierarchy's root is "/".
+    let cgroups = lines.dropFirst(2)
+    #expect(!cgroups.isEmpty && cgroups.allSatisfy { $0.hasSuffix(":/") }, "\(result.stdout)")
+  }
+
+  @Test func aConfigWithoutAProcessEndsWhenStarted() throws {
+    let bundle = try makeBundle { $0["process"] = nil }
+    defer { bundle.scratch.remove() }
+    let created = try run(
+      "/bin/sh",
+      [
+        "-c", "exec \"$0\" --root \"$1\" create --bundle \"$2\" p1 >/dev/null 2>&1", runtimePath, bundle.root,
+        bundle.bundle,
+      ])
+    #expect(created.status == 0, "\(created.stderr)")
+    #expect(try state(bundle, "p1")["status"] as? String == "created")
+    #expect(try runtime(bundle, ["start", "p1"]).status == 0)
+    #expect(try eventually { try state(bundle, "p1")["status"] as? String == "stopped" })
+    #expect(try runtime(bundle, ["delete", "p1"]).status == 0)
+  }
+
+  @Test func aFailedPrestartHookEndsAndRemovesTheContainer() throws {
+    let bundle = try makeBundle { config in
+      setArgs(&config, ["sleep", "100"])
+      config["hooks"] = ["prestart": [["path": "/bin/false"]]]
+    }
+    defer { bundle.scratch.remove() }
+    let created = try run(
+      "/bin/sh",
+      [
+        "-c", "exec \"$0\" --root \"$1\" create --bundle \"$2\" f1 >/dev/null 2>&1", runtimePath, bundle.root,
+        bundle.bundle,
+      ])
+    #expect(created.status == 0, "\(created.stderr)")
+    let pid = try #require(try state(bundle, "f1")["pid"] as? Int)
+    let started = try runtime(bundle, ["start", "f1"])
+    #expect(started.status == 1 && started.stderr.contains("prestart hook /bin/false"), "\(started.stderr)")
+    #expect(try runtime(bundle, ["state", "f1"]).status == 1, "deleted")
+    #expect(
+      try eventually {
+        !FileManager.default.fileExists(atPath: "/proc/\(pid)/comm")
+          || (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8))?.contains(") Z ") == true
+      })
+  }
 }

@@ -39,7 +39,9 @@ public struct ContainerPlan: Equatable, Sendable {
     spec: RuntimeSpec, id: String, bundle: String, host: CgroupHost, options: Options = Options()
   ) throws(TaskerError) -> ContainerPlan {
     try spec.validate()
-    guard let process = spec.process else { throw invalid("process", "missing (tasker-runtime runs a process)") }
+    // A config without a process makes a container that ends as soon as it is started (what
+    // runtime-tools' start test expects of it).
+    let process = spec.process ?? RuntimeSpec.ProcessConfig(cwd: "/")
     let linux = spec.linux ?? RuntimeSpec.Linux()
     if let label = process.selinuxLabel, !label.isEmpty { throw unsupported("process.selinuxLabel", "SELinux") }
     if let label = linux.mountLabel, !label.isEmpty { throw unsupported("linux.mountLabel", "SELinux") }
@@ -77,7 +79,6 @@ public struct ContainerPlan: Equatable, Sendable {
     }
     let isNew = { (kind: JailPlan.Namespace) in plan.namespaces.contains(kind) }
     let owns = { (kind: JailPlan.Namespace) in isNew(kind) || plan.joins.contains { $0.namespace == kind } }
-    guard owns(.mount) else { throw invalid("linux.namespaces", "a mount namespace is needed") }
     if isNew(.user) {
       guard let uids = linux.uidMappings, !uids.isEmpty, let gids = linux.gidMappings, !gids.isEmpty else {
         throw invalid("linux.uidMappings", "a new user namespace needs uid and gid mappings")
@@ -88,11 +89,11 @@ public struct ContainerPlan: Equatable, Sendable {
       plan.namespaces.removeAll { $0 == .user }
     }
     if let hostname = spec.hostname, !hostname.isEmpty {
-      guard isNew(.uts) else { throw invalid("hostname", "needs a new uts namespace") }
+      guard owns(.uts) else { throw invalid("hostname", "needs a uts namespace of the container's") }
       plan.hostname = hostname
     }
     if let domainname = spec.domainname, !domainname.isEmpty {
-      guard isNew(.uts) else { throw invalid("domainname", "needs a new uts namespace") }
+      guard owns(.uts) else { throw invalid("domainname", "needs a uts namespace of the container's") }
       plan.domainname = domainname
     }
 
@@ -196,7 +197,8 @@ public struct ContainerPlan: Equatable, Sendable {
     // cgroups: the container's own directory in every hierarchy, the limits written first.
     var cgroups = ContainerCgroups(id: id, path: linux.cgroupsPath, host: host)
     try cgroups.apply(linux.resources, devices: linux.devices ?? [], to: &plan)
-    if isNew(.cgroup) { plan.namespaces.removeAll { $0 == .cgroup } }
+    // A new cgroup namespace is unshared by the process once it sits in its cgroups (the
+    // document's `cgroupns` record), so that its root is the container's cgroup.
     plan.unifiedMount = host.unifiedMount
 
     let args = process.args ?? []

@@ -97,7 +97,9 @@ public struct ContainerRuntime: Sendable {
     } catch {
       throw TaskerError(.system, "cannot record the container: \(error)", cause: error)
     }
-    guard mkfifo(directory + "/exec.fifo", 0o600) == 0 else {
+    // 0622 in a 0700 directory: only a descriptor the supervisor opened reaches it, and through
+    // that the root of a user namespace (not root on the host) may still write it.
+    guard mkfifo(directory + "/exec.fifo", 0o622) == 0, chmod(directory + "/exec.fifo", 0o622) == 0 else {
       throw TaskerError(.system, "cannot create the exec FIFO: \(SystemError("mkfifo", path: directory, errno: errno))")
     }
     let (pid, startTime) = try runSupervisor(
@@ -131,7 +133,12 @@ public struct ContainerRuntime: Sendable {
     // prestart hooks: at start, before the process runs (runtime-spec 1.0, as runtime-tools
     // checks); one that fails ends the container and the start.
     if let failure = runHooks(record, phase: "prestart", status: "created") {
+      // The lifecycle goes on at delete: the container is ended and removed.
       Glibc.kill(record.pid, SIGKILL)
+      waitForEnd(record)
+      removeCgroups(record)
+      _ = runHooks(record, phase: "poststop", status: "stopped")
+      try? removeTree(root + "/" + id)
       throw TaskerError(.startFailed, failure)
     }
     let fifoPath = root + "/" + id + "/exec.fifo"
@@ -368,7 +375,9 @@ public struct ContainerRuntime: Sendable {
       owned.append(fd)
       return fd
     }
-    let document = Array(plan.document(workdir: workdir).utf8)
+    // The root's path goes along (as report-rootfs) for a container that joins a mount
+    // namespace, where the root is found again by path.
+    let document = Array(plan.document(workdir: workdir, reportRootfs: rootfs).utf8)
     let planFD = try check(tasker_memfd("tasker-plan", document, document.count), "memfd_create", "plan")
     let devnull = try check(open("/dev/null", O_RDONLY | O_CLOEXEC), "open", "/dev/null")
     let stateFD =
