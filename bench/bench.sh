@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Side-by-side benchmarks of tasker and its peers, on this machine, in one run.
-#   bench/bench.sh [start|network|throughput|warm|scale|all]   (default: all)
+#   bench/bench.sh [start|network|oci|throughput|warm|scale|all]   (default: all)
 # Needs root. Installs the peers from Debian (runc, crun, bubblewrap, bsdtar, hyperfine, ...),
 # builds tasker in release, makes its own images, serves them on 127.0.0.1, and writes
 # hyperfine's JSON and a markdown table per part under bench/out/. bench/RESULTS.md is the
@@ -23,7 +23,9 @@ if [ ${#need[@]} -gt 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteract
 swift build -c release --static-swift-stdlib --product tasker >/dev/null
 swift build -c release --static-swift-stdlib --product tasker-supervisor >/dev/null
 swift build -c release --static-swift-stdlib --product tasker-unpack >/dev/null
+swift build -c release --static-swift-stdlib --product tasker-runtime >/dev/null
 tasker=$(swift build -c release --static-swift-stdlib --show-bin-path)/tasker
+runtime=$(swift build -c release --static-swift-stdlib --show-bin-path)/tasker-runtime
 
 # Images: busybox (for start latency) and a ~120 MB tree of many files (for throughput).
 mkdir -p "$work/images"
@@ -149,6 +151,18 @@ if [ "$part" = network ] || [ "$part" = all ]; then
   podman rmi -f localhost/tasker-bench-busybox:latest >/dev/null
   cd - >/dev/null
   python3 bench/report.py "$out/network.json" --title "start /bin/true in each network mode" >"$out/network.md"
+fi
+
+if [ "$part" = oci ] || [ "$part" = all ]; then
+  # One bundle (crun spec's config, /bin/true), run to its end and deleted by each OCI runtime,
+  # with a --root of its own each.
+  oci_bundle "$work/bundle"
+  rm -rf "$work/oci-roots" && mkdir -p "$work/oci-roots"
+  hf oci -w 5 -r "$runs" \
+    -n "crun run" "crun --root $work/oci-roots/crun run -b $work/bundle bench-oci" \
+    -n "runc run" "runc --root $work/oci-roots/runc run -b $work/bundle bench-oci" \
+    -n "tasker-runtime run" "$runtime --root $work/oci-roots/tasker run -b $work/bundle bench-oci"
+  python3 bench/report.py "$out/oci.json" --title "OCI runtimes: run a bundle's /bin/true" >"$out/oci.md"
 fi
 
 if [ "$part" = throughput ] || [ "$part" = all ]; then

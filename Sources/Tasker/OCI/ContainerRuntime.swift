@@ -510,25 +510,35 @@ public struct ContainerRuntime: Sendable {
     } catch {
       throw TaskerError(.system, "cannot \(frozen ? "pause" : "resume"): \(error)", cause: error)
     }
-    // v1 freezes asynchronously: wait until the state settles.
-    for _ in 0..<500 where frozen && !((try? readSmallFile(file))?.hasPrefix(frozen ? "FROZEN" : "THAWED") ?? true) {
+    // v1 freezes asynchronously: wait (up to a second) until the state settles.
+    var tries = 0
+    while case .v1? = record.freezer, frozen, tries < 500, (try? readSmallFile(file))?.hasPrefix("FROZEN") == false {
       usleep(2000)
+      tries += 1
     }
   }
 
   func thaw(_ record: Record) throws(TaskerError) { try freeze(record, false) }
 
   func waitForEnd(_ record: Record) {
-    for _ in 0..<2500 where isAlive(record) || !processes(of: record).isEmpty {
+    // Up to five seconds, every process of the container killed again each round.
+    var tries = 0
+    while tries < 2500, isAlive(record) || !processes(of: record).isEmpty {
       for pid in processes(of: record) { Glibc.kill(pid, SIGKILL) }
       usleep(2000)
+      tries += 1
     }
   }
 
   func removeCgroups(_ record: Record) {
     for directory in record.cgroups {
       if pathExists(directory + "/cgroup.kill") { try? writeFileAtomicallyInPlace(directory + "/cgroup.kill", "1") }
-      for _ in 0..<500 where rmdir(directory) != 0 && errno == EBUSY { usleep(2000) }
+      // A cgroup is busy until its last process is reaped (up to a second).
+      var tries = 0
+      while rmdir(directory) != 0, errno == EBUSY, tries < 500 {
+        usleep(2000)
+        tries += 1
+      }
     }
   }
 
