@@ -325,34 +325,61 @@ public struct JailPlan: Equatable, Sendable {
     if !options.publish.isEmpty, options.network != .private {
       throw TaskerError(.invalidArgument, "--publish needs --network private (the default)")
     }
-    var namespaces: [Namespace] = [.mount, .pid, .uts, .ipc, .cgroup]
-    if options.network != .host { namespaces.append(.net) }
-    // On the host's network a raw socket would see the host's traffic; on a private one it
-    // could forge packets to pasta's user-mode stack. NET_RAW only on request, as podman does.
-    var base = Capabilities.default
-    if options.network != .none, let netRaw = Capabilities.number(of: "NET_RAW") {
-      base.mask &= ~(1 << UInt64(netRaw))
+    // One plan for a task and an OCI container: the options become a runtime spec, and the
+    // spec is lowered by the same code as tasker-runtime's (ContainerPlan's mounts and
+    // capabilities, SeccompProfile's filter).
+    let spec = try RuntimeSpec.task(id: id, options: options)
+    return try make(task: spec, id: id, options: options, host: host)
+  }
+
+  /// Lowers the spec of a task (`RuntimeSpec.task`). The options add what OCI has no words for:
+  /// pasta's private network, `--privileged` (every capability the process has, not a list),
+  /// and the task's cgroups (`tasker/<ID>`, with its measurements).
+  public static func make(task spec: RuntimeSpec, id: TaskID, options: JailOptions, host: CgroupHost)
+    throws(TaskerError)
+    -> JailPlan
+  {
+    let linux = spec.linux ?? RuntimeSpec.Linux()
+    var namespaces: [Namespace] = []
+    for (index, namespace) in (linux.namespaces ?? []).enumerated() {
+      guard let kind = ContainerPlan.namespaceKinds[namespace.type], namespace.path == nil else {
+        throw TaskerError(.invalidArgument, "linux.namespaces[\(index)]: not a new namespace a task can have")
+      }
+      namespaces.append(kind)
     }
+    var steps: [Step] = []
+    for (index, mount) in (spec.mounts ?? []).enumerated() {
+      steps += try ContainerPlan.mountSteps(mount, field: "mounts[\(index)]", bundle: "/", host: host)
+    }
+    // A task's devices are the host's own nodes, bound (not made: the root is nodev).
+    for name in ["null", "zero", "full", "random", "urandom", "tty"] {
+      steps.append(.bind(hostPath: "/dev/" + name, target: "dev/" + name, readOnly: false))
+    }
+    steps.append(.symlink(target: "pts/ptmx", path: "dev/ptmx"))
+    for (target, path) in [
+      ("/proc/self/fd", "dev/fd"), ("/proc/self/fd/0", "dev/stdin"), ("/proc/self/fd/1", "dev/stdout"),
+      ("/proc/self/fd/2", "dev/stderr"),
+    ] {
+      steps.append(.symlink(target: target, path: path))
+    }
+    steps.append(.mkdir("tmp", mode: 0o1777))
+    for path in linux.readonlyPaths ?? [] { steps.append(.readOnly(ContainerPlan.relative(path))) }
+    for path in linux.maskedPaths ?? [] { steps.append(.mask(ContainerPlan.relative(path))) }
+
     let capabilities =
-      options.privileged ? nil : try Capabilities.adjusted(base, add: options.capAdd, drop: options.capDrop)
-    let hostname = options.hostname ?? id.rawValue
-    guard !hostname.isEmpty, hostname.utf8.count <= 64, !hostname.contains("/") else {
-      throw TaskerError(.invalidArgument, "invalid --hostname \"\(hostname)\": 1 to 64 characters")
-    }
-    let seccomp: SeccompFilter?
-    switch (options.privileged, options.seccomp) {
-    case (true, _), (_, .unconfined): seccomp = nil
-    case (false, .standard): seccomp = try SeccompProfile.standard.filter(capabilities: capabilities ?? .all)
-    case (false, .profile(let profile)): seccomp = try profile.filter(capabilities: capabilities ?? .all)
+      options.privileged ? nil : try ContainerPlan.capabilities(spec.process?.capabilities?.bounding, "bounding")
+    let seccomp = try linux.seccomp.map { (profile) throws(TaskerError) in
+      try profile.filter(capabilities: capabilities ?? .all)
     }
     var plan = JailPlan(
-      isolation: .jail, namespaces: namespaces, steps: filesystemSteps, hostname: hostname,
-      loopbackUp: options.network != .host, capabilities: capabilities, noNewPrivileges: !options.privileged,
-      seccomp: seccomp, cgroups: [], cgroupWrites: [], measurements: CgroupPaths())
+      isolation: .jail, namespaces: namespaces, steps: steps, hostname: spec.hostname,
+      loopbackUp: namespaces.contains(.net), capabilities: capabilities,
+      noNewPrivileges: spec.process?.noNewPrivileges ?? false, seccomp: seccomp, cgroups: [], cgroupWrites: [],
+      measurements: CgroupPaths())
     if options.network == .private {
       plan.networkSetup = pastaCommand(path: options.pastaPath, publish: options.publish)
     }
-    try plan.addCgroups(id: id, limits: options.limits, host: host)
+    try plan.addCgroups(id: id, limits: spec.taskLimits, host: host)
     plan.unifiedMount = host.unifiedMount
     return plan
   }
@@ -377,48 +404,6 @@ public struct JailPlan: Equatable, Sendable {
     words += ["--tcp-ns", "none", "--udp-ns", "none", "--netns", "{netns}", "--pid", "{pidfile}"]
     return words
   }
-
-  /// /proc, a minimal /dev, /tmp, and the parts of /proc that must not be written from inside.
-  static let filesystemSteps: [Step] = [
-    .mkdir("proc", mode: 0o555),
-    .mount(source: "proc", target: "proc", type: "proc", flags: noSUID | noDev | noExec, data: ""),
-    .mkdir("dev", mode: 0o755),
-    .mount(source: "tmpfs", target: "dev", type: "tmpfs", flags: noSUID | strictAtime, data: "mode=755,size=65536k"),
-    .bind(hostPath: "/dev/null", target: "dev/null", readOnly: false),
-    .bind(hostPath: "/dev/zero", target: "dev/zero", readOnly: false),
-    .bind(hostPath: "/dev/full", target: "dev/full", readOnly: false),
-    .bind(hostPath: "/dev/random", target: "dev/random", readOnly: false),
-    .bind(hostPath: "/dev/urandom", target: "dev/urandom", readOnly: false),
-    .bind(hostPath: "/dev/tty", target: "dev/tty", readOnly: false),
-    .mkdir("dev/pts", mode: 0o755),
-    .mount(
-      source: "devpts", target: "dev/pts", type: "devpts", flags: noSUID | noExec,
-      data: "newinstance,ptmxmode=0666,mode=0620"),
-    .symlink(target: "pts/ptmx", path: "dev/ptmx"),
-    .mkdir("dev/shm", mode: 0o1777),
-    .mount(source: "shm", target: "dev/shm", type: "tmpfs", flags: noSUID | noDev, data: "mode=1777,size=65536k"),
-    .symlink(target: "/proc/self/fd", path: "dev/fd"),
-    .symlink(target: "/proc/self/fd/0", path: "dev/stdin"),
-    .symlink(target: "/proc/self/fd/1", path: "dev/stdout"),
-    .symlink(target: "/proc/self/fd/2", path: "dev/stderr"),
-    .mkdir("tmp", mode: 0o1777),
-    // As runc and crun do: the kernel's global knobs read-only, its secrets and host-wide
-    // statistics hidden.
-    .readOnly("proc/bus"),
-    .readOnly("proc/fs"),
-    .readOnly("proc/irq"),
-    .readOnly("proc/sys"),
-    .readOnly("proc/sysrq-trigger"),
-    .mask("proc/acpi"),
-    .mask("proc/asound"),
-    .mask("proc/kcore"),
-    .mask("proc/keys"),
-    .mask("proc/latency_stats"),
-    .mask("proc/timer_list"),
-    .mask("proc/timer_stats"),
-    .mask("proc/sched_debug"),
-    .mask("proc/scsi"),
-  ]
 
   /// The task's cgroups: one per controller it is limited or measured by, plus one in the v2
   /// hierarchy (which tracks and kills every process even without controllers). Controllers

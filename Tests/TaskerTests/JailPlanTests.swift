@@ -1,3 +1,4 @@
+import Foundation
 import Tasker
 import Testing
 
@@ -15,6 +16,43 @@ struct JailPlanTests {
   let pureV2 = CgroupHost(
     unifiedMount: "/sys/fs/cgroup", unifiedControllers: ["memory", "pids", "cpu", "io"], v1Mounts: [:])
   let bare = CgroupHost(unifiedMount: nil, unifiedControllers: [], v1Mounts: [:])
+
+  /// A task's options become an OCI runtime spec, and that document is what its plan is made
+  /// from: written out as config.json and read back, it lowers to the same plan.
+  @Test(arguments: [
+    JailOptions(),
+    JailOptions(hostname: "box", network: .none, capAdd: ["SYS_PTRACE"], capDrop: ["CHOWN"]),
+    JailOptions(network: .host, limits: ResourceLimits(memoryBytes: 64 << 20, pids: 9, cpus: 0.5)),
+    JailOptions(privileged: true),
+    JailOptions(seccomp: .unconfined),
+  ])
+  func aTaskIsItsRuntimeSpec(options: JailOptions) throws {
+    let spec = try RuntimeSpec.task(id: id, options: options)
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    let reread = try RuntimeSpec.decode(Array(try encoder.encode(spec)))
+    #expect(reread == spec)
+    // The command and its environment travel beside the plan (the supervisor's argv and
+    // environment); with them the document is a whole config.
+    var whole = reread
+    whole.process?.args = ["/bin/true"]
+    try whole.validate()
+    for host in [hybrid, pureV2] {
+      #expect(
+        try JailPlan.make(id: id, options: options, host: host)
+          == JailPlan.make(task: reread, id: id, options: options, host: host))
+    }
+    let namespaces = Set((spec.linux?.namespaces ?? []).map(\.type))
+    #expect(namespaces.isSuperset(of: ["mount", "pid", "uts", "ipc", "cgroup"]))
+    #expect(namespaces.contains("network") == (options.network != .host))
+    #expect(spec.hostname == options.hostname ?? id.rawValue)
+    #expect(spec.linux?.maskedPaths?.contains("/proc/kcore") == true)
+    let bounding = spec.process?.capabilities?.bounding ?? []
+    #expect(bounding.contains("CAP_NET_RAW") == (options.network == .none || options.privileged))
+    #expect((spec.linux?.seccomp == nil) == (options.privileged || options.seccomp == .unconfined))
+    #expect(spec.linux?.resources?.memory?.limit == options.limits.memoryBytes.map { Int64($0) })
+    #expect(spec.linux?.resources?.cpu?.quota == options.limits.cpus.map { Int64($0 * 100_000) })
+  }
 
   @Test func theDefaultJail() throws {
     let plan = try JailPlan.make(id: id, options: JailOptions(), host: hybrid)

@@ -125,17 +125,7 @@ public struct ContainerPlan: Equatable, Sendable {
     plan.user = JailPlan.User(uid: user.uid, gid: user.gid, additionalGids: user.additionalGids ?? [])
     plan.umask = Int(user.umask ?? 0o022)
     if let sets = process.capabilities {
-      func parse(_ names: [String]?, _ field: String) throws(TaskerError) -> Capabilities {
-        var mask: UInt64 = 0
-        for (index, name) in (names ?? []).enumerated() {
-          let bare = name.hasPrefix("CAP_") ? String(name.dropFirst(4)) : name
-          guard let number = Capabilities.number(of: bare) else {
-            throw invalid("process.capabilities.\(field)[\(index)]", "unknown capability \"\(name)\"")
-          }
-          mask |= 1 << UInt64(number)
-        }
-        return Capabilities(mask: mask)
-      }
+      let parse = capabilities(_:_:)
       plan.capabilitySets = JailPlan.CapabilitySets(
         bounding: try parse(sets.bounding, "bounding"), effective: try parse(sets.effective, "effective"),
         inheritable: try parse(sets.inheritable, "inheritable"), permitted: try parse(sets.permitted, "permitted"),
@@ -205,6 +195,20 @@ public struct ContainerPlan: Equatable, Sendable {
     return ContainerPlan(
       jail: plan, args: args, env: process.env ?? [], workdir: process.cwd, cgroups: cgroups.directories,
       freezer: cgroups.freezer)
+  }
+
+  /// The capabilities a set of `process.capabilities` names (`CAP_` names; an unknown one is an
+  /// error naming its place).
+  static func capabilities(_ names: [String]?, _ field: String) throws(TaskerError) -> Capabilities {
+    var mask: UInt64 = 0
+    for (index, name) in (names ?? []).enumerated() {
+      let bare = name.hasPrefix("CAP_") ? String(name.dropFirst(4)) : name
+      guard let number = Capabilities.number(of: bare) else {
+        throw invalid("process.capabilities.\(field)[\(index)]", "unknown capability \"\(name)\"")
+      }
+      mask |= 1 << UInt64(number)
+    }
+    return Capabilities(mask: mask)
   }
 
   static let namespaceKinds: [String: JailPlan.Namespace] = [
