@@ -236,4 +236,31 @@ struct RuntimeTests {
           || (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8))?.contains(") Z ") == true
       })
   }
+
+  /// SELinux: a process label is refused on a host without it; a mount label, which has
+  /// nothing to label there, is accepted with a warning naming it (as crun goes on).
+  @Test func selinuxFieldsOnAHostWithoutSELinux() throws {
+    try #require(!FileManager.default.fileExists(atPath: "/sys/fs/selinux/enforce"), "this host has SELinux")
+    let refused = try makeBundle { config in
+      var process = config["process"] as? [String: Any] ?? [:]
+      process["selinuxLabel"] = "system_u:system_r:svirt_lxc_net_t:s0:c124,c675"
+      config["process"] = process
+    }
+    defer { refused.scratch.remove() }
+    let result = try runtime(refused, ["run", "--bundle", refused.bundle, "s1"])
+    #expect(result.status == 1 && result.stderr.contains("process.selinuxLabel"), "\(result.stderr)")
+    let warned = try makeBundle { config in
+      setArgs(&config, ["true"])
+      var linux = config["linux"] as? [String: Any] ?? [:]
+      linux["mountLabel"] = "system_u:object_r:svirt_sandbox_file_t:s0:c715,c811"
+      config["linux"] = linux
+    }
+    defer { warned.scratch.remove() }
+    let ran = try runtime(warned, ["run", "--bundle", warned.bundle, "s2"])
+    #expect(ran.status == 0, "\(ran.stderr)")
+    #expect(
+      ran.stderr
+        == "tasker-runtime: warning: linux.mountLabel \"system_u:object_r:svirt_sandbox_file_t:s0:c715,c811\" has no effect: this host has no SELinux\n"
+    )
+  }
 }

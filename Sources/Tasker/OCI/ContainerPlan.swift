@@ -13,6 +13,8 @@ public struct ContainerPlan: Equatable, Sendable {
   public var cgroups: [String]
   /// Where pausing writes: the v2 cgroup's `cgroup.freeze`, or the v1 freezer's `freezer.state`.
   public var freezer: Freezer?
+  /// What the spec asked that has no effect on this host (told on stderr by tasker-runtime).
+  public var warnings: [String] = []
 
   public enum Freezer: Equatable, Sendable, Codable {
     case v2(String)
@@ -44,7 +46,13 @@ public struct ContainerPlan: Equatable, Sendable {
     let process = spec.process ?? RuntimeSpec.ProcessConfig(cwd: "/")
     let linux = spec.linux ?? RuntimeSpec.Linux()
     if let label = process.selinuxLabel, !label.isEmpty { throw unsupported("process.selinuxLabel", "SELinux") }
-    if let label = linux.mountLabel, !label.isEmpty { throw unsupported("linux.mountLabel", "SELinux") }
+    // A mount label on a host without SELinux has nothing to label: said, not dropped silently
+    // (crun goes on too); where SELinux is on, tasker-runtime cannot apply it and refuses.
+    var warnings: [String] = []
+    if let label = linux.mountLabel, !label.isEmpty {
+      guard !hostHasSELinux else { throw unsupported("linux.mountLabel", "SELinux labels") }
+      warnings.append("linux.mountLabel \"\(label)\" has no effect: this host has no SELinux")
+    }
     if let profile = process.apparmorProfile, !profile.isEmpty {
       throw unsupported("process.apparmorProfile", "AppArmor")
     }
@@ -194,7 +202,7 @@ public struct ContainerPlan: Equatable, Sendable {
     let args = process.args ?? []
     return ContainerPlan(
       jail: plan, args: args, env: process.env ?? [], workdir: process.cwd, cgroups: cgroups.directories,
-      freezer: cgroups.freezer)
+      freezer: cgroups.freezer, warnings: warnings)
   }
 
   /// The capabilities a set of `process.capabilities` names (`CAP_` names; an unknown one is an
@@ -210,6 +218,9 @@ public struct ContainerPlan: Equatable, Sendable {
     }
     return Capabilities(mask: mask)
   }
+
+  /// SELinux is on when its filesystem is mounted (libselinux's own test).
+  static var hostHasSELinux: Bool { pathExists("/sys/fs/selinux/enforce") }
 
   static let namespaceKinds: [String: JailPlan.Namespace] = [
     "pid": .pid, "network": .net, "mount": .mount, "ipc": .ipc, "uts": .uts, "user": .user, "cgroup": .cgroup,

@@ -83,6 +83,7 @@ public struct ContainerRuntime: Sendable {
         noPivot: options.noPivot, preservedDescriptors: options.preservedDescriptors,
         consoleSocket: options.consoleSocket != nil))
 
+    for warning in plan.warnings { FileHandle.standardError.write(Data("tasker-runtime: warning: \(warning)\n".utf8)) }
     try makeRoot()
     let directory = root + "/" + id
     // mkdir is the lock: of two creates of one ID, one makes it, the other is told it exists.
