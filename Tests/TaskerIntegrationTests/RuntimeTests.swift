@@ -263,4 +263,65 @@ struct RuntimeTests {
         == "tasker-runtime: warning: linux.mountLabel \"system_u:object_r:svirt_sandbox_file_t:s0:c715,c811\" has no effect: this host has no SELinux\n"
     )
   }
+
+  /// The rest of runc's command line, as the shim and people use it.
+  @Test func updateKillAllFeaturesVersionAndLogs() throws {
+    let bundle = try makeBundle { setArgs(&$0, ["sh", "-c", "sleep 1000 & sleep 1000"]) }
+    defer { bundle.scratch.remove() }
+    let log = bundle.scratch.path + "/log.json"
+    let created = try run(
+      "/bin/sh",
+      [
+        "-c",
+        "\"$0\" --root \"$1\" create --bundle \"$2\" k1 >/dev/null 2>&1 </dev/null && exec \"$0\" --root \"$1\" start k1",
+        runtimePath, bundle.root, bundle.bundle,
+      ])
+    #expect(created.status == 0, "\(created.stderr)")
+    defer { _ = try? runtime(bundle, ["delete", "--force", "k1"]) }
+
+    // update --resources -: the new limit lands in the container's pids cgroup.
+    let limits = bundle.scratch.path + "/limits.json"
+    try Data(#"{"pids":{"limit":42}}"#.utf8).write(to: URL(fileURLWithPath: limits))
+    #expect(try runtime(bundle, ["update", "--resources", limits, "k1"]).status == 0)
+    let pidsMax = ["/sys/fs/cgroup/pids/tasker-runtime/k1/pids.max", "/sys/fs/cgroup/tasker-runtime/k1/pids.max"]
+      .first { FileManager.default.fileExists(atPath: $0) }
+    #expect(try String(contentsOfFile: try #require(pidsMax), encoding: .utf8) == "42\n")
+
+    // kill --all signals every process of the container, not only its first.
+    #expect(
+      try eventually { try runtime(bundle, ["ps", "--format", "json", "k1"]).stdout.split(separator: ",").count >= 2 })
+    #expect(try runtime(bundle, ["kill", "--all", "k1", "KILL"]).status == 0)
+    #expect(try eventually { try state(bundle, "k1")["status"] as? String == "stopped" })
+
+    // An error is one line on stderr and, with --log-format json, a JSON line in the log.
+    let failed = try run(runtimePath, ["--root", bundle.root, "--log", log, "--log-format", "json", "start", "nope"])
+    #expect(failed.status == 1 && failed.stderr.split(separator: "\n").count == 1)
+    let line = try String(contentsOfFile: log, encoding: .utf8)
+    let entry = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String])
+    #expect(entry["level"] == "error" && entry["msg"]?.contains("nope") == true, "\(line)")
+
+    let systemd = try run(runtimePath, ["--systemd-cgroup", "list"])
+    #expect(systemd.status == 1 && systemd.stderr.contains("systemd"), "\(systemd.stderr)")
+    #expect(try run(runtimePath, ["--version"]).stdout.hasPrefix("tasker-runtime version "))
+    let features = try run(runtimePath, ["features"])
+    let object = try #require(try JSONSerialization.jsonObject(with: Data(features.stdout.utf8)) as? [String: Any])
+    let linux = try #require(object["linux"] as? [String: Any])
+    #expect((linux["namespaces"] as? [String])?.contains("user") == true)
+  }
+
+  /// --preserve-fds N: the caller's descriptors from 3 up are the container's.
+  @Test func preservedDescriptorsReachTheContainer() throws {
+    let bundle = try makeBundle { setArgs(&$0, ["sh", "-c", "cat <&3"]) }
+    defer { bundle.scratch.remove() }
+    let input = bundle.scratch.path + "/input"
+    try Data("through fd 3\n".utf8).write(to: URL(fileURLWithPath: input))
+    let result = try run(
+      "/bin/sh",
+      [
+        "-c", "exec \"$0\" --root \"$1\" run --bundle \"$2\" --preserve-fds 1 d1 3<\"$3\"", runtimePath, bundle.root,
+        bundle.bundle, input,
+      ])
+    #expect(result.status == 0, "\(result.stderr)")
+    #expect(result.stdout == "through fd 3\n")
+  }
 }
