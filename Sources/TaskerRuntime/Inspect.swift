@@ -46,9 +46,10 @@ struct Exec: ParsableCommand {
     }
     if let cwd { spec.cwd = cwd }
     if !env.isEmpty { spec.env = (spec.env ?? []) + env }
+    guard (0...1000).contains(preserveFDs) else { throw ValidationError("--preserve-fds must be 0 to 1000") }
     if let user {
-      let parts = user.split(separator: ":", maxSplits: 1)
-      guard let uid = UInt32(parts[0]), parts.count == 1 || UInt32(parts[1]) != nil else {
+      let parts = user.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+      guard let first = parts.first, let uid = UInt32(first), parts.count == 1 || UInt32(parts[1]) != nil else {
         throw ValidationError("--user must be UID[:GID]")
       }
       spec.user = RuntimeSpec.User(uid: uid, gid: parts.count == 2 ? UInt32(parts[1]) ?? 0 : 0)

@@ -1061,8 +1061,11 @@ static void fail_command(const struct plan *plan, int channel, struct failure fa
   _exit(127);
 }
 
-static void exec_command(const struct plan *plan, scmp_filter_ctx filter, char **command, int channel,
-                         int gate) {
+// The process's rights, given up in runc's order, before anything of the container can reach
+// it: the descriptors it must not keep, its directory, umask, limits, persona, the filter
+// (before the user change without no_new_privs), bounding set, user, no_new_privs, the other
+// capability sets, the filter (with no_new_privs). Returns the step that failed, or none.
+static struct failure prepare_process(const struct plan *plan, scmp_filter_ctx filter, int gate) {
   const char *workdir = plan->workdir;
   sigset_t none;
   sigemptyset(&none);
@@ -1083,7 +1086,7 @@ static void exec_command(const struct plan *plan, scmp_filter_ctx filter, char *
     } while (got < 0 && errno == EINTR);
     if (got != 1) _exit(127);
   }
-  if (chdir(workdir) != 0) fail_command(plan, channel, failure_of(STEP_CHDIR, errno, workdir));
+  if (chdir(workdir) != 0) return (failure_of(STEP_CHDIR, errno, workdir));
   if (plan->umask_set) umask((mode_t)plan->umask);
   // Limits first, while the process may still raise them (CAP_SYS_RESOURCE).
   for (int i = 0; i < plan->nrlimits; i++) {
@@ -1091,27 +1094,33 @@ static void exec_command(const struct plan *plan, scmp_filter_ctx filter, char *
     if (setrlimit(plan->rlimits[i].resource, &limit) != 0) {
       char detail[32];
       snprintf(detail, sizeof detail, "%d", plan->rlimits[i].resource);
-      fail_command(plan, channel, failure_of(STEP_RLIMIT, errno, detail));
+      return (failure_of(STEP_RLIMIT, errno, detail));
     }
   }
   if (plan->personality_set && personality(plan->personality) < 0)
-    fail_command(plan, channel, failure_of(STEP_PERSONALITY, errno, ""));
+    return (failure_of(STEP_PERSONALITY, errno, ""));
   // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: it goes on before the
   // process gives up its rights (runc's order); with it, as late as possible.
   if (filter && !plan->no_new_privs && (errno = -seccomp_load(filter)) != 0)
-    fail_command(plan, channel, failure_of(STEP_SECCOMP, errno, ""));
+    return (failure_of(STEP_SECCOMP, errno, ""));
   if (plan->capability_sets_set && drop_bounding(plan->capability_sets[0]) != 0)
-    fail_command(plan, channel, failure_of(STEP_CAPABILITIES, errno, "bounding"));
-  if (plan->user_set && switch_user(plan) != 0) fail_command(plan, channel, failure_of(STEP_USER, errno, ""));
+    return (failure_of(STEP_CAPABILITIES, errno, "bounding"));
+  if (plan->user_set && switch_user(plan) != 0) return (failure_of(STEP_USER, errno, ""));
   // Never gain privileges across exec (setuid binaries, file capabilities).
   if (plan->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-    fail_command(plan, channel, failure_of(STEP_NO_NEW_PRIVS, errno, ""));
+    return (failure_of(STEP_NO_NEW_PRIVS, errno, ""));
   if (plan->capabilities_set && apply_capabilities(plan->capabilities) != 0)
-    fail_command(plan, channel, failure_of(STEP_CAPABILITIES, errno, ""));
+    return (failure_of(STEP_CAPABILITIES, errno, ""));
   if (plan->capability_sets_set && apply_capability_sets(plan->capability_sets) != 0)
-    fail_command(plan, channel, failure_of(STEP_CAPABILITIES, errno, ""));
+    return (failure_of(STEP_CAPABILITIES, errno, ""));
   if (filter && plan->no_new_privs && (errno = -seccomp_load(filter)) != 0)
-    fail_command(plan, channel, failure_of(STEP_SECCOMP, errno, ""));
+    return (failure_of(STEP_SECCOMP, errno, ""));
+  return failure_of(0, 0, NULL);
+}
+
+// The last of the command's side: its PID told (a task's), the caller's preserved descriptors
+// in place, exec. A failure goes back over `channel`.
+static void finish_exec(const struct plan *plan, char **command, int channel) {
   // The supervisor learns the command's PID, as its own PID namespace numbers it, from the
   // credentials the kernel attaches to this message. (An OCI container told it earlier.)
   if (plan->mode == MODE_TASK) {
@@ -1125,6 +1134,14 @@ static void exec_command(const struct plan *plan, scmp_filter_ctx filter, char *
   // execvp searches the PATH of this process's environment, which is the command's.
   execvp(command[0], command);
   fail_command(plan, channel, failure_of(STEP_EXEC, errno, command[0]));
+}
+
+
+static void exec_command(const struct plan *plan, scmp_filter_ctx filter, char **command, int channel,
+                         int gate) {
+  struct failure failure = prepare_process(plan, filter, gate);
+  if (failure.step != 0) fail_command(plan, channel, failure);
+  finish_exec(plan, command, channel);
 }
 
 // --- hooks (OCI) ----------------------------------------------------------------------------
@@ -2275,7 +2292,10 @@ static int write_id_map(pid_t pid, const char *file, const struct id_map *maps, 
 // The container's process before its command: released by the supervisor (with its PID as
 // the host numbers it), it enters the joined namespaces, builds the jail, tells the supervisor
 // it is created, and waits on the exec FIFO until `tasker-runtime start` opens it.
-static void run_container(const struct plan *plan, char **command, int go, int channel, int statefd, int fifo_path) {
+static void run_container(const struct plan *plan, char **command, int go, int channel, int statefd) {
+  // Fully privileged until its command: nothing in the container may ptrace it or open its
+  // /proc entries meanwhile (execve makes the command's own process dumpable again).
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   pid_t pid;
   ssize_t n;
   do {
@@ -2315,30 +2335,29 @@ static void run_container(const struct plan *plan, char **command, int go, int c
     filter = compile_seccomp(plan, &bad);
     if (!filter) fail_command(plan, channel, failure_of(STEP_SECCOMP, errno, bad));
   }
-  // Created. `start` opens the FIFO's other end; until then this open blocks.
+  // Created. Its rights are given up now, before it waits (as runc's init): from the moment
+  // `start` lets it on, the container can exec other processes beside it, and those must
+  // find nothing here they do not have.
+  failure = prepare_process(plan, filter, -1);
+  if (failure.step != 0) fail_command(plan, channel, failure);
   if (send(channel, "P", 1, MSG_NOSIGNAL) != 1) _exit(1);
-  // Reopened through the descriptor the supervisor opened (O_PATH): in a user namespace the
-  // container's root may not search the state directory, but may write the FIFO (0622).
-  char reopen[64];
-  snprintf(reopen, sizeof reopen, "/proc/self/fd/%d", fifo_path);
+  // `start` opens the FIFO's other end; until then this open blocks.
+  // Through the state directory's descriptor, never a path of the container's (its image could
+  // put anything at /proc/self/fd). The directory is 0711 and the FIFO 0622: the root of a
+  // user namespace (not root on the host) may look it up and write it, and nothing else there.
   int fifo;
   do {
-    fifo = open(reopen, O_WRONLY | O_CLOEXEC);
+    fifo = openat(statefd, "exec.fifo", O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
   } while (fifo < 0 && errno == EINTR);
-  if (fifo < 0 && errno == ENOENT) {  // no /proc in the container
-    do {
-      fifo = openat(statefd, "exec.fifo", O_WRONLY | O_CLOEXEC);
-    } while (fifo < 0 && errno == EINTR);
-  }
-  close(fifo_path);
   if (fifo < 0) fail_command(plan, channel, failure_of(STEP_FIFO, errno, "exec.fifo"));
   close(statefd);
   if (write(fifo, "0", 1) != 1) fail_command(plan, channel, failure_of(STEP_FIFO, errno, "exec.fifo"));
-  close(fifo);
+  // Kept open until exec (close-on-exec): `start` waits for that EOF, so its poststart hooks
+  // run once the user's program has started, not before.
   failure = run_hooks(plan, HOOK_START_CONTAINER, host_pid, "created");
   if (failure.step != 0) fail_command(plan, channel, failure);
   if (!command[0]) _exit(0);  // a config without a process: started, it ends at once
-  exec_command(plan, filter, command, channel, -1);
+  finish_exec(plan, command, channel);
 }
 
 // `tasker-runtime create`: the container's namespaces, cgroups, mounts and hooks up to the
@@ -2355,8 +2374,6 @@ static int run_oci(struct plan *plan, int statefd, char **command) {
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, channel) != 0 || pipe2(go, O_CLOEXEC) != 0)
     fail_and_clean(plan, failure_of(STEP_PIPE, errno, ""));
   if (fchdir(ROOT_FD) != 0) fail_and_clean(plan, failure_of(STEP_CHDIR, errno, "the container's root"));
-  int fifo_path = openat(statefd, "exec.fifo", O_PATH | O_CLOEXEC | O_NOFOLLOW);
-  if (fifo_path < 0) fail_and_clean(plan, failure_of(STEP_FIFO, errno, "exec.fifo"));
   uint64_t flags = (uint64_t)plan->namespaces | (plan->nuid_maps ? CLONE_NEWUSER : 0);
   struct cgroup *born_in = NULL;
   pid_t pid = -1;
@@ -2377,9 +2394,8 @@ static int run_oci(struct plan *plan, int statefd, char **command) {
     close(go[1]);
     close(REPORT_FD);
     close(ROOT_FD);
-    run_container(plan, command, go[0], channel[1], statefd, fifo_path);
+    run_container(plan, command, go[0], channel[1], statefd);
   }
-  close(fifo_path);
   close(channel[1]);
   close(go[0]);
   if (chdir("/") != 0) failure = failure_of(STEP_CHDIR, errno, "/");
@@ -2421,6 +2437,9 @@ static int run_oci(struct plan *plan, int statefd, char **command) {
 // process enters them, forks the new one (a joined PID namespace is its children's), tells
 // its PID, and exits; the new process is left to the caller (a subreaper), as with runc.
 static int run_exec(struct plan *plan, char **command) {
+  // Privileged and about to enter the container's namespaces: not to be ptraced or read from
+  // inside (its child inherits this until its execve).
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   struct failure failure = open_joins(plan);
   if (failure.step != 0) report_failure(failure);
   failure = join_cgroups(plan, getpid());
@@ -2436,6 +2455,11 @@ static int run_exec(struct plan *plan, char **command) {
   int channel[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, channel) != 0)
     report_failure(failure_of(STEP_PIPE, errno, ""));
+  // The new process's rights are given up here, before it exists: once forked it is in the
+  // container's PID namespace, where a process allowed to ptrace could attach to it (runc's
+  // CVE-2016-9962). Its child starts with no more than the container's own processes have.
+  failure = prepare_process(plan, filter, -1);
+  if (failure.step != 0) report_failure(failure);
   pid_t child = fork();
   if (child < 0) report_failure(failure_of(STEP_FORK, errno, ""));
   if (child == 0) {
@@ -2447,7 +2471,7 @@ static int run_exec(struct plan *plan, char **command) {
     } else {
       setsid();
     }
-    exec_command(plan, filter, command, channel[1], -1);
+    finish_exec(plan, command, channel[1]);
   }
   close(channel[1]);
   await_exec(channel[0], &failure);

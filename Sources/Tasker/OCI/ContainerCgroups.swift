@@ -30,7 +30,8 @@ struct ContainerCgroups {
   }
 
   mutating func apply(
-    _ resources: RuntimeSpec.Linux.Resources?, devices: [RuntimeSpec.Linux.Device] = [], to plan: inout JailPlan
+    _ resources: RuntimeSpec.Linux.Resources?, devices: [RuntimeSpec.Linux.Device] = [], to plan: inout JailPlan,
+    creating: Bool = false
   ) throws(TaskerError) {
     guard !path.contains(":") else {
       throw ContainerPlan.unsupported("linux.cgroupsPath", "systemd cgroup paths (\"\(path)\")")
@@ -48,6 +49,10 @@ struct ContainerCgroups {
         writes += cpusetCopy(mount: mount, directory: prefix)
       }
       let leaf = mount + "/" + path
+      // An existing cgroup with processes in it is someone else's: delete --force would kill them.
+      if creating, let procs = try? readSmallFile(leaf + "/cgroup.procs"), !procs.isEmpty {
+        throw ContainerPlan.invalid("linux.cgroupsPath", "cgroup \(leaf) is not empty")
+      }
       plan.cgroups.append(JailPlan.Cgroup(path: leaf, isParent: false, required: false, isUnified: isUnified))
       writes += cpusetCopy(mount: mount, directory: leaf)
       directories.append(leaf)
@@ -133,7 +138,8 @@ struct ContainerCgroups {
       }
       if let swap = memory.swap {
         if v2 {
-          let value = swap < 0 ? "max" : String(max(0, swap - (memory.limit ?? 0)))
+          let (difference, overflow) = swap.subtractingReportingOverflow(memory.limit ?? 0)
+          let value = swap < 0 ? "max" : String(overflow ? 0 : max(0, difference))
           try write("memory", v1: nil, v2: "memory.swap.max", value, field: "linux.resources.memory.swap")
         } else {
           guard host.v1SwapAccounting else {
@@ -165,7 +171,8 @@ struct ContainerCgroups {
     if let cpu = resources.cpu {
       let v2 = isV2("cpu")
       if let shares = cpu.shares {
-        let value = v2 ? String(1 + ((max(2, shares) - 2) * 9999) / 262142) : String(shares)
+        let clamped = min(max(2, shares), 262_144)
+        let value = v2 ? String(1 + ((clamped - 2) * 9999) / 262_142) : String(shares)
         try write("cpu", v1: "cpu.shares", v2: "cpu.weight", value, field: "linux.resources.cpu.shares")
       }
       if v2, cpu.quota != nil || cpu.period != nil {
@@ -241,6 +248,14 @@ struct ContainerCgroups {
       }
     }
     for (index, limit) in (resources.hugepageLimits ?? []).enumerated() {
+      // A size like 2MB or 1GB names a file; anything else could name another cgroup's.
+      let size = limit.pageSize
+      guard size.count >= 3, size.hasSuffix("B"), ["K", "M", "G"].contains(size.dropLast().last),
+        size.dropLast(2).allSatisfy(\.isNumber), size.first?.isNumber == true
+      else {
+        throw ContainerPlan.invalid(
+          "linux.resources.hugepageLimits[\(index)].pageSize", "\"\(size)\" is not a size like 2MB")
+      }
       try write(
         "hugetlb", v1: "hugetlb.\(limit.pageSize).limit_in_bytes", v2: "hugetlb.\(limit.pageSize).max",
         String(limit.limit), field: "linux.resources.hugepageLimits[\(index)]")

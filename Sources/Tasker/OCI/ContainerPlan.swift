@@ -27,8 +27,13 @@ public struct ContainerPlan: Equatable, Sendable {
     public var preservedDescriptors = 0
     /// A console socket was given (needed when `process.terminal` is true).
     public var consoleSocket = false
+    /// For a create (not an exec): the container's cgroups must not hold processes yet.
+    public var creating = false
 
-    public init(noPivot: Bool = false, preservedDescriptors: Int = 0, consoleSocket: Bool = false) {
+    public init(
+      noPivot: Bool = false, preservedDescriptors: Int = 0, consoleSocket: Bool = false, creating: Bool = false
+    ) {
+      self.creating = creating
       self.noPivot = noPivot
       self.preservedDescriptors = preservedDescriptors
       self.consoleSocket = consoleSocket
@@ -194,7 +199,7 @@ public struct ContainerPlan: Equatable, Sendable {
 
     // cgroups: the container's own directory in every hierarchy, the limits written first.
     var cgroups = ContainerCgroups(id: id, path: linux.cgroupsPath, host: host)
-    try cgroups.apply(linux.resources, devices: linux.devices ?? [], to: &plan)
+    try cgroups.apply(linux.resources, devices: linux.devices ?? [], to: &plan, creating: options.creating)
     // A new cgroup namespace is unshared by the process once it sits in its cgroups (the
     // document's `cgroupns` record), so that its root is the container's cgroup.
     plan.unifiedMount = host.unifiedMount

@@ -81,18 +81,21 @@ public struct ContainerRuntime: Sendable {
       spec: spec, id: id, bundle: bundle, host: CgroupHost.detect(),
       options: ContainerPlan.Options(
         noPivot: options.noPivot, preservedDescriptors: options.preservedDescriptors,
-        consoleSocket: options.consoleSocket != nil))
+        consoleSocket: options.consoleSocket != nil, creating: true))
 
     for warning in plan.warnings { FileHandle.standardError.write(Data("tasker-runtime: warning: \(warning)\n".utf8)) }
     try makeRoot()
     let directory = root + "/" + id
     // mkdir is the lock: of two creates of one ID, one makes it, the other is told it exists.
-    if mkdir(directory, 0o700) != 0 {
+    // 0711: the container's process (root of a user namespace, perhaps) looks up exec.fifo in
+    // it; nothing can list it, and its other files are 0600.
+    if mkdir(directory, 0o711) != 0 {
       if errno == EEXIST { throw TaskerError(.invalidArgument, "container \"\(id)\" already exists") }
       throw TaskerError(.system, "cannot create \(directory): \(SystemError("mkdir", path: directory, errno: errno))")
     }
     var keep = false
     defer { if !keep { try? removeTree(directory) } }
+    chmod(directory, 0o711)
     do {
       try writeFileAtomically(directory + "/config.json", configText, mode: 0o600)
     } catch {
@@ -149,7 +152,12 @@ public struct ContainerRuntime: Sendable {
     let pidfd = tasker_pidfd_open(record.pid)
     defer { if pidfd >= 0 { close(pidfd) } }
     var byte: UInt8 = 0
+    var waited = 0
     while true {
+      // Bounded: a process that neither ends nor opens the FIFO within a minute is not one
+      // this runtime made wait.
+      waited += 1
+      guard waited <= 60 else { throw TaskerError(.startFailed, "container \"\(id)\" did not start within 60 s") }
       var fds = [
         pollfd(fd: fifo, events: Int16(POLLIN), revents: 0), pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0),
       ]
@@ -161,6 +169,15 @@ public struct ContainerRuntime: Sendable {
       }
     }
     unlink(fifoPath)
+    // Then EOF: the process closes its end when it execs its program (or ends), so the
+    // poststart hooks below follow the program's start.
+    for _ in 0..<6000 {
+      var fds = [pollfd(fd: fifo, events: Int16(POLLIN), revents: 0)]
+      guard poll(&fds, 1, 10) >= 0 || errno == EINTR else { break }
+      if fds[0].revents & Int16(POLLHUP) != 0 { break }
+      if fds[0].revents & Int16(POLLIN) != 0, read(fifo, &byte, 1) == 0 { break }
+      if !isAlive(record) { break }
+    }
     // poststart: failures are warnings; the container runs (the spec's rule).
     if let warning = runHooks(record, phase: "poststart", status: "running") {
       FileHandle.standardError.write(Data("tasker-runtime: warning: \(warning)\n".utf8))
@@ -307,8 +324,15 @@ public struct ContainerRuntime: Sendable {
   public func exec(id: String, options: ExecOptions) throws(TaskerError) -> Int32 {
     let record = try load(id)
     let state = status(of: record)
-    guard state == "running" || state == "created" else {
+    // Not in a created one: its process still holds the runtime's rights and descriptors.
+    guard state == "running" else {
       throw TaskerError(.notRunning, "cannot exec in a container that is \(state)")
+    }
+    // A container in the runtime's own mount namespace has no root of its own to enter.
+    if let theirs = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(record.pid)/ns/mnt"),
+      let mine = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/mnt"), theirs == mine
+    {
+      throw TaskerError(.invalidArgument, "cannot exec in container \"\(id)\": it shares the runtime's mount namespace")
     }
     var spec = try storedSpec(id)
     spec.process = options.process
