@@ -324,4 +324,79 @@ struct RuntimeTests {
     #expect(result.status == 0, "\(result.stderr)")
     #expect(result.stdout == "through fd 3\n")
   }
+
+  /// What a review that attacked tasker-runtime found, pinned.
+  @Test func hostileConfigsAreRefused() throws {
+    // A page size that is a path would name another cgroup's file.
+    let hugetlb = try makeBundle { config in
+      var linux = config["linux"] as? [String: Any] ?? [:]
+      linux["resources"] = ["hugepageLimits": [["pageSize": "x/../../../memory/y/memory", "limit": 8_388_608]]]
+      config["linux"] = linux
+    }
+    defer { hugetlb.scratch.remove() }
+    let refused = try runtime(hugetlb, ["create", "--bundle", hugetlb.bundle, "h1"])
+    #expect(refused.status == 1 && refused.stderr.contains("hugepageLimits[0].pageSize"), "\(refused.stderr)")
+
+    // A cgroup with processes in it is not the container's to take (delete --force would kill them).
+    let bundle = try makeBundle { config in
+      setArgs(&config, ["sleep", "1000"])
+      var linux = config["linux"] as? [String: Any] ?? [:]
+      linux["cgroupsPath"] = "tasker-runtime-test/shared"
+      config["linux"] = linux
+    }
+    defer { bundle.scratch.remove() }
+    let first = try run(
+      "/bin/sh",
+      [
+        "-c", "\"$0\" --root \"$1\" create --bundle \"$2\" c1 >/dev/null 2>&1 </dev/null", runtimePath, bundle.root,
+        bundle.bundle,
+      ])
+    #expect(first.status == 0, "\(first.stderr)")
+    defer {
+      _ = try? runtime(bundle, ["delete", "--force", "c1"])
+      for hierarchy in (try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? [] {
+        rmdir("/sys/fs/cgroup/\(hierarchy)/tasker-runtime-test")
+      }
+      rmdir("/sys/fs/cgroup/tasker-runtime-test")
+    }
+    // A created container's process still holds the runtime's rights: no exec into it.
+    let early = try runtime(bundle, ["exec", "c1", "true"])
+    #expect(early.status == 1 && early.stderr.contains("created"), "\(early.stderr)")
+    let second = try runtime(bundle, ["create", "--bundle", bundle.bundle, "c2"])
+    #expect(second.status == 1 && second.stderr.contains("is not empty"), "\(second.stderr)")
+    #expect(try state(bundle, "c1")["status"] as? String == "created", "the first is untouched")
+  }
+
+  /// The image cannot stand in for the exec FIFO: its process runs only when started, even
+  /// with files planted where /proc/self/fd would be and no /proc mounted.
+  @Test func theImageCannotStartTheContainer() throws {
+    let bundle = try makeBundle { config in
+      setArgs(&config, ["/bin/sh", "-c", "echo ran > /ran"])
+      config["mounts"] = (config["mounts"] as? [[String: Any]] ?? []).filter { $0["destination"] as? String != "/proc" }
+      var linux = config["linux"] as? [String: Any] ?? [:]
+      linux["maskedPaths"] = []
+      linux["readonlyPaths"] = []
+      config["linux"] = linux
+      var root = config["root"] as? [String: Any] ?? [:]
+      root["readonly"] = false
+      config["root"] = root
+    }
+    defer { bundle.scratch.remove() }
+    let planted = bundle.bundle + "/rootfs/proc/self/fd"
+    try FileManager.default.createDirectory(atPath: planted, withIntermediateDirectories: true)
+    for fd in 3...30 { FileManager.default.createFile(atPath: "\(planted)/\(fd)", contents: nil) }
+    let created = try run(
+      "/bin/sh",
+      [
+        "-c", "\"$0\" --root \"$1\" create --bundle \"$2\" i1 >/dev/null 2>&1 </dev/null", runtimePath, bundle.root,
+        bundle.bundle,
+      ])
+    #expect(created.status == 0, "\(created.stderr)")
+    defer { _ = try? runtime(bundle, ["delete", "--force", "i1"]) }
+    usleep(300_000)
+    #expect(!FileManager.default.fileExists(atPath: bundle.bundle + "/rootfs/ran"), "ran before start")
+    #expect(try state(bundle, "i1")["status"] as? String == "created")
+    #expect(try runtime(bundle, ["start", "i1"]).status == 0)
+    #expect(try eventually { FileManager.default.fileExists(atPath: bundle.bundle + "/rootfs/ran") })
+  }
 }
