@@ -19,6 +19,7 @@ struct RuntimeCommand {
     } catch {
       fail(error)
     }
+    if globals.debug { globals.log(level: "debug", "tasker-runtime " + arguments.joined(separator: " ")) }
     if arguments.first == "--version" || arguments.first == "-v" || arguments.first == "version" {
       print("tasker-runtime version \(Globals.version)\nspec: 1.0.2")
       return

@@ -1054,8 +1054,8 @@ static int switch_user(const struct plan *plan) {
 // An OCI container's supervisor is gone by then: its failures are also told on stderr, which
 // is the container's, as runc's are.
 static void fail_command(const struct plan *plan, int channel, struct failure failure) {
-  send_failure(channel, failure);
-  if (plan->mode != MODE_TASK)
+  ssize_t sent = send(channel, &failure, sizeof failure, MSG_NOSIGNAL);
+  if (sent < 0 && plan->mode != MODE_TASK)
     dprintf(2, "tasker-runtime: %s%s%s: %s\n", step_name(failure.step), failure.detail[0] ? " " : "",
             failure.detail, strerror(failure.err));
   _exit(127);

@@ -399,4 +399,47 @@ struct RuntimeTests {
     #expect(try runtime(bundle, ["start", "i1"]).status == 0)
     #expect(try eventually { FileManager.default.fileExists(atPath: bundle.bundle + "/rootfs/ran") })
   }
+
+  /// A sysctl no namespace of the container's holds would be the host's: refused, the host's
+  /// value untouched; a namespaced one is the container's own.
+  @Test func onlyNamespacedSysctls() throws {
+    let before = try String(contentsOfFile: "/proc/sys/vm/stat_interval", encoding: .utf8)
+    let hostWide = try makeBundle { config in
+      var linux = config["linux"] as? [String: Any] ?? [:]
+      linux["sysctl"] = ["vm.stat_interval": "7"]
+      config["linux"] = linux
+    }
+    defer { hostWide.scratch.remove() }
+    let refused = try runtime(hostWide, ["run", "--bundle", hostWide.bundle, "y1"])
+    #expect(refused.status == 1 && refused.stderr.contains("vm.stat_interval"), "\(refused.stderr)")
+    #expect(try String(contentsOfFile: "/proc/sys/vm/stat_interval", encoding: .utf8) == before)
+    let own = try makeBundle { config in
+      setArgs(&config, ["cat", "/proc/sys/kernel/shmmni"])
+      var linux = config["linux"] as? [String: Any] ?? [:]
+      linux["sysctl"] = ["kernel.shmmni": "1234"]
+      config["linux"] = linux
+    }
+    defer { own.scratch.remove() }
+    let ran = try runtime(own, ["run", "--bundle", own.bundle, "y2"])
+    #expect(ran.status == 0 && ran.stdout == "1234\n", "\(ran.stderr)")
+  }
+
+  /// runc's rootless config (a user namespace, no cgroup namespace) runs: the container's own
+  /// cgroup directories are bound where cgroupfs may not be mounted.
+  @Test func runcsRootlessConfigRuns() throws {
+    let bundle = try makeBundle { _ in }
+    defer { bundle.scratch.remove() }
+    try FileManager.default.removeItem(atPath: bundle.bundle + "/config.json")
+    #expect(try run(runtimePath, ["spec", "--rootless", "--bundle", bundle.bundle]).status == 0)
+    let configURL = URL(fileURLWithPath: bundle.bundle + "/config.json")
+    var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: configURL)) as? [String: Any])
+    var process = try #require(config["process"] as? [String: Any])
+    process["terminal"] = false
+    process["args"] = ["sh", "-c", "id -u; ls /sys/fs/cgroup | grep -c ."]
+    config["process"] = process
+    try JSONSerialization.data(withJSONObject: config).write(to: configURL)
+    let result = try runtime(bundle, ["run", "--bundle", bundle.bundle, "rl1"])
+    #expect(result.status == 0, "\(result.stderr)")
+    #expect(result.stdout.hasPrefix("0\n"), "\(result.stdout)")
+  }
 }

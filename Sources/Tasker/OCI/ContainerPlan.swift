@@ -92,6 +92,7 @@ public struct ContainerPlan: Equatable, Sendable {
     }
     let isNew = { (kind: JailPlan.Namespace) in plan.namespaces.contains(kind) }
     let owns = { (kind: JailPlan.Namespace) in isNew(kind) || plan.joins.contains { $0.namespace == kind } }
+    let userNamespace = owns(.user)
     if isNew(.user) {
       guard let uids = linux.uidMappings, !uids.isEmpty, let gids = linux.gidMappings, !gids.isEmpty else {
         throw invalid("linux.uidMappings", "a new user namespace needs uid and gid mappings")
@@ -112,14 +113,24 @@ public struct ContainerPlan: Equatable, Sendable {
 
     // The filesystem: the spec's mounts in order, then devices, sysctls, read-only and masked
     // paths (runc's order).
-    let userNamespace = owns(.user)
+    // In a user namespace without a cgroup namespace of its own, cgroupfs may not be mounted:
+    // the container's own cgroup directories are bound instead, as runc does.
+    let bindCgroups =
+      userNamespace && !owns(.cgroup) ? ContainerCgroups(id: id, path: linux.cgroupsPath, host: host).path : nil
     for (index, mount) in (spec.mounts ?? []).enumerated() {
-      plan.steps += try mountSteps(mount, field: "mounts[\(index)]", bundle: bundle, host: host)
+      plan.steps += try mountSteps(
+        mount, field: "mounts[\(index)]", bundle: bundle, host: host, bindCgroups: bindCgroups)
     }
     plan.steps += deviceSteps(linux.devices ?? [], userNamespace: userNamespace)
     for (key, value) in (linux.sysctl ?? [:]).sorted(by: { $0.key < $1.key }) {
-      guard !key.isEmpty, !key.contains(".."), !key.hasPrefix("/") else {
+      guard !key.isEmpty, !key.contains(".."), !key.hasPrefix("/"), !key.contains("/") else {
         throw invalid("linux.sysctl", "bad key \"\(key)\"")
+      }
+      // Only what a namespace of the container's own holds; anything else is the host's.
+      let namespace = sysctlNamespace(key)
+      guard let namespace, owns(namespace) else {
+        throw invalid(
+          "linux.sysctl", "\"\(key)\" is not in a kernel namespace of the container's (it would change the host)")
       }
       plan.steps.append(.write(path: "proc/sys/" + key.replacingOccurrences(of: ".", with: "/"), value: value))
     }
@@ -227,6 +238,19 @@ public struct ContainerPlan: Equatable, Sendable {
   /// SELinux is on when its filesystem is mounted (libselinux's own test).
   static var hostHasSELinux: Bool { pathExists("/sys/fs/selinux/enforce") }
 
+  /// The namespace a sysctl belongs to, as runc's list has them (ipc, uts, net); nil for the
+  /// host-wide ones.
+  static func sysctlNamespace(_ key: String) -> JailPlan.Namespace? {
+    let ipc: Set<String> = [
+      "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax",
+      "kernel.shmmni", "kernel.shm_rmid_forced",
+    ]
+    if ipc.contains(key) || key.hasPrefix("fs.mqueue.") { return .ipc }
+    if key == "kernel.hostname" || key == "kernel.domainname" { return .uts }
+    if key.hasPrefix("net.") { return .net }
+    return nil
+  }
+
   static let namespaceKinds: [String: JailPlan.Namespace] = [
     "pid": .pid, "network": .net, "mount": .mount, "ipc": .ipc, "uts": .uts, "user": .user, "cgroup": .cgroup,
   ]
@@ -258,7 +282,7 @@ public struct ContainerPlan: Equatable, Sendable {
   /// The steps of one `mounts[]` entry: a bind, or a filesystem, with its parents made and any
   /// propagation change after it.
   static func mountSteps(
-    _ mount: RuntimeSpec.Mount, field: String, bundle: String, host: CgroupHost
+    _ mount: RuntimeSpec.Mount, field: String, bundle: String, host: CgroupHost, bindCgroups: String? = nil
   ) throws(TaskerError) -> [JailPlan.Step] {
     let target = relative(mount.destination)
     guard !target.isEmpty, !target.split(separator: "/").contains("..") else {
@@ -294,7 +318,7 @@ public struct ContainerPlan: Equatable, Sendable {
       guard let type = mount.type, !type.isEmpty else { throw invalid("\(field).type", "missing") }
       steps.append(.mkdir(target, mode: 0o755))
       if type == "cgroup" {
-        steps += cgroupMount(at: target, flags: flags, host: host)
+        steps += cgroupMount(at: target, flags: flags, host: host, bindCgroups: bindCgroups)
       } else {
         steps.append(
           .mount(
@@ -308,9 +332,15 @@ public struct ContainerPlan: Equatable, Sendable {
 
   /// The cgroup filesystem as a container sees it: cgroup2 on a pure v2 host, else a tmpfs with
   /// one cgroup v1 mount per hierarchy (as runc and crun make it), read-only if asked.
-  static func cgroupMount(at target: String, flags: UInt, host: CgroupHost) -> [JailPlan.Step] {
+  static func cgroupMount(at target: String, flags: UInt, host: CgroupHost, bindCgroups: String? = nil)
+    -> [JailPlan.Step]
+  {
     let common = flags & ~recursive
+    let bindFlags = common & JailPlan.bindableFlags
     if host.v1Mounts.isEmpty {
+      if let path = bindCgroups, let unified = host.unifiedMount {
+        return [.bind(hostPath: unified + "/" + path, target: target, flags: bindFlags)]
+      }
       return [.mount(source: "cgroup", target: target, type: "cgroup2", flags: common, data: "")]
     }
     var steps: [JailPlan.Step] = [
@@ -322,14 +352,22 @@ public struct ContainerPlan: Equatable, Sendable {
       let name = String(mountPoint.split(separator: "/").last ?? "")
       let controllers = host.v1Mounts.filter { $0.value == mountPoint }.map(\.key).sorted()
       steps.append(.mkdir(target + "/" + name, mode: 0o755))
+      if let path = bindCgroups {
+        steps.append(.bind(hostPath: mountPoint + "/" + path, target: target + "/" + name, flags: bindFlags))
+        continue
+      }
       steps.append(
         .mount(
           source: "cgroup", target: target + "/" + name, type: "cgroup", flags: common,
           data: controllers.joined(separator: ",")))
     }
-    if host.unifiedMount != nil {
+    if let unified = host.unifiedMount {
       steps.append(.mkdir(target + "/unified", mode: 0o755))
-      steps.append(.mount(source: "cgroup2", target: target + "/unified", type: "cgroup2", flags: common, data: ""))
+      if let path = bindCgroups {
+        steps.append(.bind(hostPath: unified + "/" + path, target: target + "/unified", flags: bindFlags))
+      } else {
+        steps.append(.mount(source: "cgroup2", target: target + "/unified", type: "cgroup2", flags: common, data: ""))
+      }
     }
     if common & 1 != 0 { steps.append(.mount(source: "", target: target, type: "", flags: 32 | 1 | common, data: "")) }
     return steps

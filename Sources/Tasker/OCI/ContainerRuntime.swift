@@ -442,9 +442,22 @@ public struct ContainerRuntime: Sendable {
     guard fields.count >= 3, fields[0] == "error", let code = Int32(fields[2]) else {
       throw TaskerError(.startFailed, "the supervisor ended without a report")
     }
-    let detail = fields.count > 3 ? " \(fields[3])" : ""
+    let detail = fields.count > 3 ? fields[3] : ""
     let reason = code == 0 ? "" : ": " + SystemError.describe(code)
-    throw TaskerError(.startFailed, "\(fields[1])\(detail)\(reason)")
+    // A hook's detail says which hook already; a path of the root is shown from its /.
+    let step = fields[1]
+    let shown =
+      step == "hook"
+      ? detail : "\(step) \(detail.hasPrefix("/") || detail.isEmpty || detail.contains(" ") ? detail : "/" + detail)"
+    var message = shown.trimmingCharacters(in: .whitespaces) + reason
+    if detail.contains("ended before it was created"),
+      plan.cgroupWrites.contains(where: {
+        $0.file.hasSuffix("memory.limit_in_bytes") || $0.file.hasSuffix("memory.max")
+      })
+    {
+      message += " (is linux.resources.memory.limit too small?)"
+    }
+    throw TaskerError(.startFailed, message)
   }
 
   // MARK: - records
