@@ -74,6 +74,46 @@ public enum FuzzHarness {
         precondition((try? profile.filter(capabilities: .default)) == filter, "filter not deterministic")
       }
     }
+    // An OCI config that decodes either lowers to a plan that stays where it should — every
+    // filesystem step a path below the root, every cgroup and cgroup file below the container's
+    // own directories — or is refused as a TaskerError; and it lowers the same way twice.
+    if let spec = try? RuntimeSpec.decode(bytes) {
+      let host = CgroupHost(
+        unifiedMount: "/fuzz/cgroup/unified", unifiedControllers: [],
+        v1Mounts: [
+          "memory": "/fuzz/cgroup/memory", "pids": "/fuzz/cgroup/pids", "hugetlb": "/fuzz/cgroup/hugetlb",
+          "devices": "/fuzz/cgroup/devices", "cpu": "/fuzz/cgroup/cpu", "freezer": "/fuzz/cgroup/freezer",
+        ])
+      let options = ContainerPlan.Options(consoleSocket: true, creating: true)
+      if let container = try? ContainerPlan.make(
+        spec: spec, id: "fuzz", bundle: "/fuzz/bundle", host: host, options: options)
+      {
+        func below(_ path: String) -> Bool {
+          !path.hasPrefix("/") && !path.split(separator: "/").contains("..")
+        }
+        for step in container.jail.steps {
+          switch step {
+          case .mkdir(let path, _), .readOnly(let path), .mask(let path), .write(let path, _),
+            .propagation(let path, _):
+            precondition(below(path), "a step outside the root: \(step)")
+          case .mount(_, let target, _, _, _), .bind(_, let target, _), .symlink(_, let target):
+            precondition(below(target), "a step outside the root: \(step)")
+          case .device(let path, _, _, _, _, _, _):
+            precondition(below(path), "a device outside the root: \(step)")
+          }
+        }
+        for directory in container.cgroups {
+          precondition(directory.hasPrefix("/fuzz/cgroup/") && !directory.contains(".."), "cgroup \(directory)")
+        }
+        for write in container.jail.cgroupWrites {
+          precondition(!write.file.contains("/../") && !write.file.hasSuffix("/.."), "cgroup file \(write.file)")
+          precondition(write.file.hasPrefix("/fuzz/cgroup/"), "cgroup file \(write.file)")
+        }
+        let again = try? ContainerPlan.make(
+          spec: spec, id: "fuzz", bundle: "/fuzz/bundle", host: host, options: options)
+        precondition(again == container, "lowering not deterministic")
+      }
+    }
     if let path = try? MemberPath(bytes) {
       for component in path.components {
         precondition(!component.isEmpty && component != [46] && component != [46, 46], "bad component")
