@@ -337,6 +337,21 @@ struct RuntimeTests {
     let refused = try runtime(hugetlb, ["create", "--bundle", hugetlb.bundle, "h1"])
     #expect(refused.status == 1 && refused.stderr.contains("hugepageLimits[0].pageSize"), "\(refused.stderr)")
 
+    // A masked path or a device that leaves the root.
+    for (key, value) in [
+      ("maskedPaths", ["/proc/../../etc"] as Any),
+      ("devices", [["path": "/dev/../../x", "type": "c", "major": 1, "minor": 3]]),
+    ] {
+      let escaping = try makeBundle { config in
+        var linux = config["linux"] as? [String: Any] ?? [:]
+        linux[key] = value
+        config["linux"] = linux
+      }
+      defer { escaping.scratch.remove() }
+      let result = try runtime(escaping, ["create", "--bundle", escaping.bundle, "e1"])
+      #expect(result.status == 1 && result.stderr.contains("linux.\(key)[0]"), "\(result.stderr)")
+    }
+
     // A cgroup with processes in it is not the container's to take (delete --force would kill them).
     let bundle = try makeBundle { config in
       setArgs(&config, ["sleep", "1000"])

@@ -121,6 +121,9 @@ public struct ContainerPlan: Equatable, Sendable {
       plan.steps += try mountSteps(
         mount, field: "mounts[\(index)]", bundle: bundle, host: host, bindCgroups: bindCgroups)
     }
+    for (index, device) in (linux.devices ?? []).enumerated() {
+      _ = try below(device.path, "linux.devices[\(index)].path")
+    }
     plan.steps += deviceSteps(linux.devices ?? [], userNamespace: userNamespace)
     for (key, value) in (linux.sysctl ?? [:]).sorted(by: { $0.key < $1.key }) {
       guard !key.isEmpty, !key.contains(".."), !key.hasPrefix("/"), !key.contains("/") else {
@@ -134,8 +137,12 @@ public struct ContainerPlan: Equatable, Sendable {
       }
       plan.steps.append(.write(path: "proc/sys/" + key.replacingOccurrences(of: ".", with: "/"), value: value))
     }
-    for path in linux.readonlyPaths ?? [] { plan.steps.append(.readOnly(relative(path))) }
-    for path in linux.maskedPaths ?? [] { plan.steps.append(.mask(relative(path))) }
+    for (index, path) in (linux.readonlyPaths ?? []).enumerated() {
+      plan.steps.append(.readOnly(try below(path, "linux.readonlyPaths[\(index)]")))
+    }
+    for (index, path) in (linux.maskedPaths ?? []).enumerated() {
+      plan.steps.append(.mask(try below(path, "linux.maskedPaths[\(index)]")))
+    }
     plan.readOnlyRoot = spec.root?.readonly ?? false
     if let propagation = linux.rootfsPropagation, !propagation.isEmpty {
       guard let flags = propagationFlags[propagation] else {
@@ -187,7 +194,8 @@ public struct ContainerPlan: Equatable, Sendable {
     }
     if process.terminal == true {
       plan.terminal = JailPlan.Terminal(
-        rows: Int(process.consoleSize?.height ?? 0), columns: Int(process.consoleSize?.width ?? 0))
+        rows: Int(clamping: min(process.consoleSize?.height ?? 0, 65535)),
+        columns: Int(clamping: min(process.consoleSize?.width ?? 0, 65535)))
     }
 
     // Hooks, with the state they read.
@@ -411,6 +419,15 @@ public struct ContainerPlan: Equatable, Sendable {
       steps.append(.mkdir(prefix, mode: 0o755))
     }
     return steps
+  }
+
+  /// PATH relative to the root, refused if it leaves it or names the root itself.
+  static func below(_ path: String, _ field: String) throws(TaskerError) -> String {
+    let inside = relative(path)
+    guard !inside.isEmpty, !inside.split(separator: "/").contains("..") else {
+      throw invalid(field, "\"\(path)\" is not a path below the root")
+    }
+    return inside
   }
 
   static func relative(_ path: String) -> String {
