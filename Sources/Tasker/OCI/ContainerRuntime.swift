@@ -178,6 +178,16 @@ public struct ContainerRuntime: Sendable {
       if fds[0].revents & Int16(POLLIN) != 0, read(fifo, &byte, 1) == 0 { break }
       if !isAlive(record) { break }
     }
+    // poststart hooks follow the program's start: it gets the CPU first, until it first waits
+    // or ends (20 ms at most), so that a hook does not overtake a program that has only just
+    // exec'd (runtime-tools' poststart test checks their order).
+    if let hooks = try? storedSpec(id).hooks?.poststart, !hooks.isEmpty {
+      for _ in 0..<20 {
+        guard let stat = ProcessStat.read(pid: record.pid), stat.startTime == record.startTime, stat.stateCode == "R"
+        else { break }
+        usleep(1000)
+      }
+    }
     // poststart: failures are warnings; the container runs (the spec's rule).
     if let warning = runHooks(record, phase: "poststart", status: "running") {
       FileHandle.standardError.write(Data("tasker-runtime: warning: \(warning)\n".utf8))
