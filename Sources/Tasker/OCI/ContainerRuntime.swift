@@ -136,12 +136,14 @@ public struct ContainerRuntime: Sendable {
     }
     // prestart hooks: at start, before the process runs (runtime-spec 1.0, as runtime-tools
     // checks); one that fails ends the container and the start.
-    if let failure = runHooks(record, phase: "prestart", status: "created") {
+    // The spec is read once here: its hooks are all start needs of it.
+    let spec = try? storedSpec(id)
+    if let failure = runHooks(record, phase: "prestart", status: "created", spec: spec) {
       // The lifecycle goes on at delete: the container is ended and removed.
       Glibc.kill(record.pid, SIGKILL)
       waitForEnd(record)
       removeCgroups(record)
-      _ = runHooks(record, phase: "poststop", status: "stopped")
+      _ = runHooks(record, phase: "poststop", status: "stopped", spec: spec)
       try? removeTree(root + "/" + id)
       throw TaskerError(.startFailed, failure)
     }
@@ -181,7 +183,7 @@ public struct ContainerRuntime: Sendable {
     // poststart hooks follow the program's start: it gets the CPU first, until it first waits
     // or ends (20 ms at most), so that a hook does not overtake a program that has only just
     // exec'd (runtime-tools' poststart test checks their order).
-    if let hooks = try? storedSpec(id).hooks?.poststart, !hooks.isEmpty {
+    if let hooks = spec?.hooks?.poststart, !hooks.isEmpty {
       for _ in 0..<20 {
         guard let stat = ProcessStat.read(pid: record.pid), stat.startTime == record.startTime, stat.stateCode == "R"
         else { break }
@@ -189,7 +191,7 @@ public struct ContainerRuntime: Sendable {
       }
     }
     // poststart: failures are warnings; the container runs (the spec's rule).
-    if let warning = runHooks(record, phase: "poststart", status: "running") {
+    if let warning = runHooks(record, phase: "poststart", status: "running", spec: spec) {
       FileHandle.standardError.write(Data("tasker-runtime: warning: \(warning)\n".utf8))
     }
   }
@@ -591,8 +593,8 @@ public struct ContainerRuntime: Sendable {
   }
 
   /// Runs the hooks of `phase` (poststart, poststop) through the supervisor; a warning if one failed.
-  func runHooks(_ record: Record, phase: String, status: String) -> String? {
-    guard let spec = try? storedSpec(record.id), let hooks = spec.hooks,
+  func runHooks(_ record: Record, phase: String, status: String, spec given: RuntimeSpec? = nil) -> String? {
+    guard let spec = given ?? (try? storedSpec(record.id)), let hooks = spec.hooks,
       !(Self.hooks(hooks, phase) ?? []).isEmpty
     else { return nil }
     var plan = JailPlan(
