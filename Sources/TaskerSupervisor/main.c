@@ -1225,7 +1225,10 @@ static struct failure run_hooks(const struct plan *plan, int phase, pid_t pid, c
       }
       struct timespec now;
       clock_gettime(CLOCK_MONOTONIC, &now);
-      if (h->timeout && now.tv_sec - begun.tv_sec >= (time_t)h->timeout) {
+      // Whole seconds compared at nanosecond precision: a hook started at x.999 s has its
+      // full timeout, not one millisecond.
+      long long elapsed_ns = (long long)(now.tv_sec - begun.tv_sec) * 1000000000LL + (now.tv_nsec - begun.tv_nsec);
+      if (h->timeout && elapsed_ns >= (long long)h->timeout * 1000000000LL) {
         kill(child, SIGKILL);
         waitpid(child, &hook_status, 0);
         timed_out = 1;

@@ -457,4 +457,22 @@ struct RuntimeTests {
     #expect(result.status == 0, "\(result.stderr)")
     #expect(result.stdout.hasPrefix("0\n"), "\(result.stdout)")
   }
+
+  /// A hook's timeout is whole seconds of its own run: one that needs 0.3 s of a 1 s timeout
+  /// always finishes (each run has a third of a chance to cross a second's boundary, where a
+  /// comparison of whole seconds killed it); one that needs 3 s is killed.
+  @Test func hookTimeoutsAreMeasuredExactly() throws {
+    for (index, (seconds, succeeds)) in [("0.3", true), ("0.3", true), ("0.3", true), ("0.3", true), ("3", false)]
+      .enumerated()
+    {
+      let bundle = try makeBundle { config in
+        setArgs(&config, ["true"])
+        config["hooks"] = ["createRuntime": [["path": "/bin/sleep", "args": ["sleep", seconds], "timeout": 1]]]
+      }
+      defer { bundle.scratch.remove() }
+      let result = try runtime(bundle, ["run", "--bundle", bundle.bundle, "t\(index)"])
+      #expect((result.status == 0) == succeeds, "sleep \(seconds): \(result.stderr)")
+      if !succeeds { #expect(result.stderr.contains("timed out after 1 s"), "\(result.stderr)") }
+    }
+  }
 }
