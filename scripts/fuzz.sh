@@ -21,6 +21,10 @@
 # libFuzzer's progress is shown as it goes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# SwiftPM leaves empty TemporaryDirectory.* directories in $TMPDIR on every build: a scratch one.
+scratch_tmp=$(mktemp -d "${TMPDIR:-/tmp}/tasker-fuzz.XXXXXX")
+trap 'rm -rf --one-file-system "$scratch_tmp"' EXIT
+export TMPDIR=$scratch_tmp
 usage="usage: scripts/fuzz.sh [--ci] [--target archive|inputs|plan] [SECONDS_PER_TARGET]"
 ci=false
 targets=(archive inputs plan)
@@ -56,7 +60,7 @@ done
 bin=$(swift build --scratch-path .build-fuzz "${flags[@]}" --show-bin-path)
 
 scratch=$(mktemp -d /tmp/tasker-fuzz-run-XXXXXX)
-trap 'rm -rf "$scratch"' EXIT
+trap 'rm -rf "$scratch"; rm -rf --one-file-system "$scratch_tmp"' EXIT
 findings=()
 for target in "${targets[@]}"; do
   kept=Tests/Fixtures/fuzz/$target
