@@ -317,9 +317,7 @@ public struct JailPlan: Equatable, Sendable {
           "\(unsupported.joined(separator: ", ")) \(unsupported.count == 1 ? "needs" : "need") --isolation jail "
             + "(chroot cannot enforce \(unsupported.count == 1 ? "it" : "them"))")
       }
-      return JailPlan(
-        isolation: .chroot, namespaces: [], steps: [], hostname: nil, loopbackUp: false, capabilities: nil,
-        noNewPrivileges: false, seccomp: nil, cgroups: [], cgroupWrites: [], measurements: CgroupPaths())
+      return JailPlan.empty(.chroot)
     }
 
     if !options.publish.isEmpty, options.network != .private {
@@ -382,6 +380,13 @@ public struct JailPlan: Equatable, Sendable {
     try plan.addCgroups(id: id, limits: spec.taskLimits, host: host)
     plan.unifiedMount = host.unifiedMount
     return plan
+  }
+
+  /// A plan that does nothing yet (to be filled in: an OCI container's, a hooks-only one).
+  static func empty(_ isolation: Isolation = .jail) -> JailPlan {
+    JailPlan(
+      isolation: isolation, namespaces: [], steps: [], hostname: nil, loopbackUp: false, capabilities: nil,
+      noNewPrivileges: false, seccomp: nil, cgroups: [], cgroupWrites: [], measurements: CgroupPaths())
   }
 
   /// Where Debian's `passt` package puts pasta.

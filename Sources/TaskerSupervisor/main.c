@@ -1996,8 +1996,8 @@ static void detach_from_streams(void) {
   }
 }
 
-static int run_jailed(struct plan *plan, int statefd, char **command, char **argv, int argc) {
-  // Cgroups first, limits written before any process is inside.
+// Makes the plan's cgroups and writes its limits, before any process is inside.
+static void make_cgroups(struct plan *plan) {
   for (int i = 0; i < plan->ncgroups; i++) {
     struct cgroup *cg = &plan->cgroups[i];
     if (mkdir(cg->path, 0755) == 0 || errno == EEXIST) {
@@ -2011,6 +2011,11 @@ static int run_jailed(struct plan *plan, int statefd, char **command, char **arg
     if (write_file(w->file, w->value) != 0 && !(w->optional && errno == ENOENT))
       fail_and_clean(plan, failure_of(STEP_CGROUP_WRITE, errno, w->file));
   }
+}
+
+static int run_jailed(struct plan *plan, int statefd, char **command, char **argv, int argc) {
+  // Cgroups first, limits written before any process is inside.
+  make_cgroups(plan);
 
   int channel[2], go[2], status[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, channel) != 0 ||
@@ -2248,23 +2253,6 @@ static int joins_kind(const struct plan *plan, int flag) {
   for (int i = 0; i < plan->njoins; i++)
     if (plan->joins[i].flag == flag) return 1;
   return 0;
-}
-
-// Makes the plan's cgroups and writes its limits, before any process is inside.
-static void make_cgroups(struct plan *plan) {
-  for (int i = 0; i < plan->ncgroups; i++) {
-    struct cgroup *cg = &plan->cgroups[i];
-    if (mkdir(cg->path, 0755) == 0 || errno == EEXIST) {
-      cg->made = 1;
-    } else if (cg->required) {  // a parent that cannot be made shows as its child's failure
-      fail_and_clean(plan, failure_of(STEP_CGROUP, errno, cg->path));
-    }
-  }
-  for (int i = 0; i < plan->nwrites; i++) {
-    const struct cgroup_write *w = &plan->writes[i];
-    if (write_file(w->file, w->value) != 0 && !(w->optional && errno == ENOENT))
-      fail_and_clean(plan, failure_of(STEP_CGROUP_WRITE, errno, w->file));
-  }
 }
 
 // Puts PID into every cgroup of the plan it is not in yet.

@@ -43,6 +43,18 @@ struct RuntimeTests {
     try run(runtimePath, ["--root", bundle.root] + arguments)
   }
 
+  /// `create`, its stdio away from our pipes (the container keeps create's stdio: a pipe would
+  /// stay open as long as the container runs, as with runtime-tools' files and the shim's).
+  func create(_ bundle: Bundle, _ id: String, _ options: [String] = []) throws -> Outcome {
+    try run(
+      "/bin/sh",
+      [
+        "-c", "exec \"$0\" \"$@\" >/dev/null 2>&1 </dev/null", runtimePath, "--root", bundle.root, "create", "--bundle",
+        bundle.bundle,
+      ]
+        + options + [id])
+  }
+
   func state(_ bundle: Bundle, _ id: String) throws -> [String: Any] {
     let result = try runtime(bundle, ["state", id])
     #expect(result.status == 0, "\(result.stderr)")
@@ -64,14 +76,7 @@ struct RuntimeTests {
     let bundle = try makeBundle { setArgs(&$0, ["sleep", "1000"]) }
     defer { bundle.scratch.remove() }
     let pidFile = bundle.scratch.path + "/pid"
-    // The container keeps create's stdio (files here, as runtime-tools and the shim give): a
-    // pipe would stay open as long as the container runs.
-    let created = try run(
-      "/bin/sh",
-      [
-        "-c", "exec \"$0\" --root \"$1\" create --bundle \"$2\" --pid-file \"$3\" c1 >\"$4\" 2>&1 </dev/null",
-        runtimePath, bundle.root, bundle.bundle, pidFile, bundle.scratch.path + "/c1.out",
-      ])
+    let created = try create(bundle, "c1", ["--pid-file", pidFile])
     #expect(created.status == 0, "\(created.stderr)")
     defer { _ = try? runtime(bundle, ["delete", "--force", "c1"]) }
     var current = try state(bundle, "c1")
@@ -200,12 +205,7 @@ struct RuntimeTests {
   @Test func aConfigWithoutAProcessEndsWhenStarted() throws {
     let bundle = try makeBundle { $0["process"] = nil }
     defer { bundle.scratch.remove() }
-    let created = try run(
-      "/bin/sh",
-      [
-        "-c", "exec \"$0\" --root \"$1\" create --bundle \"$2\" p1 >/dev/null 2>&1", runtimePath, bundle.root,
-        bundle.bundle,
-      ])
+    let created = try create(bundle, "p1")
     #expect(created.status == 0, "\(created.stderr)")
     #expect(try state(bundle, "p1")["status"] as? String == "created")
     #expect(try runtime(bundle, ["start", "p1"]).status == 0)
@@ -219,12 +219,7 @@ struct RuntimeTests {
       config["hooks"] = ["prestart": [["path": "/bin/false"]]]
     }
     defer { bundle.scratch.remove() }
-    let created = try run(
-      "/bin/sh",
-      [
-        "-c", "exec \"$0\" --root \"$1\" create --bundle \"$2\" f1 >/dev/null 2>&1", runtimePath, bundle.root,
-        bundle.bundle,
-      ])
+    let created = try create(bundle, "f1")
     #expect(created.status == 0, "\(created.stderr)")
     let pid = try #require(try state(bundle, "f1")["pid"] as? Int)
     let started = try runtime(bundle, ["start", "f1"])
@@ -269,14 +264,9 @@ struct RuntimeTests {
     let bundle = try makeBundle { setArgs(&$0, ["sh", "-c", "sleep 1000 & sleep 1000"]) }
     defer { bundle.scratch.remove() }
     let log = bundle.scratch.path + "/log.json"
-    let created = try run(
-      "/bin/sh",
-      [
-        "-c",
-        "\"$0\" --root \"$1\" create --bundle \"$2\" k1 >/dev/null 2>&1 </dev/null && exec \"$0\" --root \"$1\" start k1",
-        runtimePath, bundle.root, bundle.bundle,
-      ])
+    let created = try create(bundle, "k1")
     #expect(created.status == 0, "\(created.stderr)")
+    #expect(try runtime(bundle, ["start", "k1"]).status == 0)
     defer { _ = try? runtime(bundle, ["delete", "--force", "k1"]) }
 
     // update --resources -: the new limit lands in the container's pids cgroup.
@@ -360,12 +350,7 @@ struct RuntimeTests {
       config["linux"] = linux
     }
     defer { bundle.scratch.remove() }
-    let first = try run(
-      "/bin/sh",
-      [
-        "-c", "\"$0\" --root \"$1\" create --bundle \"$2\" c1 >/dev/null 2>&1 </dev/null", runtimePath, bundle.root,
-        bundle.bundle,
-      ])
+    let first = try create(bundle, "c1")
     #expect(first.status == 0, "\(first.stderr)")
     defer {
       _ = try? runtime(bundle, ["delete", "--force", "c1"])
@@ -400,12 +385,7 @@ struct RuntimeTests {
     let planted = bundle.bundle + "/rootfs/proc/self/fd"
     try FileManager.default.createDirectory(atPath: planted, withIntermediateDirectories: true)
     for fd in 3...30 { FileManager.default.createFile(atPath: "\(planted)/\(fd)", contents: nil) }
-    let created = try run(
-      "/bin/sh",
-      [
-        "-c", "\"$0\" --root \"$1\" create --bundle \"$2\" i1 >/dev/null 2>&1 </dev/null", runtimePath, bundle.root,
-        bundle.bundle,
-      ])
+    let created = try create(bundle, "i1")
     #expect(created.status == 0, "\(created.stderr)")
     defer { _ = try? runtime(bundle, ["delete", "--force", "i1"]) }
     usleep(300_000)

@@ -70,10 +70,8 @@ public struct ContainerPlan: Equatable, Sendable {
       throw invalid("process.terminal", "true needs --console-socket")
     }
 
-    var plan = JailPlan(
-      isolation: .jail, namespaces: [], steps: [], hostname: nil, loopbackUp: false, capabilities: nil,
-      noNewPrivileges: process.noNewPrivileges ?? false, seccomp: nil, cgroups: [], cgroupWrites: [],
-      measurements: CgroupPaths())
+    var plan = JailPlan.empty()
+    plan.noNewPrivileges = process.noNewPrivileges ?? false
     plan.mode = .oci
     plan.noPivot = options.noPivot
     plan.preservedDescriptors = options.preservedDescriptors

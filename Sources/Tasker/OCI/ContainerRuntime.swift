@@ -283,9 +283,7 @@ public struct ContainerRuntime: Sendable {
     guard status(of: record) != "stopped" else { throw TaskerError(.notRunning, "container \"\(id)\" is not running") }
     let spec = try storedSpec(id)
     var cgroups = ContainerCgroups(id: id, path: spec.linux?.cgroupsPath, host: CgroupHost.detect())
-    var plan = JailPlan(
-      isolation: .jail, namespaces: [], steps: [], hostname: nil, loopbackUp: false, capabilities: nil,
-      noNewPrivileges: false, seccomp: nil, cgroups: [], cgroupWrites: [], measurements: CgroupPaths())
+    var plan = JailPlan.empty()
     try cgroups.apply(resources, to: &plan)
     for write in plan.cgroupWrites
     where !write.file.hasSuffix("/cgroup.subtree_control") && !write.file.contains("/cpuset.")
@@ -596,9 +594,7 @@ public struct ContainerRuntime: Sendable {
     guard let spec = given ?? (try? storedSpec(record.id)), let hooks = spec.hooks,
       !(Self.hooks(hooks, phase) ?? []).isEmpty
     else { return nil }
-    var plan = JailPlan(
-      isolation: .jail, namespaces: [], steps: [], hostname: nil, loopbackUp: false, capabilities: nil,
-      noNewPrivileges: false, seccomp: nil, cgroups: [], cgroupWrites: [], measurements: CgroupPaths())
+    var plan = JailPlan.empty()
     plan.hookState = try? ContainerPlan.hookState(spec: spec, id: record.id, bundle: record.bundle)
     for hook in Self.hooks(hooks, phase) ?? [] {
       plan.hooks.append(
