@@ -5,8 +5,7 @@ struct Logs: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Print what a task wrote: its stdout on stdout, its stderr on stderr.",
     discussion: """
-      Logs stay readable after the task ends, until rm. --follow keeps printing until the task
-      ends.
+      Logs stay readable after the task ends, until rm. --follow keeps printing until the task ends.
 
       Examples:
         tasker logs 3f9c2a7b1e04
@@ -18,7 +17,7 @@ struct Logs: AsyncParsableCommand {
   @Flag(name: [.short, .long], help: "Keep printing new output until the task ends.")
   var follow = false
 
-  @Argument(help: "The task's ID, unique ID prefix, or name.")
+  @Argument(help: "The task's ID, unique ID prefix, or name.", completion: .taskIDs)
   var id: String
 
   func run() async throws {

@@ -8,14 +8,11 @@ struct Run: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Create a task, stream its output, and exit with its exit code.",
     discussion: """
-      Takes the options of create. The task's stdout and stderr are copied to tasker's as they
-      come (and kept in its logs); Ctrl-C, SIGTERM, SIGHUP and SIGQUIT are passed on to the
-      task. The exit code is the task's, or 128+N when signal N killed it; 125, 126 and 127
-      mean the task could not be started.
+      Takes the options of create. The task's stdout and stderr are copied to tasker's as they come (and kept in its logs); Ctrl-C, SIGTERM, SIGHUP and SIGQUIT are passed on to the task. The exit code is the task's, or 128+N when signal N killed it; 125, 126 and 127 mean the task could not be started.
 
       Examples:
         tasker run ./rootfs.tar.gz "echo hello"
-        tasker run --env NAME=world http://127.0.0.1:8000/rootfs.tar.gz -- /bin/sh -c 'echo hello $NAME'
+        tasker run --rm --env NAME=world ./rootfs.tar.gz -- /bin/sh -c 'echo $NAME'
       """)
 
   @OptionGroup var state: StateOptions
@@ -23,6 +20,8 @@ struct Run: AsyncParsableCommand {
 
   @Flag(name: .long, help: "Remove the task (record, logs, directory) once it has ended.")
   var rm = false
+
+  func validate() throws { try options.checkPlacement(in: Self.self) }
 
   func run() async throws {
     let (manager, handle) = try await options.createTask(state: state)
