@@ -6,6 +6,11 @@ package enum LeadingOptions {
     package var name: String
     /// The value: an option's; nil for a flag (unless written `--flag=value`).
     package var value: String?
+
+    package init(name: String, value: String?) {
+      self.name = name
+      self.value = value
+    }
   }
 
   /// Takes the options named in `valued` (which take a value) and `flags` off the front of

@@ -90,12 +90,11 @@ struct CompletionAliases {
         }
         return [line]
       }
-      for (name, alias) in aliases {
-        let function = "_\(program)_\(name)"
-        lines.append(
-          shell == .bash
-            ? "_\(program)_\(alias)() { \(function) \"$@\"; }" : "_\(program)_\(alias)() { \(function) \"$@\" }")
-      }
+      // Each alias's function before the lines that run the script's entry point (zsh's, when
+      // the file is autoloaded as `_tasker`, calls it at once).
+      let functions = aliases.map { name, alias in "_\(program)_\(alias)() { _\(program)_\(name) \"$@\"; }" }
+      let entry = lines.firstIndex { $0.hasPrefix("if [[ \"${funcstack[1]}\"") } ?? lines.endIndex
+      lines.insert(contentsOf: functions, at: entry)
     default:
       lines = lines.flatMap { line -> [String] in
         let trimmed = line.drop { $0 == " " }
