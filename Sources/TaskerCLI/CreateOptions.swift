@@ -150,7 +150,9 @@ struct CreateOptions: ParsableArguments {
       guard let bytes = ResourceLimits.parseSize(memory) else {
         throw ValidationError("invalid --memory \"\(memory)\": use bytes or a number with k, m, g (32M)")
       }
-      if bytes < Self.memoryFloor { throw ValidationError("--memory must be at least 6m") }
+      if bytes < Self.memoryFloor {
+        throw ValidationError("--memory must be at least \(ResourceLimits.sizeText(Self.memoryFloor))")
+      }
     }
     if let maxSize, ResourceLimits.parseSize(maxSize) == nil {
       throw ValidationError("invalid --max-size \"\(maxSize)\": use bytes or a number with k, m, g (10G)")
