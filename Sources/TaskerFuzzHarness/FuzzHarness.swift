@@ -96,7 +96,8 @@ public enum FuzzHarness {
           case .mkdir(let path, _), .readOnly(let path), .mask(let path), .write(let path, _),
             .propagation(let path, _):
             precondition(below(path), "a step outside the root: \(step)")
-          case .mount(_, let target, _, _, _), .bind(_, let target, _), .symlink(_, let target):
+          case .mount(_, let target, _, _, _), .bind(_, let target, _), .symlink(_, let target),
+            .attach(_, let target, _):
             precondition(below(target), "a step outside the root: \(step)")
           case .device(let path, _, _, _, _, _, _):
             precondition(below(path), "a device outside the root: \(step)")
