@@ -28,9 +28,8 @@ struct VolumeCreate: AsyncParsableCommand {
 
   func run() async throws {
     let manager = try await state.manager()
-    try await reportingErrors(exitCode: { $0.code == .invalidArgument ? 64 : 1 }) {
-      try manager.createVolume(name)
-    }
+    let exitCode = { (error: TaskerError) -> Int32 in error.code == .invalidArgument ? 64 : 1 }
+    try await reportingErrors(exitCode: exitCode, { try manager.createVolume(name) })
     print(name)
   }
 }
