@@ -33,6 +33,12 @@ public enum ImageUser {
     public var uid: UInt32
     public var gid: UInt32
     public var home: String
+    public init(name: String, uid: UInt32, gid: UInt32, home: String) {
+      self.name = name
+      self.uid = uid
+      self.gid = gid
+      self.home = home
+    }
   }
 
   /// One line of `/etc/group`.
@@ -40,6 +46,11 @@ public enum ImageUser {
     public var name: String
     public var gid: UInt32
     public var members: [String]
+    public init(name: String, gid: UInt32, members: [String]) {
+      self.name = name
+      self.gid = gid
+      self.members = members
+    }
   }
 
   /// Resolves `spec` (`UID[:GID]`, `NAME[:GROUP]`, names and numbers mixed) against the files
