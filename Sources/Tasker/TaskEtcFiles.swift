@@ -4,7 +4,9 @@
 /// its own copy.
 public enum TaskEtcFiles {
   /// The address DNS queries go to on a private network: pasta forwards what is sent here to
-  /// the host's first resolver (`--dns-forward`), loopback resolvers included.
+  /// the host's first resolver (`--dns-forward`), a loopback one included. (With Debian 12's
+  /// pasta, a query sent straight to the host's resolver gets no answer once `--dns-forward` is
+  /// on: its reply is rewritten as coming from this address. So it is the only nameserver.)
   public static let pastaDNSAddress = "169.254.1.1"
   /// The names, in the order they are bound.
   public static let names = ["hosts", "hostname", "resolv.conf"]
@@ -21,8 +23,9 @@ public enum TaskEtcFiles {
   }
 
   /// `/etc/resolv.conf` for the network mode, from the host's own: `host` keeps it as it is;
-  /// `private` replaces loopback nameservers (unreachable from the task) by pasta's forwarder
-  /// and keeps the rest; `none` keeps only `search`, `domain` and `options`.
+  /// `private` names pasta's forwarder as the only nameserver (it forwards to the host's first
+  /// one, loopback included), keeping the rest; `none` keeps only `search`, `domain` and
+  /// `options`.
   public static func resolvConf(network: NetworkMode, host: [UInt8]) -> String {
     let lines = String(decoding: host, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
     var out: [String] = []
@@ -36,7 +39,7 @@ public enum TaskEtcFiles {
       case .none:
         if let first = words.first, ["search", "domain", "options"].contains(first) { out.append(line) }
       case .private:
-        if isNameserver, words.count >= 2, isLoopback(String(words[1])) {
+        if isNameserver {
           if !forwarded { out.append("nameserver " + pastaDNSAddress) }
           forwarded = true
         } else {
@@ -44,12 +47,9 @@ public enum TaskEtcFiles {
         }
       }
     }
+    if network == .private, !forwarded { out.insert("nameserver " + pastaDNSAddress, at: 0) }
     var text = out.joined(separator: "\n")
     if !text.isEmpty, !text.hasSuffix("\n") { text += "\n" }
     return text
-  }
-
-  static func isLoopback(_ address: String) -> Bool {
-    address.hasPrefix("127.") || address == "::1" || address == "0:0:0:0:0:0:0:1"
   }
 }
