@@ -6,8 +6,9 @@
 // Descriptors on entry: 0 the task's stdin, 1 and 2 its stdout and stderr, 3 the report pipe,
 // 4 the plan (below), 5 the task's state directory, 6 the task's root directory (the mount in
 // the root-only state directory; never a path the download path's owner could swap), and 7
-// the sealed memory copy of this program that it was started from (closed at once). The
-// environment is the command's environment.
+// the sealed memory copy of this program that it was started from (closed at once), and from
+// 16 (ATTACH_FD) the detached mount trees of the task's bind sources that "attach" records name
+// (8 to 15 are /dev/null then). The environment is the command's environment.
 //
 // It detaches (fork, the first half exits, setsid), starts the command in the root, tells the
 // creator over fd 3 either
