@@ -102,9 +102,12 @@ extension TaskManager {
     var environment = spec.environment ?? TaskSpec.defaultEnvironment
     var trees: [Int32] = []
     defer { for tree in trees { close(tree) } }
+    // Shared locks on the volumes mounted, held until the record names them (see removeVolume).
+    var volumeLocks: [Int32] = []
+    defer { for lock in volumeLocks { close(lock) } }
     if plan.isolation == .jail {
       try prepareRoot(
-        &plan, environment: &environment, trees: &trees, spec: spec, id: id, root: root)
+        &plan, environment: &environment, trees: &trees, locks: &volumeLocks, spec: spec, id: id, root: root)
     }
     let started = try startSupervisor(
       id: id, spec: spec, plan: plan, environment: environment, trees: trees, root: root, view: rootfs)

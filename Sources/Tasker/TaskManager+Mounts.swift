@@ -6,10 +6,11 @@ extension TaskManager {
   /// What a jail's plan learns once the task's root exists: the user (`--user`, resolved in
   /// the image), the user's mounts (each bind source opened here once and cloned into a
   /// detached tree the supervisor receives as a descriptor), `--read-only`, and the task's own
-  /// `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`.
+  /// `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`. `locks` gets a shared lock on each
+  /// volume used, to be held until the task's record names it.
   func prepareRoot(
-    _ plan: inout JailPlan, environment: inout [String], trees: inout [Int32], spec: TaskSpec, id: TaskID,
-    root: String
+    _ plan: inout JailPlan, environment: inout [String], trees: inout [Int32], locks: inout [Int32], spec: TaskSpec,
+    id: TaskID, root: String
   ) throws(TaskerError) {
     let rootFD = open(root, TASKER_O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
     guard rootFD >= 0 else {
@@ -43,7 +44,9 @@ extension TaskManager {
         attachments.append(nil)
         continue
       case .host(let path): source = path
-      case .volume(let name): source = try createVolume(name, existingOK: true)
+      case .volume(let name):
+        source = try createVolume(name, existingOK: true)
+        locks.append(try lockVolume(name, exclusive: false))
       }
       var attributes: UInt64 = 0
       if mount.readOnly { attributes |= 1 }  // MOUNT_ATTR_RDONLY

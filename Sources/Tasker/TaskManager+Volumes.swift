@@ -55,11 +55,28 @@ extension TaskManager {
     return names.sorted().map { VolumeInfo(name: $0, path: volumeDataPath($0), tasks: users[$0] ?? []) }
   }
 
+  /// A shared lock on volume `name` (flock on its directory), held by a create from the
+  /// moment it opens the volume until its record names it: `removeVolume` takes the lock
+  /// exclusively, so it never removes a volume a create is mounting. Returns the descriptor.
+  func lockVolume(_ name: String, exclusive: Bool) throws(TaskerError) -> Int32 {
+    let path = volumesDirectory + "/" + name
+    let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+    guard fd >= 0 else { throw TaskerError(.notFound, "no such volume: \(name)") }
+    if flock(fd, exclusive ? LOCK_EX | LOCK_NB : LOCK_SH) != 0 {
+      close(fd)
+      throw TaskerError(.running, "volume \(name) is being mounted by a create: try again once it is done")
+    }
+    return fd
+  }
+
   /// Removes volume `name` and everything in it. A volume a task uses (running or ended: its
   /// record names it) is refused, as podman refuses; `force` removes those tasks first (as
-  /// `rm --force` would).
+  /// `rm --force` would). A create that is mounting it makes this fail.
   public func removeVolume(_ name: String, force: Bool) async throws(TaskerError) {
-    guard TaskStore.isValidName(name), let volume = volumes().first(where: { $0.name == name }) else {
+    guard TaskStore.isValidName(name) else { throw TaskerError(.notFound, "no such volume: \(name)") }
+    let lock = try lockVolume(name, exclusive: true)
+    defer { close(lock) }
+    guard let volume = volumes().first(where: { $0.name == name }) else {
       throw TaskerError(.notFound, "no such volume: \(name)")
     }
     if !volume.tasks.isEmpty {

@@ -40,6 +40,24 @@ struct MountTests {
     #expect(listing(host) == ["in", "out"])
   }
 
+  /// The bind sources' trees reach the task only as its mounts: no descriptor of them (nor of
+  /// the /dev/null slots below them) is open in the command or its init.
+  @Test func noTreeDescriptorReachesTheTask() throws {
+    let images = try Images.shared()
+    let box = try Sandbox()
+    defer { box.scratch.remove() }
+    let host = try box.scratch.sub("shared")
+    let result = try box.tasker([
+      "run", "-v", host.path + ":/a", "-v", host.path + ":/b:ro", images.url("busybox.tar.gz"), "--", "/bin/sh", "-c",
+      "ls /proc/self/fd; ls /proc/1/fd | wc -l",
+    ])
+    #expect(result.status == 0, "\(result.stderr)")
+    // ls's own directory descriptor is 3; the init keeps at most its status pipe and streams.
+    #expect(result.stdout.hasPrefix("0\n1\n2\n3\n"), "\(result.stdout)")
+    let initFDs = Int(result.stdout.split(separator: "\n").last ?? "") ?? 99
+    #expect(initFDs <= 12, "\(result.stdout)")
+  }
+
   @Test func theTaskSeesHostWritesWhileItRuns() throws {
     let images = try Images.shared()
     let box = try Sandbox()
