@@ -417,8 +417,15 @@ public struct JailPlan: Equatable, Sendable {
   {
     var all = Array(zip(mounts, trees))
     if readOnlyRoot {
-      for (path, mode) in [("/tmp", "1777"), ("/var/tmp", "1777"), ("/run", "755")]
-      where !mounts.contains(where: { $0.target == path }) {
+      // Not where the user mounted something, nor inside a host bind (the mount point would
+      // be made in the host's directory).
+      func taken(_ path: String) -> Bool {
+        mounts.contains { mount in
+          if case .host = mount.source, path.hasPrefix(mount.target + "/") { return true }
+          return mount.target == path
+        }
+      }
+      for (path, mode) in [("/tmp", "1777"), ("/var/tmp", "1777"), ("/run", "755")] where !taken(path) {
         all.append(
           (TaskMount(source: .tmpfs(options: "mode=" + mode), target: path, noSUID: true, noDev: true), nil))
       }

@@ -35,6 +35,7 @@ extension TaskManager {
       }
       guard checksum == nil else { throw TaskerError(.invalidArgument, "--sha256 does not apply to a dir: image") }
     }
+    try TaskMount.check(spec.jail.mounts)
     if spec.user != nil || !spec.groupAdd.isEmpty, spec.jail.isolation == .chroot {
       throw TaskerError(.invalidArgument, "--user and --group-add need --isolation jail")
     }

@@ -151,6 +151,25 @@ public struct TaskMount: Equatable, Sendable {
     return mount
   }
 
+  /// Checks a task's mounts together: two on one target are refused, and so is a target inside
+  /// a host bind (its mount point would be made in the host's directory: tasker writes nothing
+  /// outside the task's root and its state root). Inside a volume or a tmpfs is fine.
+  public static func check(_ mounts: [TaskMount]) throws(TaskerError) {
+    var seen: Set<String> = []
+    for mount in mounts where !seen.insert(mount.target).inserted {
+      throw TaskerError(.invalidArgument, "two mounts on \(mount.target)")
+    }
+    for outer in mounts {
+      guard case .host(let path) = outer.source else { continue }
+      for inner in mounts where inner.target.hasPrefix(outer.target + "/") {
+        throw TaskerError(
+          .invalidArgument,
+          "cannot mount on \(inner.target) inside the bind of \(path) on \(outer.target): its mount point would be "
+            + "made in the host's directory")
+      }
+    }
+  }
+
   /// The source word of `-v`: an absolute host path, or a volume name.
   static func source(_ word: String, flag: String) throws(TaskerError) -> Source {
     if word.hasPrefix("/") { return .host(word) }

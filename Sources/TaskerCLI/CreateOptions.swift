@@ -233,19 +233,16 @@ struct CreateOptions: ParsableArguments {
     return spec
   }
 
-  /// `-v`, `--mount` and `--tmpfs`, in that order; two on one target are refused.
+  /// `-v`, `--mount` and `--tmpfs`, in that order, checked together (`TaskMount.check`).
   func mounts() throws -> [TaskMount] {
     var result: [TaskMount] = []
     do {
       result += try volume.map { text throws(TaskerError) in try TaskMount.parseVolume(text) }
       result += try mount.map { text throws(TaskerError) in try TaskMount.parseMount(text) }
       result += try tmpfs.map { text throws(TaskerError) in try TaskMount.parseTmpfs(text) }
+      try TaskMount.check(result)
     } catch {
       throw ValidationError(error.message)
-    }
-    var seen: Set<String> = []
-    for entry in result where !seen.insert(entry.target).inserted {
-      throw ValidationError("two mounts on \(entry.target)")
     }
     return result
   }

@@ -40,6 +40,23 @@ struct VolumeOptionTests {
   }
 }
 
+struct MountSetTests {
+  @Test func refusesDuplicatesAndTargetsInsideAHostBind() throws {
+    let bind = TaskMount(source: .host("/a"), target: "/data")
+    #expect(throws: TaskerError.self) { try TaskMount.check([bind, TaskMount(source: .host("/b"), target: "/data")]) }
+    #expect(throws: TaskerError.self) {
+      try TaskMount.check([bind, TaskMount(source: .tmpfs(options: ""), target: "/data/tmp")])
+    }
+    try TaskMount.check([bind, TaskMount(source: .host("/b"), target: "/database")])
+    try TaskMount.check([
+      TaskMount(source: .volume("v"), target: "/data"), TaskMount(source: .host("/b"), target: "/data/sub"),
+    ])
+    try TaskMount.check([
+      TaskMount(source: .tmpfs(options: ""), target: "/data"), TaskMount(source: .host("/b"), target: "/data/sub"),
+    ])
+  }
+}
+
 struct MountOptionTests {
   @Test func parsesPodmansSyntax() throws {
     #expect(
@@ -122,6 +139,13 @@ struct UserMountStepTests {
       .mount(source: "tmpfs", target: "var/tmp", type: "tmpfs", flags: 2 | 4, data: "mode=1777"),
     ]
     #expect(steps == expected)
+  }
+
+  @Test func readOnlyRootMakesNothingInsideAHostBind() {
+    let steps = JailPlan.userMountSteps(
+      mounts: [TaskMount(source: .host("/srv/var"), target: "/var")], trees: [(16, .directory)], readOnlyRoot: true)
+    #expect(!steps.contains(.mkdir("var/tmp", mode: 0o755)), "\(steps)")
+    #expect(steps.contains(.mkdir("tmp", mode: 0o755)), "\(steps)")
   }
 
   @Test func chrootRefusesMounts() {
