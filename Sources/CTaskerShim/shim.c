@@ -103,6 +103,22 @@ int tasker_attach_view(int rootfd, int targetfd) {
   return rc;
 }
 
+int tasker_clone_tree(int fd, uint64_t attributes) {
+  // A detached, recursive copy of the mount tree at FD's file (bound as that object: no path is
+  // looked up again), its flags set before it is attached anywhere. Made in the host's mount
+  // namespace, where the source lives; the jail's init moves it onto its target.
+  int tree = (int)syscall(SYS_open_tree, fd, "", OPEN_TREE_CLONE | O_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+  if (tree < 0) return -1;
+  struct tasker_mount_attr attr = {.attr_set = attributes, .propagation = MS_PRIVATE};
+  if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) != 0) {
+    int saved = errno;
+    close(tree);
+    errno = saved;
+    return -1;
+  }
+  return tree;
+}
+
 int tasker_unmount_fd(int fd) {
   // The mount that FD's file is the root of (an O_PATH descriptor opened without following
   // links): unmounted through the descriptor's magic link, never through a path.

@@ -42,6 +42,8 @@ extension JailPlan {
       case .symlink(let target, let path): lines.append(["symlink", target, path])
       case .readOnly(let path): lines.append(["readonly", path])
       case .mask(let path): lines.append(["mask", path])
+      case .attach(let descriptor, let target, let kind):
+        lines.append(["attach", String(descriptor), target, kind.rawValue])
       }
     }
     if readOnlyRoot { lines.append(["readonly-root"]) }

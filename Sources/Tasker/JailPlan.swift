@@ -46,6 +46,10 @@ public struct JailOptions: Equatable, Sendable {
   public var publish: [PublishedPort]
   /// The pasta program that connects a private network (Debian's `passt` package).
   public var pastaPath: String
+  /// Binds, volumes and tmpfs mounts (`-v`, `--mount`, `--tmpfs`).
+  public var mounts: [TaskMount] = []
+  /// `--read-only`: the root mounted read-only, with tmpfs `/tmp`, `/var/tmp` and `/run`.
+  public var readOnlyRoot = false
 
   /// With chroot, which has no network namespace, `.private` (the default) stands for `.host`:
   /// the original tool's network.
@@ -106,12 +110,30 @@ public struct JailPlan: Equatable, Sendable {
     /// A propagation change of the mount at `path` (MS_SHARED, MS_SLAVE, MS_PRIVATE,
     /// MS_UNBINDABLE, with MS_REC).
     case propagation(path: String, flags: UInt)
+    /// A detached mount tree the supervisor was given as descriptor `descriptor` (a bind
+    /// source tasker opened once), moved onto `target`, which is made if missing.
+    case attach(descriptor: Int32, target: String, kind: AttachKind)
 
     /// A read-only (or not) bind, as tasker's own device binds are.
     public static func bind(hostPath: String, target: String, readOnly: Bool) -> Step {
       .bind(hostPath: hostPath, target: target, flags: readOnly ? JailPlan.readOnly : 0)
     }
   }
+
+  /// What an attached tree's target is: a directory, a file, or a file that replaces whatever
+  /// the image has at that path (a symlink such as Debian's `/etc/resolv.conf` is removed from
+  /// the task's root first, never followed).
+  public enum AttachKind: String, Equatable, Sendable {
+    case directory = "dir"
+    case file
+    case replaceFile = "replace-file"
+  }
+
+  /// The first descriptor of the supervisor that holds an attached tree (`Step.attach`); the
+  /// ones below are the supervisor's fixed descriptors (see its main.c).
+  public static let attachDescriptorBase: Int32 = 16
+  /// Most attached trees one plan may carry.
+  public static let maxAttachments = 64
 
   /// How the supervisor runs the process: a task's (an init, a supervisor that stays), an OCI
   /// container's (the process is PID 1, waits for `start`, the supervisor exits once created),
@@ -311,6 +333,8 @@ public struct JailPlan: Equatable, Sendable {
       if options.privileged { unsupported.append("--privileged") }
       if options.seccomp != .standard { unsupported.append("--security-opt seccomp") }
       if !options.limits.isEmpty { unsupported.append("resource limits") }
+      if !options.mounts.isEmpty { unsupported.append("--volume/--mount/--tmpfs") }
+      if options.readOnlyRoot { unsupported.append("--read-only") }
       if !unsupported.isEmpty {
         throw TaskerError(
           .invalidArgument,
@@ -382,6 +406,62 @@ public struct JailPlan: Equatable, Sendable {
     return plan
   }
 
+  /// The steps of the user's mounts (and `--read-only`'s tmpfs mounts), shallowest target
+  /// first so that a mount inside another lands on it. `trees[i]` is the supervisor's
+  /// descriptor holding the tree of `mounts[i]` and what its target is (nil for a tmpfs). Every parent of a target is
+  /// made (or checked to be a real directory: the image's symlinks are never followed).
+  public static func userMountSteps(
+    mounts: [TaskMount], trees: [(descriptor: Int32, kind: AttachKind)?], readOnlyRoot: Bool
+  )
+    -> [Step]
+  {
+    var all = Array(zip(mounts, trees))
+    if readOnlyRoot {
+      // Not where the user mounted something, nor inside a host bind (the mount point would
+      // be made in the host's directory).
+      func taken(_ path: String) -> Bool {
+        mounts.contains { mount in
+          if case .host = mount.source, path.hasPrefix(mount.target + "/") { return true }
+          return mount.target == path
+        }
+      }
+      for (path, mode) in [("/tmp", "1777"), ("/var/tmp", "1777"), ("/run", "755")] where !taken(path) {
+        all.append(
+          (TaskMount(source: .tmpfs(options: "mode=" + mode), target: path, noSUID: true, noDev: true), nil))
+      }
+    }
+    let ordered = all.enumerated().sorted {
+      let (left, right) = (
+        $0.element.0.target.split(separator: "/").count, $1.element.0.target.split(separator: "/").count
+      )
+      return left != right ? left < right : $0.offset < $1.offset
+    }
+    var steps: [Step] = []
+    var made: Set<String> = []
+    for (mount, tree) in ordered.map(\.element) {
+      let components = mount.relativeTarget.split(separator: "/").map(String.init)
+      for depth in 1..<max(1, components.count) {
+        let parent = components[0..<depth].joined(separator: "/")
+        if made.insert(parent).inserted { steps.append(.mkdir(parent, mode: 0o755)) }
+      }
+      var flags: UInt = 0
+      if mount.readOnly { flags |= readOnly }
+      if mount.noSUID { flags |= noSUID }
+      if mount.noDev { flags |= noDev }
+      if mount.noExec { flags |= noExec }
+      switch mount.source {
+      case .tmpfs(let options):
+        steps.append(.mkdir(mount.relativeTarget, mode: 0o755))
+        steps.append(.mount(source: "tmpfs", target: mount.relativeTarget, type: "tmpfs", flags: flags, data: options))
+      case .host, .volume:
+        if let tree {
+          steps.append(.attach(descriptor: tree.descriptor, target: mount.relativeTarget, kind: tree.kind))
+        }
+      }
+    }
+    return steps
+  }
+
   /// A plan that does nothing yet (to be filled in: an OCI container's, a hooks-only one).
   static func empty(_ isolation: Isolation = .jail) -> JailPlan {
     JailPlan(
@@ -398,8 +478,13 @@ public struct JailPlan: Equatable, Sendable {
   /// mapped to the host's loopback (`--no-map-gw`). It runs as root (`--runas 0`): as nobody it
   /// could not enter a network namespace that the host's user namespace owns; it still drops
   /// its other privileges and sandboxes itself. Messages go to its stderr only (not syslog).
+  /// DNS queries to `TaskEtcFiles.pastaDNSAddress` go to the host's first resolver
+  /// (`--dns-forward`): the task's resolv.conf names it in place of the host's loopback ones.
   static func pastaCommand(path: String, publish: [PublishedPort]) -> [String] {
-    var words = [path, "--runas", "0", "--quiet", "--log-file", "/dev/null", "--config-net", "--no-map-gw"]
+    var words = [
+      path, "--runas", "0", "--quiet", "--log-file", "/dev/null", "--config-net", "--no-map-gw", "--dns-forward",
+      TaskEtcFiles.pastaDNSAddress,
+    ]
     for transport in PublishedPort.Transport.allCases {
       let flag = transport == .tcp ? "--tcp-ports" : "--udp-ports"
       let ports = publish.filter { $0.transport == transport }

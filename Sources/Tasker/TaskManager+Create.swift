@@ -19,13 +19,25 @@ extension TaskManager {
     guard let program = spec.command.first, !program.isEmpty else {
       throw TaskerError(.invalidArgument, "no command given")
     }
-    let location: ImageLocation
+    // `dir:/path`: a directory of the host used as the image (read-only, by descriptor).
+    let directoryImage = spec.image.hasPrefix("dir:") ? String(spec.image.dropFirst(4)) : nil
+    var location: ImageLocation?
     let checksum: String?
     do {
-      location = try ImageLocation(spec.image)
+      if directoryImage == nil { location = try ImageLocation(spec.image) }
       checksum = try spec.sha256.map { text throws(ImageError) in try ImageFetcher.normalizedChecksum(text) }
     } catch {
       throw TaskerError(.invalidArgument, error.description, cause: error)
+    }
+    if let directoryImage {
+      guard directoryImage.hasPrefix("/") else {
+        throw TaskerError(.invalidArgument, "dir: image needs an absolute path: \(spec.image)")
+      }
+      guard checksum == nil else { throw TaskerError(.invalidArgument, "--sha256 does not apply to a dir: image") }
+    }
+    try TaskMount.check(spec.jail.mounts)
+    if spec.user != nil || !spec.groupAdd.isEmpty, spec.jail.isolation == .chroot {
+      throw TaskerError(.invalidArgument, "--user and --group-add need --isolation jail")
     }
     guard spec.workdir.hasPrefix("/") else {
       throw TaskerError(.invalidArgument, "working directory must be absolute: \(spec.workdir)")
@@ -49,7 +61,7 @@ extension TaskManager {
       try store.claimName(name, for: id)
       cleanup.name = name
     }
-    let plan = try JailPlan.make(id: id, options: spec.jail, host: CgroupHost.detect())
+    var plan = try JailPlan.make(id: id, options: spec.jail, host: CgroupHost.detect())
     if let pasta = plan.networkSetup.first, access(pasta, X_OK) != 0 {
       throw TaskerError(
         .startFailed,
@@ -61,32 +73,58 @@ extension TaskManager {
       extraction: ExtractionOptions(limits: spec.extractionLimits, skipUnsafeMembers: spec.skipUnsafeMembers),
       stallSeconds: spec.stallTimeout, unpacker: settings.unpackPath)
     let cache = ImageCache(stateRoot: settings.stateRoot)
-    let canonical: ImageLocation
-    if case .file(let path) = location { canonical = .file(absolutePath(path)) } else { canonical = location }
-    let pull = spec.pull
-    let progress = spec.progress
-    let acquiredResult: Swift.Result<ImageCache.Acquired, TaskerError> = await onBlockingThread {
-      Swift.Result { () throws(TaskerError) in
-        try cache.acquire(canonical, pull: pull, expectedSHA256: checksum, fetcher: fetcher, progress: progress)
-      }
-    }
-    let acquired = try acquiredResult.get()
-    // Held until the record is written: prune cannot remove the image under this create.
-    let imageLock = cache.lockShared(acquired.digest)
+    var acquired: ImageCache.Acquired?
+    var imageLock: Int32 = -1
     defer { if imageLock >= 0 { close(imageLock) } }
-    try makeRoot(for: id, at: root, from: acquired.rootfs, nodev: plan.isolation == .jail)
+    var directoryFD: Int32 = -1
+    defer { if directoryFD >= 0 { close(directoryFD) } }
+    if let location {
+      let canonical: ImageLocation
+      if case .file(let path) = location { canonical = .file(absolutePath(path)) } else { canonical = location }
+      let pull = spec.pull
+      let progress = spec.progress
+      let acquiredResult: Swift.Result<ImageCache.Acquired, TaskerError> = await onBlockingThread {
+        Swift.Result { () throws(TaskerError) in
+          try cache.acquire(canonical, pull: pull, expectedSHA256: checksum, fetcher: fetcher, progress: progress)
+        }
+      }
+      let image = try acquiredResult.get()
+      acquired = image
+      // Held until the record is written: prune cannot remove the image under this create.
+      imageLock = cache.lockShared(image.digest)
+      try makeRoot(for: id, at: root, from: image.rootfs, nodev: plan.isolation == .jail)
+    } else if let directoryImage {
+      directoryFD = try openDirectoryImage(directoryImage)
+      try makeRoot(
+        for: id, at: root, from: "/proc/self/fd/\(directoryFD)", nodev: plan.isolation == .jail, copyFallback: false)
+    }
     cleanup.view = (downloadPath, id.rawValue, root)
     try TaskView.attach(root: root, downloadFD: downloadFD, downloadPath: downloadPath, name: id.rawValue)
-    let started = try startSupervisor(id: id, spec: spec, plan: plan, root: root, view: rootfs)
+    var environment = spec.environment ?? TaskSpec.defaultEnvironment
+    var trees: [Int32] = []
+    defer { for tree in trees { close(tree) } }
+    // Shared locks on the volumes mounted, held until the record names them (see removeVolume).
+    var volumeLocks: [Int32] = []
+    defer { for lock in volumeLocks { close(lock) } }
+    if plan.isolation == .jail {
+      try prepareRoot(
+        &plan, environment: &environment, trees: &trees, locks: &volumeLocks, spec: spec, id: id, root: root)
+    }
+    let started = try startSupervisor(
+      id: id, spec: spec, plan: plan, environment: environment, trees: trees, root: root, view: rootfs)
+    let volumes = spec.jail.mounts.compactMap { mount -> String? in
+      if case .volume(let name) = mount.source { return name }
+      return nil
+    }
     let record = TaskRecord(
-      id: id, name: spec.name, image: spec.image, imageDigest: acquired.digest, command: spec.command,
-      environment: spec.environment ?? TaskSpec.defaultEnvironment, workdir: spec.workdir,
+      id: id, name: spec.name, image: spec.image, imageDigest: acquired?.digest ?? "", command: spec.command,
+      environment: environment, workdir: spec.workdir,
       rootfs: rootfs, pid: started.pid, startTime: started.startTime,
       supervisorPID: started.supervisorPID, supervisorStartTime: started.supervisorStartTime,
       logged: spec.output == .logFiles, createdAt: Date(), isolation: plan.isolation,
       initPID: started.initPID, initStartTime: started.initStartTime,
       cgroups: plan.isolation == .jail ? plan.measurements : nil,
-      cgroupDirectories: plan.cgroups.filter { !$0.isParent }.map(\.path))
+      cgroupDirectories: plan.cgroups.filter { !$0.isParent }.map(\.path), volumes: volumes.isEmpty ? nil : volumes)
     do {
       try store.commit(record)
     } catch {
@@ -98,8 +136,8 @@ extension TaskManager {
     }
     cleanup.disarm()
     let warnings =
-      acquired.skippedUnsafe.map { "skipped unsafe archive member \"\($0)\"" }
-      + acquired.skippedAttributes.map(\.warning)
+      (acquired?.skippedUnsafe ?? []).map { "skipped unsafe archive member \"\($0)\"" }
+      + (acquired?.skippedAttributes ?? []).map(\.warning)
     return TaskHandle(id: id, pid: started.pid, rootfs: rootfs, warnings: warnings)
   }
 
@@ -110,7 +148,9 @@ extension TaskManager {
   /// root is nodev (a node made inside opens nothing); a chroot's is not, as in the original
   /// tool (its command is the host's root anyway). The download path always gets a
   /// nosuid,nodev view of it (TaskView).
-  private func makeRoot(for id: TaskID, at root: String, from lower: String, nodev: Bool) throws(TaskerError) {
+  private func makeRoot(for id: TaskID, at root: String, from lower: String, nodev: Bool, copyFallback: Bool = true)
+    throws(TaskerError)
+  {
     func fail(_ error: SystemError) -> TaskerError {
       TaskerError(.system, "cannot create task directory: \(error)", cause: error)
     }
@@ -124,6 +164,10 @@ extension TaskManager {
       chown(upper, info.st_uid, info.st_gid)
       chmod(upper, info.st_mode & 0o7777)
       if tasker_mount_overlay(lower, upper, work, root, nodev ? 1 : 0) == 0 { return }
+    }
+    guard copyFallback else {
+      let error = SystemError("mount", path: "overlay", errno: errno)
+      throw TaskerError(.startFailed, "a dir: image needs overlayfs (as root): \(error)", cause: error)
     }
     do {
       try copyTree(from: lower, to: root)
@@ -144,9 +188,9 @@ extension TaskManager {
 
   /// Starts `tasker-supervisor` from a sealed memory copy of its file, handing it the plan
   /// document, the task's state directory and its root as descriptors (see its main.c).
-  private func startSupervisor(id: TaskID, spec: TaskSpec, plan: JailPlan, root: String, view: String)
-    throws(TaskerError) -> Started
-  {
+  private func startSupervisor(
+    id: TaskID, spec: TaskSpec, plan: JailPlan, environment: [String], trees: [Int32], root: String, view: String
+  ) throws(TaskerError) -> Started {
     var owned: [Int32] = []
     defer { for fd in owned { close(fd) } }
     func check(_ fd: Int32, _ call: String, _ path: String) throws(TaskerError) -> Int32 {
@@ -182,13 +226,19 @@ extension TaskManager {
       throw TaskerError(.system, "cannot start task: \(error)", cause: error)
     }
     owned.append(report[0])
+    // The trees of the bind sources sit at JailPlan.attachDescriptorBase and up (the slots
+    // below it that the supervisor does not use hold /dev/null).
+    var fds = [stdin, stdout, stderr, report[1], planFD, stateFD, rootFD, program]
+    if !trees.isEmpty {
+      while fds.count < Int(JailPlan.attachDescriptorBase) { fds.append(stdin) }
+      fds += trees
+    }
     let supervisor: Int32
     do {
       // Descriptor 7 of the new process is the sealed copy, which it is executed from.
       supervisor = try spawnProcess(
         path: "/proc/self/fd/7", arguments: ["tasker-supervisor", "--"] + spec.command,
-        environment: spec.environment ?? TaskSpec.defaultEnvironment,
-        fds: [stdin, stdout, stderr, report[1], planFD, stateFD, rootFD, program])
+        environment: environment, fds: fds)
     } catch {
       close(report[1])
       throw TaskerError(

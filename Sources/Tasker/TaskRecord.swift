@@ -40,6 +40,9 @@ public struct TaskRecord: Codable, Equatable, Sendable {
   public var cgroups: CgroupPaths?
   /// The task's own cgroup directories (removed by the supervisor at the end, or by rm).
   public var cgroupDirectories: [String]?
+  /// The named volumes the task mounts (`-v NAME:/path`): `volume rm` refuses them while the
+  /// record exists.
+  public var volumes: [String]?
 }
 
 /// What the supervisor writes when the command ends (`exit.json`).

@@ -37,6 +37,14 @@ public struct TaskSpec: Sendable {
   /// Skip archive members that would escape the task's directory (reported in
   /// `TaskHandle.warnings`) instead of failing the create.
   public var skipUnsafeMembers: Bool
+  /// `--user UID[:GID]` or `NAME[:GROUP]`, resolved in the image's `/etc/passwd` and
+  /// `/etc/group` (see `ImageUser`); nil runs the command as root.
+  public var user: String?
+  /// `--group-add GROUP|GID`: supplementary groups besides the image's for the user.
+  public var groupAdd: [String] = []
+  /// Whether `environment` sets HOME on purpose; otherwise a `user` gets HOME from the image's
+  /// passwd entry.
+  public var environmentSetsHome = false
 
   /// The default environment with `variables` (`K=V`) laid over it: a later value of a name
   /// replaces an earlier one, and PATH and HOME keep their defaults unless given.

@@ -134,7 +134,40 @@ struct CreateOptions: ParsableArguments {
     help: "Skip (with a warning) archive members that would land outside the task's directory, instead of failing.")
   var skipUnsafeMembers = false
 
-  @Argument(help: ArgumentHelp("Where the image is.", valueName: "IMAGE_URL"))
+  @Option(
+    name: [.customShort("v"), .long], parsing: .singleValue,
+    help: ArgumentHelp(
+      "Bind a host path, or mount a named volume (made on first use), into the task (repeatable).",
+      valueName: "HOST_PATH|NAME:TASK_PATH[:ro|rw,nosuid,nodev,noexec]"))
+  var volume: [String] = []
+
+  @Option(
+    name: .long, parsing: .singleValue,
+    help: ArgumentHelp(
+      "A mount in podman's syntax (repeatable): type=bind|volume|tmpfs,source=...,target=...[,ro].",
+      valueName: "spec"))
+  var mount: [String] = []
+
+  @Option(
+    name: .long, parsing: .singleValue,
+    help: ArgumentHelp(
+      "Mount a tmpfs (repeatable; default rw,noexec,nosuid,nodev).", valueName: "PATH[:size=64m,mode=1777]"))
+  var tmpfs: [String] = []
+
+  @Flag(name: .customLong("read-only"), help: "Mount the root read-only (with tmpfs /tmp, /var/tmp and /run).")
+  var readOnly = false
+
+  @Option(
+    name: [.customShort("u"), .long],
+    help: ArgumentHelp("Run the command as this user of the image.", valueName: "UID[:GID]|NAME[:GROUP]"))
+  var user: String?
+
+  @Option(
+    name: .customLong("group-add"), parsing: .singleValue,
+    help: ArgumentHelp("An extra supplementary group (repeatable).", valueName: "GROUP|GID"))
+  var groupAdd: [String] = []
+
+  @Argument(help: ArgumentHelp("Where the image is (a URL, a path, or dir:/path).", valueName: "IMAGE_URL"))
   var image: String
 
   @Argument(
@@ -183,6 +216,13 @@ struct CreateOptions: ParsableArguments {
     if !publish.isEmpty, let network, network != .private {
       throw ValidationError("--publish needs --network private (the default), not --network \(network.rawValue)")
     }
+    _ = try mounts()
+    if isolation == .chroot, !volume.isEmpty || !mount.isEmpty || !tmpfs.isEmpty || readOnly {
+      throw ValidationError("--volume, --mount, --tmpfs and --read-only need --isolation jail")
+    }
+    if isolation == .chroot, user != nil || !groupAdd.isEmpty {
+      throw ValidationError("--user and --group-add need --isolation jail")
+    }
     if let name, TaskID.isWellFormed(name) {
       throw ValidationError("invalid --name \"\(name)\": it looks like a task ID (12 hex digits)")
     }
@@ -213,8 +253,32 @@ struct CreateOptions: ParsableArguments {
     return spec
   }
 
+  /// `-v`, `--mount` and `--tmpfs`, in that order, checked together (`TaskMount.check`).
+  func mounts() throws -> [TaskMount] {
+    var result: [TaskMount] = []
+    do {
+      result += try volume.map { text throws(TaskerError) in try TaskMount.parseVolume(text) }
+      result += try mount.map { text throws(TaskerError) in try TaskMount.parseMount(text) }
+      result += try tmpfs.map { text throws(TaskerError) in try TaskMount.parseTmpfs(text) }
+      try TaskMount.check(result)
+    } catch {
+      throw ValidationError(error.message)
+    }
+    return result
+  }
+
   /// The task to create.
   func spec() throws -> TaskSpec {
+    var spec = try baseSpec()
+    spec.jail.mounts = try mounts()
+    spec.jail.readOnlyRoot = readOnly
+    spec.user = user
+    spec.groupAdd = groupAdd
+    spec.environmentSetsHome = env.contains { $0.hasPrefix("HOME=") }
+    return spec
+  }
+
+  private func baseSpec() throws -> TaskSpec {
     TaskSpec(
       image: image, command: try commandWords(), sha256: sha256,
       environment: TaskSpec.environment(merging: try environmentEntries()),

@@ -26,7 +26,7 @@ struct TaskerCommand: AsyncParsableCommand {
     version: "tasker " + TaskerVersion.current,
     subcommands: [
       Create.self, Run.self, HealthCheck.self, SendSignal.self, List.self, Logs.self, Wait.self, Remove.self,
-      Images.self, Prune.self,
+      Images.self, Prune.self, Volume.self,
     ]
   )
 

@@ -55,6 +55,33 @@ public enum FuzzHarness {
     }
     // Any text, quoted, is one word: itself.
     precondition((try? ShellWords.split(ShellWords.quote(text))) == [text], "quote failed for \(text)")
+    // A mount that parses has a target inside the root that is none of tasker's own, and
+    // lowers to steps below the root.
+    let mounts = [try? TaskMount.parseVolume(text), try? TaskMount.parseMount(text), try? TaskMount.parseTmpfs(text)]
+    for mount in mounts.compactMap({ $0 }) {
+      let target = mount.target
+      let components = target.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+      precondition(target.hasPrefix("/") && target != "/", "mount target: \(target)")
+      precondition(!components.contains("..") && !components.contains("") && !components.contains("."), target)
+      precondition(target != "/proc" && !target.hasPrefix("/proc/") && target != "/dev", "reserved target \(target)")
+      for step in JailPlan.userMountSteps(mounts: [mount], trees: [(16, .directory)], readOnlyRoot: true) {
+        switch step {
+        case .mkdir(let path, _), .mount(_, let path, _, _, _), .attach(_, let path, _):
+          precondition(!path.hasPrefix("/") && !path.split(separator: "/").contains(".."), "step \(step)")
+        default: preconditionFailure("unexpected step \(step)")
+        }
+      }
+    }
+    // passwd and group parse to entries whose names are printable words; a user that resolves
+    // has at most the supervisor's number of groups.
+    if let passwd = try? ImageUser.parsePasswd(bytes), let groups = try? ImageUser.parseGroup(bytes) {
+      for entry in passwd { precondition(!entry.name.isEmpty && !entry.name.contains(":"), "\(entry)") }
+      if let first = passwd.first,
+        let user = try? ImageUser.resolve(first.name, groupAdd: [], passwd: passwd, groups: groups)
+      {
+        precondition(user.uid == first.uid && user.additionalGids.count <= ImageUser.maxGroups, "\(user)")
+      }
+    }
     // A published port prints as it parses: parse → print → parse is the identity.
     if let port = try? PublishedPort(parsing: text) {
       precondition(port.hostPort >= 1 && port.taskPort >= 1, "a port of zero: \(port)")
@@ -96,7 +123,8 @@ public enum FuzzHarness {
           case .mkdir(let path, _), .readOnly(let path), .mask(let path), .write(let path, _),
             .propagation(let path, _):
             precondition(below(path), "a step outside the root: \(step)")
-          case .mount(_, let target, _, _, _), .bind(_, let target, _), .symlink(_, let target):
+          case .mount(_, let target, _, _, _), .bind(_, let target, _), .symlink(_, let target),
+            .attach(_, let target, _):
             precondition(below(target), "a step outside the root: \(step)")
           case .device(let path, _, _, _, _, _, _):
             precondition(below(path), "a device outside the root: \(step)")

@@ -6,8 +6,9 @@
 // Descriptors on entry: 0 the task's stdin, 1 and 2 its stdout and stderr, 3 the report pipe,
 // 4 the plan (below), 5 the task's state directory, 6 the task's root directory (the mount in
 // the root-only state directory; never a path the download path's owner could swap), and 7
-// the sealed memory copy of this program that it was started from (closed at once). The
-// environment is the command's environment.
+// the sealed memory copy of this program that it was started from (closed at once), and from
+// 16 (ATTACH_FD) the detached mount trees of the task's bind sources that "attach" records name
+// (8 to 15 are /dev/null then). The environment is the command's environment.
 //
 // It detaches (fork, the first half exits, setsid), starts the command in the root, tells the
 // creator over fd 3 either
@@ -34,6 +35,11 @@
 //     symlink TARGET PATH
 //     readonly PATH               bind PATH onto itself read-only (skipped if PATH is missing)
 //     mask PATH                   hide PATH under /dev/null or an empty read-only tmpfs (ditto)
+//     attach FD PATH KIND         move the detached mount tree on descriptor FD (ATTACH_FD and
+//                                 up: a bind source tasker opened and cloned once) onto PATH,
+//                                 made if missing as KIND: dir, file, or replace-file (whatever
+//                                 the image has there that is not a regular file, a symlink
+//                                 say, is removed first, never followed)
 //     hostname NAME
 //     loopback-up
 //     network-setup WORD...       a host-side command that connects the task's network namespace
@@ -92,6 +98,8 @@
 #include <unistd.h>
 
 enum { REPORT_FD = 3, PLAN_FD = 4, STATE_FD = 5, ROOT_FD = 6, SELF_FD = 7, CONSOLE_FD = 8, PRESERVED_FD = 9 };
+// Descriptors ATTACH_FD to ATTACH_FD + MAX_ATTACH - 1 hold detached mount trees ("attach").
+enum { ATTACH_FD = 16, MAX_ATTACH = 64 };
 enum { MAX_STEPS = 512, MAX_CGROUPS = 32, MAX_JOINS = 8, MAX_MAPS = 32, MAX_GROUPS = 64, MAX_RLIMITS = 16,
        MAX_HOOKS = 64, MAX_HOOK_WORDS = 256, MAX_RULES = 2048, MAX_ARGS = 6, MAX_PLAN = 1 << 20, MAX_SETUP_WORDS = 256 };
 enum { PLAN_VERSION = 2 };
@@ -159,15 +167,19 @@ static size_t plan_document_size;
 
 // --- the plan ------------------------------------------------------------------------------
 
-enum kind { MKDIR, MOUNT, BIND, SYMLINK, READONLY, MASK, MKNOD, WRITE, PROPAGATION };
+enum kind { MKDIR, MOUNT, BIND, SYMLINK, READONLY, MASK, MKNOD, WRITE, PROPAGATION, ATTACH };
+enum attach_kind { ATTACH_DIR, ATTACH_FILE, ATTACH_REPLACE_FILE };
+static const char *const attach_kind_names[] = {"dir", "file", "replace-file"};
 
 struct setup_step {
   enum kind kind;
   const char *a, *b, *c;
-  unsigned long number;  // mkdir's and mknod's mode, mount's, bind's and propagation's flags
+  unsigned long number;  // mkdir's and mknod's mode, mount's, bind's and propagation's flags,
+                         // attach's descriptor
   const char *data;      // mount's data
   uint64_t major, minor;  // mknod's device numbers
   uint32_t uid, gid;      // mknod's owner
+  int attach_kind;
 };
 
 struct cgroup {
@@ -448,6 +460,14 @@ static int parse_plan(char *buffer, struct plan *plan) {
           (a & ~(uint64_t)PROPAGATION_FLAGS) || !(a & ~(uint64_t)MS_REC))
         return line_number;
       plan->steps[plan->nsteps++] = (struct setup_step){PROPAGATION, fields[1], NULL, NULL, a, NULL, 0, 0, 0, 0};
+    } else if (strcmp(key, "attach") == 0) {
+      EXPECT(4);
+      int kind = lookup(fields[3], attach_kind_names, 3);
+      if (plan->nsteps == MAX_STEPS || parse_number(fields[1], 10, ATTACH_FD + MAX_ATTACH - 1, &a) != 0 ||
+          a < ATTACH_FD || kind < 0 || !*fields[2])
+        return line_number;
+      plan->steps[plan->nsteps] = (struct setup_step){ATTACH, fields[2], NULL, NULL, a, NULL, 0, 0, 0, 0};
+      plan->steps[plan->nsteps++].attach_kind = kind;
     } else if (strcmp(key, "mode") == 0) {
       EXPECT(2);
       int mode = lookup(fields[1], mode_names, 3);
@@ -708,6 +728,11 @@ static void print_plan(FILE *out, const struct plan *plan) {
         fprintf(out, "propagation");
         print_field(out, s->a);
         fprintf(out, "\t%lu\n", s->number);
+        break;
+      case ATTACH:
+        fprintf(out, "attach\t%lu", s->number);
+        print_field(out, s->a);
+        fprintf(out, "\t%s\n", attach_kind_names[s->attach_kind]);
         break;
     }
   }
@@ -1367,6 +1392,52 @@ static int bind_host_path(int rootfd, const char *source, const char *path, unsi
   return mount_on(rootfd, NULL, path, NULL, MS_REMOUNT | MS_BIND | extra | keep, NULL);
 }
 
+// Closes the descriptors of the plan's attach steps.
+static void close_attached(const struct plan *plan) {
+  for (int i = 0; i < plan->nsteps; i++)
+    if (plan->steps[i].kind == ATTACH) close((int)plan->steps[i].number);
+}
+
+// Moves the detached tree on descriptor TREE onto PATH beneath the root, making PATH (a
+// directory or an empty file) if it is missing. The tree was cloned by tasker in the host's
+// mount namespace from a descriptor it opened once; here nothing of the host is looked up.
+static int attach_tree(int rootfd, int tree, const char *path, int kind) {
+  const char *leaf;
+  int parent = open_parent(rootfd, path, &leaf);
+  if (parent < 0) return -1;
+  int rc = 0;
+  struct stat info;
+  int exists = fstatat(parent, leaf, &info, AT_SYMLINK_NOFOLLOW) == 0;
+  if (!exists && errno != ENOENT) rc = -1;
+  // A file the task's /etc/hosts replaces may be a symlink in the image (Debian's
+  // resolv.conf): it goes from the task's root (the overlay's upper layer), not followed.
+  if (rc == 0 && exists && kind == ATTACH_REPLACE_FILE && !S_ISREG(info.st_mode)) {
+    rc = unlinkat(parent, leaf, S_ISDIR(info.st_mode) ? AT_REMOVEDIR : 0);
+    exists = 0;
+  }
+  if (rc == 0 && !exists) {
+    if (kind == ATTACH_DIR) {
+      rc = mkdirat(parent, leaf, 0755);
+    } else {
+      int fd = openat(parent, leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+      rc = fd < 0 ? -1 : close(fd);
+    }
+  }
+  int saved = errno;
+  close(parent);
+  if (rc != 0) {
+    errno = saved;
+    return -1;
+  }
+  int target = open_beneath(rootfd, path, O_PATH);
+  if (target < 0) return -1;
+  rc = (int)syscall(SYS_move_mount, tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+  saved = errno;
+  close(target);
+  errno = saved;
+  return rc;
+}
+
 // A device node the spec lists. In a user namespace mknod is refused: the host's node of the
 // same path is bound instead, as runc does.
 static int make_device(int rootfd, const struct setup_step *s) {
@@ -1602,6 +1673,10 @@ static struct failure build_jail(const struct plan *plan) {
         step = STEP_MOUNT;
         rc = mask(rootfd, s->a);
         break;
+      case ATTACH:
+        step = STEP_BIND;
+        rc = attach_tree(rootfd, (int)s->number, s->a, s->attach_kind);
+        break;
       case SYMLINK: {
         step = STEP_SYMLINK;
         const char *leaf;
@@ -1619,6 +1694,8 @@ static struct failure build_jail(const struct plan *plan) {
       return failure;
     }
   }
+  // The trees are attached: none stays open in the init.
+  close_attached(plan);
   if (fchdir(rootfd) != 0) return failure_of(STEP_CHDIR, errno, rootfs);
   close(rootfd);
   // createContainer hooks: in the container's mount namespace, before pivot_root.
@@ -2015,6 +2092,11 @@ static void make_cgroups(struct plan *plan) {
 }
 
 static int run_jailed(struct plan *plan, int statefd, char **command, char **argv, int argc) {
+  // Every attach step's descriptor must be one tasker passed, before this process opens any
+  // of its own (which could take a missing one's number).
+  for (int i = 0; i < plan->nsteps; i++)
+    if (plan->steps[i].kind == ATTACH && fcntl((int)plan->steps[i].number, F_GETFD) < 0)
+      report_failure(failure_of(STEP_BIND, EBADF, plan->steps[i].a));
   // Cgroups first, limits written before any process is inside.
   make_cgroups(plan);
 
@@ -2066,6 +2148,8 @@ static int run_jailed(struct plan *plan, int statefd, char **command, char **arg
   close(go[0]);
   close(status[1]);
   close(ROOT_FD);
+  // The bind sources' trees are the init's to attach; the supervisor keeps none.
+  close_attached(plan);
   if (chdir("/") != 0) fail_and_clean(plan, failure_of(STEP_CHDIR, errno, "/"));  // keep nothing busy
   // Into the task's cgroups before the init does anything, so all it starts is counted.
   char pid_text[32];

@@ -103,6 +103,29 @@ struct PlanDocumentTests {
     }
   }
 
+  /// A task's mounts: attached trees (every kind), tmpfs steps, a read-only root.
+  @Test func theMountRecordsCrossWhole() throws {
+    var plan = try JailPlan.make(id: id, options: JailOptions(network: .none), host: pureV2)
+    plan.steps += JailPlan.userMountSteps(
+      mounts: [
+        TaskMount(source: .host(Self.odd), target: "/data/a b", readOnly: true),
+        TaskMount(source: .volume("v"), target: "/v"),
+        TaskMount(source: .tmpfs(options: "size=1024,mode=1777"), target: "/scratch", noExec: true),
+      ],
+      trees: [(JailPlan.attachDescriptorBase, .directory), (JailPlan.attachDescriptorBase + 63, .file), nil],
+      readOnlyRoot: true)
+    plan.steps.append(.attach(descriptor: 20, target: "etc/resolv.conf", kind: .replaceFile))
+    plan.readOnlyRoot = true
+    plan.user = .init(uid: 65534, gid: 65534, additionalGids: [100])
+    let document = plan.document(workdir: "/")
+    let parsed = try parsedBySupervisor(document)
+    #expect(parsed.status == 0, "\(parsed.stderr)")
+    #expect(parsed.stdout == document)
+    for record in ["attach\t16\tdata/a b\tdir", "attach\t79\tv\tfile", "attach\t20\tetc/resolv.conf\treplace-file"] {
+      #expect(document.contains("\n" + record + "\n"), "\(record)")
+    }
+  }
+
   @Test func theStandardProfileCrossesWhole() throws {
     let plan = try JailPlan.make(id: id, options: JailOptions(), host: pureV2)
     let rules = try #require(plan.seccomp).rules
@@ -145,6 +168,10 @@ struct PlanDocumentTests {
     "tasker-plan\t2\nisolation\tjail\nworkdir\t/\nseccomp-rule\tread\tALLOW\t0\t7\tEQ\t1\t0\nend\n",  // arg 7
     "tasker-plan\t2\nisolation\tjail\nworkdir\t/\nseccomp\tMAYBE\t1\nend\n",  // unknown action
     "tasker-plan\t2\nisolation\tjail\nworkdir\t/\nend\nend\n",  // after end
+    "tasker-plan\t2\nisolation\tjail\nworkdir\t/\nattach\t15\tx\tdir\nend\n",  // below the trees' fds
+    "tasker-plan\t2\nisolation\tjail\nworkdir\t/\nattach\t80\tx\tdir\nend\n",  // above them
+    "tasker-plan\t2\nisolation\tjail\nworkdir\t/\nattach\t16\tx\tlink\nend\n",  // unknown kind
+    "tasker-plan\t2\nisolation\tjail\nworkdir\t/\nattach\t16\t\tdir\nend\n",  // no target
   ])
   func aMalformedPlanIsRefused(document: String) throws {
     let parsed = try parsedBySupervisor(document)

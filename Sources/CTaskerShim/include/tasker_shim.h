@@ -43,6 +43,10 @@ int tasker_make_mount_point(const char *path, int nodev);
 /// Attaches a nosuid,nodev clone of the mount ROOTFD is the root of onto TARGETFD's directory
 /// (open_tree, mount_setattr, move_mount). Returns 0 or -1 with errno.
 int tasker_attach_view(int rootfd, int targetfd);
+/// A detached recursive clone of the mount tree at FD's file (open_tree(OPEN_TREE_CLONE |
+/// AT_RECURSIVE)), made private with the MOUNT_ATTR_* ATTRIBUTES set on every mount
+/// (mount_setattr). Returns the tree's close-on-exec descriptor, or -1 with errno.
+int tasker_clone_tree(int fd, uint64_t attributes);
 /// umount2(MNT_DETACH) of the mount FD is the root of, through /proc/self/fd.
 int tasker_unmount_fd(int fd);
 /// A close-on-exec memfd holding BYTES, positioned at its start.
