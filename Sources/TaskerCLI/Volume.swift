@@ -5,8 +5,7 @@ struct Volume: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Manage named volumes: directories under the state root that outlive tasks.",
     discussion: """
-      A volume is <state root>/volumes/NAME/data. A task mounts one with -v NAME:/path (made on
-      first use) or --mount type=volume,source=NAME,target=/path.
+      A volume is <state root>/volumes/NAME/data. A task mounts one with -v NAME:/path (made on first use) or --mount type=volume,source=NAME,target=/path.
 
       Examples:
         tasker volume create cache
