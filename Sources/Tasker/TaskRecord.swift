@@ -40,6 +40,9 @@ public struct TaskRecord: Codable, Equatable, Sendable {
   public var cgroups: CgroupPaths?
   /// The task's own cgroup directories (removed by the supervisor at the end, or by rm).
   public var cgroupDirectories: [String]?
+  /// Whether its stdin is kept open for `attach` (`-i`), and whether it has a terminal (`-t`).
+  public var interactive: Bool?
+  public var terminal: Bool?
 }
 
 /// What the supervisor writes when the command ends (`exit.json`).

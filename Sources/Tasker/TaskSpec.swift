@@ -37,6 +37,11 @@ public struct TaskSpec: Sendable {
   /// Skip archive members that would escape the task's directory (reported in
   /// `TaskHandle.warnings`) instead of failing the create.
   public var skipUnsafeMembers: Bool
+  /// Keep the command's stdin open, fed from whoever attaches (`-i`; else it is /dev/null).
+  public var interactive = false
+  /// Give the command a pseudo-terminal of this size, made in the jail's own devpts (`-t`).
+  /// Its output goes to `stdout.log`; `attach` relays it.
+  public var terminal: JailPlan.Terminal?
 
   /// The default environment with `variables` (`K=V`) laid over it: a later value of a name
   /// replaces an earlier one, and PATH and HOME keep their defaults unless given.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Glibc
 import Tasker
 import TaskerArchive
+import TaskerSystem
 
 /// The options and arguments `create` and `run` share.
 struct CreateOptions: ParsableArguments {
@@ -113,6 +114,16 @@ struct CreateOptions: ParsableArguments {
   var quiet = false
 
   @Flag(
+    name: [.short, .long],
+    help: "Keep the command's stdin open: run passes tasker's stdin; attach passes its own (else /dev/null).")
+  var interactive = false
+
+  @Flag(
+    name: [.customShort("t"), .long],
+    help: "Give the command a pseudo-terminal (jail only; its output goes to the stdout log).")
+  var tty = false
+
+  @Flag(
     name: .customLong("skip-unsafe-members"),
     help: "Skip (with a warning) archive members that would land outside the task's directory, instead of failing.")
   var skipUnsafeMembers = false
@@ -157,6 +168,9 @@ struct CreateOptions: ParsableArguments {
         throw ValidationError(error.message)
       }
     }
+    if tty, isolation == .chroot {
+      throw ValidationError("-t needs --isolation jail (a terminal is made in the jail's own devpts)")
+    }
     if isolation == .chroot, network == .private {
       throw ValidationError("--network private needs --isolation jail (chroot has no network namespace)")
     }
@@ -195,7 +209,7 @@ struct CreateOptions: ParsableArguments {
 
   /// The task to create.
   func spec() throws -> TaskSpec {
-    TaskSpec(
+    var spec = TaskSpec(
       image: image, command: try commandWords(), sha256: sha256, environment: TaskSpec.environment(merging: env),
       workdir: workdir, stallTimeout: timeout, name: name,
       jail: JailOptions(
@@ -210,6 +224,13 @@ struct CreateOptions: ParsableArguments {
         maxEntries: maxEntries ?? ExtractionLimits.default.maxEntries,
         maxPathLength: ExtractionLimits.default.maxPathLength),
       skipUnsafeMembers: skipUnsafeMembers, pull: pull)
+    spec.interactive = interactive
+    if tty {
+      // The size of tasker's terminal where it has one; a detached task's starts at 24x80.
+      let size = TerminalMode.size(of: STDIN_FILENO) ?? TerminalMode.size(of: STDOUT_FILENO) ?? (24, 80)
+      spec.terminal = JailPlan.Terminal(rows: size.rows, columns: size.columns)
+    }
+    return spec
   }
 
   /// The filter `--security-opt` asks for. Podman's `label=disable` and `apparmor=unconfined`
@@ -262,7 +283,8 @@ extension CreateOptions {
     "--network", "--publish", "-p", "--cap-add", "--cap-drop", "--privileged", "--security-opt", "--memory",
     "--pids-limit", "--cpus",
     "--max-size",
-    "--max-entries", "--pull", "--quiet", "--skip-unsafe-members", "--root",
+    "--max-entries", "--pull", "--quiet", "--skip-unsafe-members", "--root", "-i", "--interactive", "-t", "--tty",
+    "-it", "-ti", "--detach-keys",
   ]
 }
 

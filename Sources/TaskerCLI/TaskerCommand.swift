@@ -21,7 +21,8 @@ struct TaskerCommand: AsyncParsableCommand {
       tasker --generate-completion-script bash|zsh|fish
       """,
     subcommands: [
-      Create.self, Run.self, HealthCheck.self, SendSignal.self, List.self, Logs.self, Wait.self, Remove.self,
+      Create.self, Run.self, Attach.self, HealthCheck.self, SendSignal.self, List.self, Logs.self, Wait.self,
+      Remove.self,
       Images.self, Prune.self,
     ]
   )
