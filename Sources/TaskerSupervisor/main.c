@@ -2442,7 +2442,8 @@ static void end_streams(int status) {
   }
   for (int i = 0; i < streams.noutputs; i++) {
     struct output *o = &streams.outputs[i];
-    if (o->fd >= 0 && o->fd != streams.master) fcntl(o->fd, F_SETFL, 0);
+    // Blocking reads to EOF (a master gives EIO once no process holds its slave).
+    if (o->fd >= 0) fcntl(o->fd, F_SETFL, 0);
     while (o->fd >= 0) read_output(o);
   }
 }

@@ -120,6 +120,25 @@ struct InteractiveTests {
     #expect(failing.status == 4 && failing.stderr == "oops\n")
   }
 
+  /// -t without a terminal on tasker's side (podman allows it): the task still gets one, and
+  /// with -i the piped bytes are typed into it.
+  @Test func aTaskTerminalWithoutOneOnTaskersSide() throws {
+    let images = try Images.shared()
+    let box = try Sandbox()
+    defer { box.scratch.remove() }
+    let typed = box.scratch.url.appendingPathComponent("typed").path
+    try Data("echo hi$((1+1)); exit 2\n".utf8).write(to: URL(fileURLWithPath: typed))
+    let shell = try tasker(
+      ["run", "-it", "-q", "--network", "none", images.url("busybox.tar.gz"), "/bin/sh"], box: box, stdinFile: typed)
+    #expect(shell.status == 2, "\(shell.stderr)")
+    #expect(String(decoding: shell.stdout, as: UTF8.self).contains("hi2\r\n"))
+    let tty = try tasker(
+      ["run", "-t", "-q", "--network", "none", images.url("busybox.tar.gz"), "--", "/bin/sh", "-c", "tty; exit 4"],
+      box: box, stdinFile: "/dev/null")
+    #expect(tty.status == 4)
+    #expect(String(decoding: tty.stdout, as: UTF8.self) == "/dev/pts/0\r\n", "its own devpts")
+  }
+
   @Test func createThenAttachDetachAndAttachAgain() throws {
     let images = try Images.shared()
     let box = try Sandbox(createOptions: ["-it", "--network", "none"])
