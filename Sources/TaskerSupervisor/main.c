@@ -13,7 +13,7 @@
 // creator over fd 3 either
 //     ok CMD_PID CMD_START SUPERVISOR_PID SUPERVISOR_START INIT_PID INIT_START
 // or  error STEP ERRNO DETAIL
-// then waits for the command and records its end in exit.json of the state directory (written
+// then relays the command's streams (see serve_streams) until it ends, and records its end in exit.json of the state directory (written
 // to a temporary name, then renamed).
 //
 // The plan is one versioned document (Sources/Tasker/JailPlan+Document.swift writes it): lines
