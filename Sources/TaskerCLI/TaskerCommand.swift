@@ -11,6 +11,8 @@ struct TaskerCommand: AsyncParsableCommand {
         tasker health_check $ID
         tasker send_signal $ID SIGINT
         tasker run ./rootfs.tar.zst "echo hello"
+        tasker run -it ./rootfs.tar.zst /bin/sh
+        tasker attach $ID
         tasker list
         tasker logs --follow $ID
         tasker wait $ID
