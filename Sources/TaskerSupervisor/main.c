@@ -2395,7 +2395,10 @@ static void serve_streams(pid_t watched) {
     for (int i = 0; i < streams.noutputs; i++, k++) {
       if (fds[k].revents & (POLLIN | POLLHUP | POLLERR)) read_output(&streams.outputs[i]);
     }
-    if (fds[k++].revents) flush_input();
+    // POLLERR on the write end: the command closed its stdin; it takes no more.
+    if (fds[k].revents & (POLLERR | POLLHUP)) close_stdin();
+    else if (fds[k].revents) flush_input();
+    k++;
     if (fds[k++].revents & POLLIN) accept_client();
     for (int i = 0; i < MAX_CLIENTS; i++, k++) {
       struct client *c = &streams.clients[i];

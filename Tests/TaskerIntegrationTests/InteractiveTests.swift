@@ -25,7 +25,7 @@ struct InteractiveTests {
   @Test func anInteractiveShellUnderATerminal() throws {
     let images = try Images.shared()
     let box = try Sandbox()
-    defer { box.scratch.remove() }
+    defer { box.removeEverything() }
     let terminal = try PseudoTerminal(rows: 30, columns: 100)
     let before = terminal.settings
     let process = try terminal.start(
@@ -60,7 +60,7 @@ struct InteractiveTests {
   func aTerminalIsRestoredWhenTaskerIsSignalled(signal: Int32, command: [String]) throws {
     let images = try Images.shared()
     let box = try Sandbox()
-    defer { box.scratch.remove() }
+    defer { box.removeEverything() }
     let terminal = try PseudoTerminal()
     let before = terminal.settings
     let process = try terminal.start(
@@ -80,7 +80,7 @@ struct InteractiveTests {
   @Test func aShellWithoutStdinIsWarnedAbout() throws {
     let images = try Images.shared()
     let box = try Sandbox()
-    defer { box.scratch.remove() }
+    defer { box.removeEverything() }
     let terminal = try PseudoTerminal()
     let process = try terminal.start(["run", "--network", "none", images.url("busybox.tar.gz"), "/bin/sh"], box: box)
     #expect(finish(process, on: terminal) == 0)
@@ -91,7 +91,7 @@ struct InteractiveTests {
   @Test func stdinIsPassedWithDashI() throws {
     let images = try Images.shared()
     let box = try Sandbox()
-    defer { box.scratch.remove() }
+    defer { box.removeEverything() }
     let image = images.url("busybox.tar.gz")
     let small = box.scratch.url.appendingPathComponent("hi").path
     try Data("hi\n".utf8).write(to: URL(fileURLWithPath: small))
@@ -125,7 +125,7 @@ struct InteractiveTests {
   @Test func aTaskTerminalWithoutOneOnTaskersSide() throws {
     let images = try Images.shared()
     let box = try Sandbox()
-    defer { box.scratch.remove() }
+    defer { box.removeEverything() }
     let typed = box.scratch.url.appendingPathComponent("typed").path
     try Data("echo hi$((1+1)); exit 2\n".utf8).write(to: URL(fileURLWithPath: typed))
     let shell = try tasker(
@@ -142,7 +142,7 @@ struct InteractiveTests {
   @Test func createThenAttachDetachAndAttachAgain() throws {
     let images = try Images.shared()
     let box = try Sandbox(createOptions: ["-it", "--network", "none"])
-    defer { box.scratch.remove() }
+    defer { box.removeEverything() }
     let id = try box.create(images.url("busybox.tar.gz"), ["/bin/sh"])
     // First attach: a command, then the detach keys (here given with --detach-keys).
     let first = try PseudoTerminal()
@@ -174,7 +174,7 @@ struct InteractiveTests {
   @Test func createWithStdinThenAttachAPipe() throws {
     let images = try Images.shared()
     let box = try Sandbox(createOptions: ["-i", "--network", "none"])
-    defer { box.scratch.remove() }
+    defer { box.removeEverything() }
     let id = try box.create(images.url("busybox.tar.gz"), ["--", "/bin/sh", "-c", "read line; echo got $line; exit 6"])
     let input = box.scratch.url.appendingPathComponent("input").path
     try Data("hello\n".utf8).write(to: URL(fileURLWithPath: input))
@@ -192,7 +192,7 @@ struct InteractiveTests {
   @Test func aTerminalNeedsTheJail() throws {
     let images = try Images.shared()
     let box = try Sandbox()
-    defer { box.scratch.remove() }
+    defer { box.removeEverything() }
     let refused = try box.tasker(["run", "-t", "--isolation", "chroot", images.url("busybox.tar.gz"), "true"])
     #expect(refused.status == 64 && refused.stderr.contains("-t needs --isolation jail"))
     #expect(box.tasksOnRecord().isEmpty)

@@ -26,7 +26,7 @@ struct LogOptionsTests {
   @Test func tailSinceAndTimestampsPickLines() throws {
     let images = try Images.shared()
     let box = try Sandbox(createOptions: ["--network", "none"])
-    defer { box.scratch.remove() }
+    defer { box.removeEverything() }
     let script = "echo one; echo two >&2; sleep 1; echo three; printf unfinished"
     let id = try box.create(images.url("busybox.tar.gz"), ["--", "/bin/sh", "-c", script])
     #expect(try box.tasker(["wait", id]).status == 0)
@@ -63,7 +63,7 @@ struct LogOptionsTests {
   @Test func followWithTimestampsStampsNewLines() throws {
     let images = try Images.shared()
     let box = try Sandbox(createOptions: ["--network", "none"])
-    defer { box.scratch.remove() }
+    defer { box.removeEverything() }
     let id = try box.create(
       images.url("busybox.tar.gz"), ["--", "/bin/sh", "-c", "echo a; sleep 0.5; echo b; sleep 0.5; echo c"])
     let followed = try box.tasker(["logs", "--follow", "--timestamps", "--tail", "5", id])
