@@ -28,7 +28,7 @@ struct Attach: AsyncParsableCommand {
   var id: String
 
   func validate() throws {
-    if AttachSession.parseDetachKeys(detachKeys) == nil {
+    if TaskAttachment.parseDetachKeys(detachKeys) == nil {
       throw ValidationError("invalid --detach-keys \"\(detachKeys)\": use ctrl-X or single characters, comma-separated")
     }
   }
@@ -42,7 +42,7 @@ struct Attach: AsyncParsableCommand {
     let ending: TaskAttachment.Ending
     do {
       ending = try AttachSession.relay(
-        attachment, passInput: attachment.interactive, detachKeys: AttachSession.parseDetachKeys(detachKeys) ?? [])
+        attachment, passInput: attachment.interactive, detachKeys: TaskAttachment.parseDetachKeys(detachKeys) ?? [])
     } catch {
       printError("attach to task \(attachment.id): \(error)")
       throw ExitCode(1)

@@ -62,31 +62,6 @@ enum AttachSession {
     TerminalMode.size(of: STDIN_FILENO) ?? TerminalMode.size(of: STDOUT_FILENO)
   }
 
-  /// Podman's notation for detach keys: comma-separated, each `ctrl-X` (X a letter or one of
-  /// `@ [ \ ] ^ _`) or a single character; "" for none.
-  static func parseDetachKeys(_ text: String) -> [UInt8]? {
-    if text.isEmpty { return [] }
-    var keys: [UInt8] = []
-    for item in text.split(separator: ",", omittingEmptySubsequences: false) {
-      let bytes = Array(item.utf8)
-      if bytes.count == 1, bytes[0] < 0x80 {
-        keys.append(bytes[0])
-      } else if bytes.count == 6, item.lowercased().hasPrefix("ctrl-") {
-        let key = Array(item.lowercased().utf8)[5]
-        switch key {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"): keys.append(key - UInt8(ascii: "a") + 1)
-        case UInt8(ascii: "@"): keys.append(0)
-        case UInt8(ascii: "["), UInt8(ascii: "\\"), UInt8(ascii: "]"), UInt8(ascii: "^"), UInt8(ascii: "_"):
-          keys.append(key - UInt8(ascii: "@"))
-        default: return nil
-        }
-      } else {
-        return nil
-      }
-    }
-    return keys
-  }
-
   /// The exit code `run` and `attach` give for how a session ended, once the task's status is
   /// known.
   static func exitCode(of status: TaskStatus, id: TaskID) -> Int32 {

@@ -40,7 +40,7 @@ struct Run: AsyncParsableCommand {
   static let shells: Set<String> = ["sh", "bash", "ash", "dash", "zsh", "ksh", "mksh", "fish", "csh", "tcsh"]
 
   func validate() throws {
-    if AttachSession.parseDetachKeys(detachKeys) == nil {
+    if TaskAttachment.parseDetachKeys(detachKeys) == nil {
       throw ValidationError("invalid --detach-keys \"\(detachKeys)\": use ctrl-X or single characters, comma-separated")
     }
   }
@@ -92,7 +92,7 @@ extension Run {
     do {
       let attachment = try manager.attach(to: id, replay: true)
       ending = try AttachSession.relay(
-        attachment, passInput: options.interactive, detachKeys: AttachSession.parseDetachKeys(detachKeys) ?? [])
+        attachment, passInput: options.interactive, detachKeys: TaskAttachment.parseDetachKeys(detachKeys) ?? [])
     } catch let error as TaskerError where error.code == .notRunning {
       // Ended before tasker could connect: what it wrote is in its logs.
       ending = .lost

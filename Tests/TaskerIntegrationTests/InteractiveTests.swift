@@ -171,6 +171,22 @@ struct InteractiveTests {
     #expect(try box.tasker(["rm", id]).status == 0)
   }
 
+  /// Nobody attached: the supervisor still reads everything, so the task never blocks on its
+  /// terminal (or its pipes), and it all lands in the log.
+  @Test(arguments: [["-t"], ["-i"]])
+  func aTaskNobodyAttachesToNeverBlocks(options: [String]) throws {
+    let images = try Images.shared()
+    let box = try Sandbox(createOptions: options + ["--network", "none"])
+    defer { box.removeEverything() }
+    let script =
+      "i=0; while [ $i -lt 2000 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done; echo done"
+    let id = try box.create(images.url("busybox.tar.gz"), ["--", "/bin/sh", "-c", script])
+    #expect(try box.tasker(["wait", id]).status == 0)
+    let logs = try box.tasker(["logs", id]).stdout
+    #expect(logs.hasSuffix(options == ["-t"] ? "done\r\n" : "done\n"))
+    #expect(logs.utf8.filter { $0 == 10 }.count == 2001, "every line, none lost")
+  }
+
   @Test func createWithStdinThenAttachAPipe() throws {
     let images = try Images.shared()
     let box = try Sandbox(createOptions: ["-i", "--network", "none"])

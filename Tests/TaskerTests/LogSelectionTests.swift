@@ -48,3 +48,22 @@ struct LogSelectionTests {
     #expect(!LogSelection(tail: 0).isEverything && !LogSelection(timestamps: true).isEverything)
   }
 }
+
+/// `--detach-keys` in podman's notation.
+struct DetachKeysTests {
+  @Test(arguments: [
+    ("ctrl-p,ctrl-q", [16, 17] as [UInt8]),
+    ("ctrl-a,d", [1, 100]),
+    ("CTRL-X", [24]),
+    ("ctrl-@,ctrl-[,ctrl-\\,ctrl-],ctrl-^,ctrl-_", [0, 27, 28, 29, 30, 31]),
+    ("", []),
+  ])
+  func readsPodmansNotation(text: String, keys: [UInt8]) {
+    #expect(TaskAttachment.parseDetachKeys(text) == keys)
+  }
+
+  @Test(arguments: ["ctrl-1", "ctrl-", "ab", "ctrl-p,", "é", "ctrl-pq"])
+  func refusesOthers(text: String) {
+    #expect(TaskAttachment.parseDetachKeys(text) == nil)
+  }
+}
