@@ -88,13 +88,8 @@ public struct ImageCache: Sendable {
     }
     let key = Self.key(location)
     let lockPath = directory + "/locks/" + key + ".lock"
-    let lock = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-    guard lock >= 0 else {
-      let error = SystemError("open", path: lockPath, errno: errno)
-      throw TaskerError(.system, "cannot lock the image cache: \(error)", cause: error)
-    }
+    let lock = try lockLocation(lockPath)
     defer { close(lock) }
-    while flock(lock, LOCK_EX) != 0 && errno == EINTR {}
 
     let recordPath = directory + "/sources/" + key + ".json"
     let known = (try? readFileBytes(recordPath)).flatMap {
@@ -165,6 +160,29 @@ public struct ImageCache: Sendable {
     } catch {
       throw TaskerError(.image, String(describing: error), cause: SendableDescription(error))
     }
+  }
+
+  /// Opens and locks a location's lock file. `prune` removes lock files (holding the lock), so
+  /// a lock taken on a file that is no longer the one at that path is taken again.
+  private func lockLocation(_ path: String) throws(TaskerError) -> Int32 {
+    while true {
+      let lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+      guard lock >= 0 else {
+        let error = SystemError("open", path: path, errno: errno)
+        throw TaskerError(.system, "cannot lock the image cache: \(error)", cause: error)
+      }
+      while flock(lock, LOCK_EX) != 0 && errno == EINTR {}
+      if Self.isStillAt(path, lock) { return lock }
+      close(lock)
+    }
+  }
+
+  /// Whether the open file `fd` is the one `path` names now.
+  private static func isStillAt(_ path: String, _ fd: Int32) -> Bool {
+    var held = stat()
+    var named = stat()
+    return fstat(fd, &held) == 0 && stat(path, &named) == 0 && held.st_dev == named.st_dev
+      && held.st_ino == named.st_ino
   }
 
   /// Extracts into a temporary directory, then moves it into place under its digest (or
@@ -245,7 +263,31 @@ public struct ImageCache: Sendable {
         removed.append(name)
       }
     }
+    pruneLocations()
     return removed
+  }
+
+  /// Removes the lock file and source record of every location whose image is not cached (a
+  /// failed fetch leaves its lock file, a pruned image its record). Each under the location's
+  /// lock, taken without waiting: a location another process is fetching is left alone.
+  private func pruneLocations() {
+    let locks = directoryEntries(directory + "/locks").filter { $0.hasSuffix(".lock") }.map { $0.dropLast(5) }
+    let records = directoryEntries(directory + "/sources").filter { $0.hasSuffix(".json") }.map { $0.dropLast(5) }
+    for key in Set(locks + records) {
+      let lockPath = directory + "/locks/" + key + ".lock"
+      let recordPath = directory + "/sources/" + key + ".json"
+      let lock = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+      guard lock >= 0 else { continue }
+      defer { close(lock) }
+      guard flock(lock, LOCK_EX | LOCK_NB) == 0, Self.isStillAt(lockPath, lock) else { continue }
+      let record = (try? readFileBytes(recordPath)).flatMap {
+        try? JSONDecoder().decode(SourceRecord.self, from: Data($0))
+      }
+      if let record, pathExists(rootfs(of: record.digest)) { continue }
+      unlink(recordPath)
+      // While it is held: a create that opened this file before retries on the new one.
+      unlink(lockPath)
+    }
   }
 
   /// A file name for a location: FNV-1a, hand-rolled because a file name needs no

@@ -35,6 +35,16 @@ public struct ResourceLimits: Equatable, Sendable, Codable {
     return UInt64(bytes)
   }
 
+  /// A size as `parseSize` reads it, in the largest unit that divides it: `8m`, `1536k`, `1g`,
+  /// `1000`.
+  public static func sizeText(_ bytes: UInt64) -> String {
+    for (suffix, shift) in [("t", 40), ("g", 30), ("m", 20), ("k", 10)] as [(String, UInt64)]
+    where bytes >= 1 << shift && bytes % (1 << shift) == 0 {
+      return String(bytes >> shift) + suffix
+    }
+    return String(bytes)
+  }
+
   private static func pow1024(_ power: Int) -> Double {
     (0..<power).reduce(1.0) { value, _ in value * 1024 }
   }

@@ -247,6 +247,14 @@ extension TaskManager {
     case ("network", _):
       throw TaskerError(
         .startFailed, "cannot connect the task's network: \(detail)" + (code == 0 ? "" : ": \(reason)"))
+    case ("init-killed", SIGKILL) where spec.jail.limits.memoryBytes != nil:
+      // The memory cgroup's OOM killer is what SIGKILLs an init that has not even started the
+      // command (the kernel's errno-free way to fail); say so rather than what it did.
+      let limit = spec.jail.limits.memoryBytes.map(ResourceLimits.sizeText) ?? ""
+      throw TaskerError(.startFailed, "the task ran out of memory before its command started (--memory \(limit))")
+    case ("init-killed", _):
+      throw TaskerError(
+        .startFailed, "the task's init was killed by \(Signals.name(of: code)) before the command started")
     case ("cgroup", _), ("cgroup-write", _), ("cgroup-join", _):
       throw TaskerError(.startFailed, "cannot set up the task's cgroup: \(step) \(detail): \(reason)")
     default:

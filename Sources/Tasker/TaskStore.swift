@@ -204,6 +204,35 @@ public struct TaskStore: Sendable {
     return ids.sorted()
   }
 
+  /// Fails when the state root exists but this process may not read it (a user's `tasker list`
+  /// on root's state): every reader would otherwise see no tasks at all and say so. A state
+  /// root not made yet is fine: it holds no tasks.
+  public func checkReadable() throws(TaskerError) {
+    for path in [root, tasksDirectory] {
+      let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+      if fd >= 0 {
+        close(fd)
+        continue
+      }
+      let code = errno
+      if code == ENOENT { return }
+      let error = SystemError("open", path: path, errno: code)
+      let reason = code == EACCES || code == EPERM ? "permission denied" : error.reason
+      throw TaskerError(
+        .system, "cannot read the state root \(root)" + (path == root ? "" : " (\(path))") + ": \(reason)",
+        cause: error)
+    }
+  }
+
+  /// The IDs of recorded tasks and the names that point at one, sorted, read from the
+  /// directories alone: for shell completion, which must be quick and change nothing (no
+  /// half-made create is cleaned up here).
+  public func recordedIDsAndNames() -> (ids: [TaskID], names: [String]) {
+    let ids = directoryEntries(tasksDirectory).compactMap(TaskID.init).filter { pathExists(recordPath(of: $0)) }
+    let names = directoryEntries(namesDirectory).filter { nameTarget($0) != nil }
+    return (ids.sorted(), names.sorted())
+  }
+
   /// Resolves what the user typed: a full ID, a task's name, or a unique prefix of an ID.
   public func resolve(_ text: String) throws(TaskerError) -> TaskID {
     if let id = TaskID(text), pathExists(recordPath(of: id)) { return id }
@@ -217,6 +246,7 @@ public struct TaskStore: Sendable {
           .invalidArgument, "ambiguous task ID prefix \"\(text)\": matches \(matches.count) tasks")
       }
     }
+    try checkReadable()  // "no such task" only where the tasks could be seen
     throw TaskerError(.notFound, "no such task: \(text)")
   }
 

@@ -24,8 +24,11 @@ enum TaskView {
         .invalidArgument, "download path is a symbolic link: \(path) (give the directory it points to)")
     }
     switch code {
-    case ENOENT: throw TaskerError(.invalidArgument, "download path does not exist: \(path)")
-    case ENOTDIR: throw TaskerError(.invalidArgument, "download path is not a directory: \(path)")
+    // ENOTDIR also means a component on the way is a file: only a path that exists and is no
+    // directory "is not a directory".
+    case ENOENT, ENOTDIR:
+      let exists = stat(path, &info) == 0
+      throw TaskerError(.invalidArgument, "download path \(path) \(exists ? "is not a directory" : "does not exist")")
     default:
       let error = SystemError("open", path: path, errno: code)
       throw TaskerError(.invalidArgument, "cannot open the download path: \(error)", cause: error)

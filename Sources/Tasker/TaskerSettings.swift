@@ -66,6 +66,18 @@ public struct TaskerSettings: Sendable {
       unpackPath: unpack)
   }
 
+  /// The state root alone, as `resolve` settles it (for callers that need nothing else, such
+  /// as shell completion).
+  public static func stateRoot(
+    flag: String?, environment: [String: String] = currentEnvironment()
+  ) throws(TaskerError) -> String {
+    if let flag { return absolutePath(flag) }
+    if let root = environment["TASKER_ROOT"], !root.isEmpty { return absolutePath(root) }
+    let explicitFile = environment["TASKER_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
+    let file = try readConfigFile(explicitFile ?? defaultConfigFile, mustExist: explicitFile != nil)
+    return absolutePath(file.root ?? defaultStateRoot)
+  }
+
   /// The configuration file's settings; a missing default file is fine, a missing file that
   /// TASKER_CONFIG names is not, and a malformed one never is.
   static func readConfigFile(_ path: String, mustExist: Bool) throws(TaskerError) -> ConfigFile {

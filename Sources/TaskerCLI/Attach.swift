@@ -7,10 +7,7 @@ struct Attach: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Connect tasker's stdin, stdout and stderr to a running task made with -i or -t.",
     discussion: """
-      Output from now on is shown (what came before is in tasker logs); with -i the task's
-      stdin is fed from tasker's. On a terminal, ctrl-p,ctrl-q detaches (the task goes on and
-      attach exits 0); --detach-keys changes the sequence ("" for none). When the task ends,
-      attach exits with its exit code. Ctrl-C, SIGTERM, SIGHUP and SIGQUIT are passed on to it.
+      Output from now on is shown (what came before is in tasker logs); with -i the task's stdin is fed from tasker's. On a terminal, ctrl-p,ctrl-q detaches (the task goes on and attach exits 0); --detach-keys changes the sequence ("" for none). When the task ends, attach exits with its exit code. Ctrl-C, SIGTERM, SIGHUP and SIGQUIT are passed on to it.
 
       Examples:
         ID=$(tasker create -it ./rootfs.tar.gz /bin/sh)
@@ -24,7 +21,7 @@ struct Attach: AsyncParsableCommand {
     help: ArgumentHelp("The keys that detach (podman's notation; \"\" for none).", valueName: "keys"))
   var detachKeys = "ctrl-p,ctrl-q"
 
-  @Argument(help: "The task's ID, unique ID prefix, or name.")
+  @Argument(help: "The task's ID, unique ID prefix, or name.", completion: .taskIDs)
   var id: String
 
   func validate() throws {

@@ -4,6 +4,12 @@ import Tasker
 import TaskerArchive
 import TaskerSystem
 
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
+
 /// The options and arguments `create` and `run` share.
 struct CreateOptions: ParsableArguments {
   @Option(
@@ -19,8 +25,16 @@ struct CreateOptions: ParsableArguments {
   @Option(
     name: .long, parsing: .singleValue,
     help: ArgumentHelp(
-      "Set an environment variable for the command (repeatable; PATH has a default).", valueName: "K=V"))
+      "Set an environment variable for the command: K=V, or K (K* for every name starting with K) to pass tasker's own value, skipped where unset (repeatable; PATH has a default).",
+      valueName: "K=V"))
   var env: [String] = []
+
+  @Option(
+    name: .customLong("env-file"), parsing: .singleValue,
+    help: ArgumentHelp(
+      "Read variables from a file: K=V lines, # comments, blank lines, a bare K as with --env (repeatable; --env wins).",
+      valueName: "file"))
+  var envFile: [String] = []
 
   @Option(name: .long, help: ArgumentHelp("Working directory inside the task's root.", valueName: "dir"))
   var workdir: String = "/"
@@ -82,12 +96,14 @@ struct CreateOptions: ParsableArguments {
   // rather than read as a missing one.
   @Option(
     name: .long, parsing: .unconditional,
-    help: ArgumentHelp("Memory limit: bytes, or with k, m, g (32M, 1.5g).", valueName: "size"))
+    help: ArgumentHelp("Memory limit: bytes, or with k, m, g (32M, 1.5g); at least 6m.", valueName: "size"))
   var memory: String?
 
   @Option(
     name: .customLong("pids-limit"), parsing: .unconditional,
-    help: ArgumentHelp("Most processes at once.", valueName: "n"))
+    help: ArgumentHelp(
+      "Most processes and threads the command and what it starts may have at once (the jail's init is not counted).",
+      valueName: "n"))
   var pidsLimit: Int?
 
   @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("CPU limit in CPUs (0.5, 2).", valueName: "n"))
@@ -139,11 +155,14 @@ struct CreateOptions: ParsableArguments {
   func validate() throws {
     if command.isEmpty || command == ["--"] { throw ValidationError("missing COMMANDS") }
     if timeout < 1 { throw ValidationError("--timeout must be at least 1 second") }
-    for entry in env where !entry.contains("=") || entry.hasPrefix("=") {
-      throw ValidationError("--env expects K=V, got \"\(entry)\"")
-    }
-    if let memory, ResourceLimits.parseSize(memory) == nil {
-      throw ValidationError("invalid --memory \"\(memory)\": use bytes or a number with k, m, g (32M)")
+    _ = try environmentEntries()
+    if let memory {
+      guard let bytes = ResourceLimits.parseSize(memory) else {
+        throw ValidationError("invalid --memory \"\(memory)\": use bytes or a number with k, m, g (32M)")
+      }
+      if bytes < Self.memoryFloor {
+        throw ValidationError("--memory must be at least \(ResourceLimits.sizeText(Self.memoryFloor))")
+      }
     }
     if let maxSize, ResourceLimits.parseSize(maxSize) == nil {
       throw ValidationError("invalid --max-size \"\(maxSize)\": use bytes or a number with k, m, g (10G)")
@@ -210,7 +229,8 @@ struct CreateOptions: ParsableArguments {
   /// The task to create.
   func spec() throws -> TaskSpec {
     var spec = TaskSpec(
-      image: image, command: try commandWords(), sha256: sha256, environment: TaskSpec.environment(merging: env),
+      image: image, command: try commandWords(), sha256: sha256,
+      environment: TaskSpec.environment(merging: try environmentEntries()),
       workdir: workdir, stallTimeout: timeout, name: name,
       jail: JailOptions(
         isolation: isolation, hostname: hostname, network: network ?? .private, capAdd: capAdd, capDrop: capDrop,
@@ -259,12 +279,6 @@ struct CreateOptions: ParsableArguments {
   /// The argv: the words after `--` as they are, or the one COMMANDS string split like a shell.
   func commandWords() throws -> [String] {
     if command.first == "--" { return Array(command.dropFirst()) }
-    // `create IMAGE --name x "cmd"`: the options were meant for tasker, not for the command.
-    if command.count > 1, let first = command.first, first.hasPrefix("-"),
-      Self.completeHelp.contains(first.split(separator: "=").first.map(String.init) ?? first)
-    {
-      throw ValidationError("option \(first) must come before IMAGE_URL")
-    }
     if command.count > 1 { return command }
     do {
       let words = try ShellWords.split(command[0])
@@ -274,24 +288,122 @@ struct CreateOptions: ParsableArguments {
       throw ValidationError(error.description)
     }
   }
+
+  /// Refuses an option of `command` (create's or run's, whoever declared it) written after
+  /// IMAGE_URL, where it would have become the command or one of its words: `run IMAGE --rm
+  /// "echo hi"`, `create IMAGE "sleep 1" --name foo`. The words after `--` are the command's,
+  /// whatever they look like.
+  func checkPlacement(in command: any ParsableCommand.Type) throws {
+    guard self.command.first != "--" else { return }
+    let words = self.command.prefix { $0 != "--" }
+    guard words.contains(where: { $0.hasPrefix("-") && $0 != "-" }) else { return }
+    let names = OptionNames(of: command)
+    if let word = words.first(where: names.isOption) {
+      let option = word.hasPrefix("--") ? String(word.prefix { $0 != "=" }) : word
+      throw ValidationError(
+        "option \(option) must come before IMAGE_URL, or come after -- to be the command's")
+    }
+  }
+
+  /// The smallest --memory: podman's floor. What the init and a busybox `true` need is about
+  /// 2 MiB with cgroup v1 accounting on Linux 6.1 (1 MiB kills the command, 512 KiB the init),
+  /// and v2 charges more of the kernel's memory to the task.
+  static let memoryFloor: UInt64 = 6 << 20
+
+  /// The variables --env-file and --env give, in podman's order: the files first, then --env,
+  /// a later value of a name winning. `K=V` is taken as it is; a bare `K` takes tasker's own
+  /// value and `K*` every variable whose name starts with K; either is skipped where tasker's
+  /// environment has none.
+  func environmentEntries(
+    environment: [String: String] = TaskerSettings.currentEnvironment()
+  ) throws -> [String] {
+    var entries: [String] = []
+    for file in envFile {
+      let bytes: [UInt8]
+      do {
+        bytes = try readFileBytes(file)
+      } catch {
+        throw ValidationError("--env-file \(file): \(error.reason)")
+      }
+      // Split as bytes: "\r\n" is one Character, and a line may end either way.
+      for (number, raw) in bytes.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
+        let line = String(decoding: raw.last == 0x0D ? raw.dropLast() : raw, as: UTF8.self)
+          .drop { $0 == " " || $0 == "\t" }
+        if line.isEmpty || line.hasPrefix("#") { continue }
+        entries += try Self.expand(String(line), from: environment) { "--env-file \(file) line \(number + 1): \($0)" }
+      }
+    }
+    for entry in env {
+      entries += try Self.expand(entry, from: environment) { "--env: \($0)" }
+    }
+    return entries
+  }
+
+  /// One `K=V`, `K` or `K*` as the entries it stands for.
+  static func expand(_ entry: String, from environment: [String: String], where place: (String) -> String)
+    throws -> [String]
+  {
+    let name = String(entry.prefix { $0 != "=" })
+    if name.isEmpty { throw ValidationError(place("no variable name in \"\(entry)\"")) }
+    if name.contains(where: { $0 == " " || $0 == "\t" }) {
+      throw ValidationError(place("variable name \"\(name)\" has white space"))
+    }
+    if entry.contains("=") { return [entry] }
+    if name.hasSuffix("*") {
+      let stem = name.dropLast()
+      return environment.keys.filter { $0.hasPrefix(stem) }.sorted().map { $0 + "=" + (environment[$0] ?? "") }
+    }
+    return environment[name].map { [name + "=" + $0] } ?? []
+  }
 }
 
-extension CreateOptions {
-  /// Every long option of create and run, for telling a misplaced option from a command word.
-  static let completeHelp: Set<String> = [
-    "--download-path", "--sha256", "--env", "--workdir", "--name", "--timeout", "--isolation", "--hostname",
-    "--network", "--publish", "-p", "--cap-add", "--cap-drop", "--privileged", "--security-opt", "--memory",
-    "--pids-limit", "--cpus",
-    "--max-size",
-    "--max-entries", "--pull", "--quiet", "--skip-unsafe-members", "--root", "-i", "--interactive", "-t", "--tty",
-    "-it", "-ti", "--detach-keys",
-  ]
+/// The option names a command declares (its option groups' too), read from argument-parser's
+/// own description of it, so an option added later is known without a list kept by hand.
+struct OptionNames {
+  var long: Set<String> = []
+  var short: Set<Character> = []
+
+  private struct Dump: Decodable {
+    struct Command: Decodable { var arguments: [Argument]? }
+    struct Argument: Decodable {
+      var kind: String
+      var names: [Name]?
+    }
+    struct Name: Decodable {
+      var kind: String
+      var name: String
+    }
+    var command: Command
+  }
+
+  init(of command: any ParsableCommand.Type) {
+    guard let dump = try? JSONDecoder().decode(Dump.self, from: Data(command._dumpHelp().utf8)) else { return }
+    for argument in dump.command.arguments ?? [] where argument.kind != "positional" {
+      for name in argument.names ?? [] {
+        if name.kind == "short", let character = name.name.first {
+          short.insert(character)
+        } else {
+          long.insert(name.name)
+        }
+      }
+    }
+  }
+
+  /// Whether `word` is one of the options: `--name`, `--name=value`, `-n`, or short options
+  /// joined (`-qp`, each letter one of them).
+  func isOption(_ word: String) -> Bool {
+    if word.hasPrefix("--") { return long.contains(String(word.dropFirst(2).prefix { $0 != "=" })) }
+    guard word.hasPrefix("-"), word.count > 1 else { return false }
+    return word.dropFirst().allSatisfy(short.contains)
+  }
 }
 
 /// Exit codes as docker and the shells use them: 127 command not found, 126 not executable,
-/// 125 anything else that kept the task from starting.
+/// 64 a bad argument (a download path that does not exist, say), 125 anything else that kept
+/// the task from starting.
 func createExitCode(_ error: TaskerError) -> Int32 {
   switch error.code {
+  case .invalidArgument: return 64
   case .commandNotFound: return 127
   case .commandNotExecutable: return 126
   default: return 125

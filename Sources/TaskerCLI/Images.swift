@@ -11,9 +11,7 @@ struct Images: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "List the image cache.",
     discussion: """
-      Each image is fetched once, kept under the state root by the SHA-256 of its archive, and
-      shared (copy-on-write) by every task made from it. Columns: DIGEST, SIZE (extracted),
-      FILES, TASKS (using it), PULLED, SOURCE. tasker prune removes the images no task uses.
+      Each image is fetched once, kept under the state root by the SHA-256 of its archive, and shared (copy-on-write) by every task made from it. Columns: DIGEST, SIZE (extracted), FILES, TASKS (using it), PULLED, SOURCE. tasker prune removes the images no task uses.
 
       Examples:
         tasker images

@@ -12,9 +12,7 @@ struct List: AsyncParsableCommand {
     commandName: "list",
     abstract: "List tasks.",
     discussion: """
-      One row per task: ID, STATUS (running, stopped, exited (code), killed (signal)), PID,
-      CREATED and COMMAND; a NAME column appears when a task has a name. A task whose record
-      is damaged is reported on stderr and shown as "damaged".
+      One row per task: ID, STATUS (running, stopped, exited (code), killed (signal)), PID, CREATED and COMMAND; a NAME column appears when a task has a name. A task whose record is damaged is reported on stderr and shown as "damaged".
 
       Examples:
         tasker list

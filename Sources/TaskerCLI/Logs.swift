@@ -5,11 +5,9 @@ import Tasker
 struct Logs: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Print what a task wrote: its stdout on stdout, its stderr on stderr.",
+    usage: "tasker logs [--follow] [--tail <n>] [--since <time>] [--timestamps] <id>",
     discussion: """
-      Logs stay readable after the task ends, until rm. --follow keeps printing until the task
-      ends. Without --tail, --since or --timestamps the logs are printed byte for byte (all of
-      stdout, then all of stderr); with any of them, line by line in the order the lines were
-      written. A task with a terminal (-t) has one stream, in its stdout log.
+      Logs stay readable after the task ends, until rm. --follow keeps printing until the task ends. Without --tail, --since or --timestamps the logs are printed byte for byte (all of stdout, then all of stderr); with any of them, line by line in the order the lines were written. A task with a terminal (-t) has one stream, in its stdout log.
 
       Examples:
         tasker logs 3f9c2a7b1e04
@@ -42,7 +40,7 @@ struct Logs: AsyncParsableCommand {
     help: "Prefix each line with the time it was written (RFC 3339, UTC, nanoseconds).")
   var timestamps = false
 
-  @Argument(help: "The task's ID, unique ID prefix, or name.")
+  @Argument(help: "The task's ID, unique ID prefix, or name.", completion: .taskIDs)
   var id: String
 
   func validate() throws {

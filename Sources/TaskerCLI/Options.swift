@@ -10,11 +10,15 @@ struct StateOptions: ParsableArguments {
       "State root: task records and logs (env TASKER_ROOT; default /var/lib/tasker).", valueName: "path"))
   var root: String?
 
+  /// The manager of the state root; a state root this user may not read is an error here, for
+  /// every command (never an empty list or "no such task").
   func manager(downloadPath: String? = nil) async throws -> TaskManager {
     let settings = try await reportingErrors(exitCode: 1) {
       try await TaskerSettings.resolve(stateRoot: root, downloadPath: downloadPath)
     }
-    return TaskManager(settings: settings)
+    let manager = TaskManager(settings: settings)
+    try await reportingErrors(exitCode: 1) { try manager.store.checkReadable() }
+    return manager
   }
 }
 

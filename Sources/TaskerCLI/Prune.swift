@@ -5,9 +5,7 @@ struct Prune: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Remove cached images no task uses, and what killed creates left behind.",
     discussion: """
-      Removes every cached image (see tasker images) that no task uses, and the remains of
-      creates killed before they printed an ID (list removes those too). Tasks themselves are
-      never touched: use rm.
+      Removes every cached image (see tasker images) that no task uses, and the remains of creates killed before they printed an ID (list removes those too). Tasks themselves are never touched: use rm.
 
       Examples:
         tasker prune

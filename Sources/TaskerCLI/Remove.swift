@@ -6,8 +6,7 @@ struct Remove: AsyncParsableCommand {
     commandName: "rm",
     abstract: "Remove tasks: record, logs and directory.",
     discussion: """
-      A running task is refused unless --force, which first kills it and every process it
-      started. Prints each removed ID.
+      A running task is refused unless --force, which first kills it and every process it started. Prints each removed ID.
 
       Examples:
         tasker rm 3f9c2a7b1e04
@@ -19,7 +18,7 @@ struct Remove: AsyncParsableCommand {
   @Flag(name: [.short, .long], help: "Kill a running task (and all it started) first.")
   var force = false
 
-  @Argument(help: "IDs, unique ID prefixes, or names.")
+  @Argument(help: "IDs, unique ID prefixes, or names.", completion: .taskIDs)
   var ids: [String]
 
   func validate() throws {

@@ -8,21 +8,15 @@ struct Run: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Create a task, stream its output, and exit with its exit code.",
     discussion: """
-      Takes the options of create. The task's stdout and stderr are copied to tasker's as they
-      come (and kept in its logs); Ctrl-C, SIGTERM, SIGHUP and SIGQUIT are passed on to the
-      task. The exit code is the task's, or 128+N when signal N killed it; 125, 126 and 127
-      mean the task could not be started.
+      Takes the options of create. The task's stdout and stderr are copied to tasker's as they come (and kept in its logs); Ctrl-C, SIGTERM, SIGHUP and SIGQUIT are passed on to the task. The exit code is the task's, or 128+N when signal N killed it; 125, 126 and 127 mean the task could not be started.
 
-      -i passes tasker's stdin to the task (its EOF closes the task's stdin); -t gives the task
-      a pseudo-terminal, and with -i on a terminal tasker's terminal is raw until the task ends
-      (Ctrl-C is then a byte the task's terminal turns into SIGINT). On a terminal,
-      ctrl-p,ctrl-q (--detach-keys) detaches: the task goes on, run exits 0.
+      -i passes tasker's stdin to the task (its EOF closes the task's stdin); -t gives the task a pseudo-terminal, and with -i on a terminal tasker's terminal is raw until the task ends (Ctrl-C is then a byte the task's terminal turns into SIGINT). On a terminal, ctrl-p,ctrl-q (--detach-keys) detaches: the task goes on, run exits 0.
 
       Examples:
         tasker run ./rootfs.tar.gz "echo hello"
         tasker run -it ./rootfs.tar.gz /bin/sh
         echo hi | tasker run -i ./rootfs.tar.gz cat
-        tasker run --env NAME=world http://127.0.0.1:8000/rootfs.tar.gz -- /bin/sh -c 'echo hello $NAME'
+        tasker run --rm --env NAME=world ./rootfs.tar.gz -- /bin/sh -c 'echo $NAME'
       """)
 
   @OptionGroup var state: StateOptions
@@ -40,6 +34,7 @@ struct Run: AsyncParsableCommand {
   static let shells: Set<String> = ["sh", "bash", "ash", "dash", "zsh", "ksh", "mksh", "fish", "csh", "tcsh"]
 
   func validate() throws {
+    try options.checkPlacement(in: Self.self)
     if TaskAttachment.parseDetachKeys(detachKeys) == nil {
       throw ValidationError("invalid --detach-keys \"\(detachKeys)\": use ctrl-X or single characters, comma-separated")
     }

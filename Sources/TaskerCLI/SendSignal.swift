@@ -7,8 +7,7 @@ struct SendSignal: AsyncParsableCommand {
     commandName: "send_signal",
     abstract: "Send a signal to a task's command.",
     discussion: """
-      SIGNAL is a name with or without SIG (SIGINT, INT) or a number (2). The signal has its
-      default effect unless the command handles it. A task that has ended is an error.
+      SIGNAL is a name with or without SIG (SIGINT, INT) or a number (2). The signal has its default effect unless the command handles it. A task that has ended is an error.
 
       Examples:
         tasker send_signal 3f9c2a7b1e04 SIGINT
@@ -18,7 +17,7 @@ struct SendSignal: AsyncParsableCommand {
 
   @OptionGroup var state: StateOptions
 
-  @Argument(help: "The task's ID, unique ID prefix, or name.")
+  @Argument(help: "The task's ID, unique ID prefix, or name.", completion: .taskIDs)
   var id: String
 
   @Argument(help: "The signal: SIGINT, INT or 2.")

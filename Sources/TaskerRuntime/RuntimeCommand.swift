@@ -66,7 +66,7 @@ struct RuntimeCommand {
 
 /// Options before the command.
 struct Globals {
-  static let version = "0.3.0"
+  static let version = TaskerVersion.current
   var root =
     getuid() == 0
     ? "/run/tasker-runtime"
@@ -105,27 +105,19 @@ struct Globals {
       --version
     """
 
-  /// Takes the global options off the front of `arguments`.
+  /// Takes the global options off the front of `arguments`; any other option before the
+  /// command is an error.
   static func parse(_ arguments: inout [String]) throws -> Globals {
     var globals = Globals()
-    while let first = arguments.first, first.hasPrefix("-"), !["--version", "-v", "--help", "-h"].contains(first) {
-      arguments.removeFirst()
-      var name = first.hasPrefix("--") ? String(first.dropFirst(2)) : String(first.dropFirst())
-      var value: String?
-      if let equals = name.firstIndex(of: "=") {
-        value = String(name[name.index(after: equals)...])
-        name = String(name[..<equals])
-      }
-      func take() throws -> String {
-        if let value { return value }
-        guard !arguments.isEmpty else { throw TaskerError(.invalidArgument, "--\(name) needs a value") }
-        return arguments.removeFirst()
-      }
-      switch name {
-      case "root": globals.root = try take()
-      case "log": globals.logFile = try take()
+    let taken = try LeadingOptions.take(
+      from: &arguments, valued: ["root", "log", "log-format", "rootless", "criu"], flags: ["debug", "systemd-cgroup"],
+      singleDash: true)
+    for option in taken {
+      switch option.name {
+      case "root": globals.root = option.value ?? globals.root
+      case "log": globals.logFile = option.value
       case "log-format":
-        globals.logFormat = try take()
+        globals.logFormat = option.value ?? ""
         guard ["text", "json"].contains(globals.logFormat) else {
           throw TaskerError(.invalidArgument, "--log-format must be text or json")
         }
@@ -134,10 +126,11 @@ struct Globals {
         throw TaskerError(
           .invalidArgument,
           "--systemd-cgroup: tasker-runtime manages cgroups itself (cgroupfs); systemd's driver is not supported")
-      case "rootless": _ = try take()
-      case "criu": _ = try take()
-      default: throw TaskerError(.invalidArgument, "unknown global option \(first)")
+      default: break  // --rootless, --criu: runc's, with nothing to do here
       }
+    }
+    if let first = arguments.first, first.hasPrefix("-"), !["--version", "-v", "--help", "-h"].contains(first) {
+      throw TaskerError(.invalidArgument, "unknown global option \(first)")
     }
     return globals
   }

@@ -121,7 +121,7 @@ enum step {
   STEP_MKDIR, STEP_BIND, STEP_SYMLINK, STEP_PIVOT_ROOT, STEP_HOSTNAME, STEP_NETWORK,
   STEP_CAPABILITIES, STEP_NO_NEW_PRIVS, STEP_SECCOMP, STEP_INIT, STEP_NETWORK_SETUP,
   STEP_SETNS, STEP_ID_MAP, STEP_USER, STEP_RLIMIT, STEP_OOM_SCORE, STEP_MKNOD, STEP_SYSCTL, STEP_HOOK,
-  STEP_CONSOLE, STEP_PERSONALITY, STEP_DOMAINNAME, STEP_FIFO,
+  STEP_CONSOLE, STEP_PERSONALITY, STEP_DOMAINNAME, STEP_FIFO, STEP_INIT_KILLED,
 };
 
 static const char *step_name(int step) {
@@ -138,6 +138,7 @@ static const char *step_name(int step) {
     [STEP_USER] = "user", [STEP_RLIMIT] = "rlimit", [STEP_OOM_SCORE] = "oom-score-adj",
     [STEP_MKNOD] = "mknod", [STEP_SYSCTL] = "sysctl", [STEP_HOOK] = "hook", [STEP_CONSOLE] = "console",
     [STEP_PERSONALITY] = "personality", [STEP_DOMAINNAME] = "setdomainname", [STEP_FIFO] = "exec-fifo",
+    [STEP_INIT_KILLED] = "init-killed",
   };
   if (step > 0 && step < (int)(sizeof names / sizeof names[0]) && names[step]) return names[step];
   return "setup";
@@ -2562,14 +2563,13 @@ static int run_jailed(struct plan *plan, int statefd, char **command, char **arg
   if (failure.step != 0 || pid <= 0) {
     int init_status = 0;
     wait_for(init, &init_status);
-    if (failure.step == 0) {
+    if (failure.step == 0 && WIFSIGNALED(init_status)) {
+      // The signal in the errno field: tasker words it (SIGKILL under --memory: out of memory).
+      failure = failure_of(STEP_INIT_KILLED, WTERMSIG(init_status), "");
+    } else if (failure.step == 0) {
       char why[128];
-      if (WIFSIGNALED(init_status))
-        snprintf(why, sizeof why, "the task's init was killed by signal %d before the command started%s",
-                 WTERMSIG(init_status), WTERMSIG(init_status) == SIGKILL ? " (is --memory too small?)" : "");
-      else
-        snprintf(why, sizeof why, "the task's init ended before the command started%s",
-                 plan->seccomp ? " (does the seccomp profile refuse execve, sendmsg or exit_group?)" : "");
+      snprintf(why, sizeof why, "the task's init ended before the command started%s",
+               plan->seccomp ? " (does the seccomp profile refuse execve, sendmsg or exit_group?)" : "");
       failure = failure_of(STEP_EXEC, ECHILD, why);
     }
     fail_and_clean(plan, failure);

@@ -140,3 +140,43 @@ struct ShellWordsQuoteTests {
     #expect(printed == words)
   }
 }
+
+/// Global options before a subcommand (`tasker --root DIR list`, runc's `--root DIR state ID`).
+struct LeadingOptionsTests {
+  @Test func takesKnownOptionsUpToTheCommand() throws {
+    var arguments = ["--root", "/a", "--download-path=/b", "list", "--root", "/c"]
+    let taken = try LeadingOptions.take(from: &arguments, valued: ["root", "download-path"])
+    #expect(taken == [.init(name: "root", value: "/a"), .init(name: "download-path", value: "/b")])
+    #expect(arguments == ["list", "--root", "/c"])
+  }
+
+  @Test func stopsAtAnythingElse() throws {
+    for line in [["--version"], ["---completion", "x"], ["--", "--root", "/a"], ["-root", "/a"], ["--other", "x"]] {
+      var arguments = line
+      #expect(try LeadingOptions.take(from: &arguments, valued: ["root"]).isEmpty)
+      #expect(arguments == line)
+    }
+  }
+
+  @Test func singleDashAndFlags() throws {
+    var arguments = ["-root", "/a", "--debug", "-log=x", "state", "id"]
+    let taken = try LeadingOptions.take(from: &arguments, valued: ["root", "log"], flags: ["debug"], singleDash: true)
+    #expect(taken.map(\.name) == ["root", "debug", "log"])
+    #expect(arguments == ["state", "id"])
+  }
+
+  @Test func aMissingValueIsAnError() {
+    for line in [["--root"], ["--root="]] {
+      var arguments = line
+      #expect(throws: TaskerError.self) { try LeadingOptions.take(from: &arguments, valued: ["root"]) }
+    }
+  }
+}
+
+struct SizeTextTests {
+  @Test(arguments: [(UInt64(8 << 20), "8m"), (1536 << 10, "1536k"), (1 << 30, "1g"), (1000, "1000"), (262_144, "256k")])
+  func largestUnitThatDividesIt(bytes: UInt64, text: String) {
+    #expect(ResourceLimits.sizeText(bytes) == text)
+    #expect(ResourceLimits.parseSize(text) == bytes)
+  }
+}

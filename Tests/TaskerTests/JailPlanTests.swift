@@ -189,7 +189,8 @@ struct JailPlanTests {
     let writes = Dictionary(uniqueKeysWithValues: plan.cgroupWrites.map { ($0.file, $0.value) })
     #expect(writes["/sys/fs/cgroup/memory/tasker/0123456789ab/memory.limit_in_bytes"] == "33554432")
     #expect(writes["/sys/fs/cgroup/memory/tasker/0123456789ab/memory.memsw.limit_in_bytes"] == "33554432")
-    #expect(writes["/sys/fs/cgroup/pids/tasker/0123456789ab/pids.max"] == "5")
+    // One more than asked: the init counts too (the command gets the 5).
+    #expect(writes["/sys/fs/cgroup/pids/tasker/0123456789ab/pids.max"] == "6")
     #expect(writes["/sys/fs/cgroup/cpu/tasker/0123456789ab/cpu.cfs_quota_us"] == "50000")
     #expect(writes["/sys/fs/cgroup/cpu/tasker/0123456789ab/cpu.cfs_period_us"] == "100000")
     let required = Set(plan.cgroups.filter(\.required).map(\.path))
@@ -211,7 +212,7 @@ struct JailPlanTests {
     let cgroup = "/sys/fs/cgroup/tasker/0123456789ab"
     let writes = plan.cgroupWrites.map { "\($0.file)=\($0.value)" }
     #expect(writes.contains("\(cgroup)/memory.max=33554432"))
-    #expect(writes.contains("\(cgroup)/pids.max=5"))
+    #expect(writes.contains("\(cgroup)/pids.max=6"))
     #expect(writes.contains("\(cgroup)/cpu.max=150000 100000"))
     #expect(plan.cgroupWrites.contains { $0.file == "\(cgroup)/memory.swap.max" && $0.value == "0" && $0.optional })
     // Controllers are enabled in the parents before a limit is written.
@@ -242,7 +243,7 @@ struct JailPlanTests {
     #expect(lines.contains("cgroup\t/sys/fs/cgroup/pids/tasker/0123456789ab\t1\t0"))
     // The v2 cgroup is the init's birthplace (CLONE_INTO_CGROUP).
     #expect(lines.contains("cgroup\t/sys/fs/cgroup/unified/tasker/0123456789ab\t0\t1"))
-    #expect(lines.contains("cgroup-write\t/sys/fs/cgroup/pids/tasker/0123456789ab/pids.max\t7\t0"))
+    #expect(lines.contains("cgroup-write\t/sys/fs/cgroup/pids/tasker/0123456789ab/pids.max\t8\t0"))
     #expect(lines.contains("mount\tproc\tproc\tproc\t14\t"))
     let expected = Capabilities.default.mask & ~(1 << 13)  // less NET_RAW on the host's network
     #expect(lines.contains("capabilities\t\(String(expected, radix: 16))"))

@@ -74,7 +74,9 @@ extension RuntimeSpec {
     if let memory = limits.memoryBytes { resources.memory = Linux.Resources.Memory(limit: Int64(clamping: memory)) }
     if let pids = limits.pids {
       guard pids >= 1 else { throw TaskerError(.invalidArgument, "--pids-limit must be at least 1") }
-      resources.pids = Linux.Resources.Pids(limit: Int64(pids))
+      // The task's init (PID 1 in the jail) counts in the cgroup too: one more, so the command
+      // and what it starts get the N processes the user asked for, as with podman.
+      resources.pids = Linux.Resources.Pids(limit: Int64(pids) + 1)
     }
     if let cpus = limits.cpus {
       let online = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
