@@ -67,6 +67,8 @@ extension JailPlan {
     if let oomScoreAdj { lines.append(["oom-score-adj", String(oomScoreAdj)]) }
     if let personality { lines.append(["personality", String(personality)]) }
     if let terminal { lines.append(["terminal", String(terminal.rows), String(terminal.columns)]) }
+    if logRelay { lines.append(["log-relay"]) }
+    if stdinPipe { lines.append(["stdin-pipe"]) }
     if preservedDescriptors > 0 { lines.append(["preserve-fds", String(preservedDescriptors)]) }
     if noNewPrivileges { lines.append(["no-new-privileges"]) }
     if let seccomp {

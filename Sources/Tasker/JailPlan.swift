@@ -306,8 +306,14 @@ public struct JailPlan: Equatable, Sendable {
   public var rlimits: [Rlimit] = []
   public var oomScoreAdj: Int?
   public var personality: UInt32?
-  /// A terminal of this size (rows, columns) whose master goes over the console socket.
+  /// A terminal of this size (rows, columns) made in the jail's devpts: an OCI container's
+  /// master goes over the console socket, a task's to its supervisor (`run -t`, `attach`).
   public var terminal: Terminal?
+  /// A task's stdout and stderr go through its supervisor into the logs, with each line's time
+  /// noted (`logs --timestamps`, `--since`).
+  public var logRelay = false
+  /// A task's stdin is a pipe its supervisor feeds from the attach socket (`-i`).
+  public var stdinPipe = false
   public var preservedDescriptors = 0
   /// The hooks' state document, around the `"status":...,"pid":...` the supervisor fills in.
   public var hookState: HookState?

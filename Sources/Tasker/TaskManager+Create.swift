@@ -39,6 +39,14 @@ extension TaskManager {
     if spec.user != nil || !spec.groupAdd.isEmpty, spec.jail.isolation == .chroot {
       throw TaskerError(.invalidArgument, "--user and --group-add need --isolation jail")
     }
+    if spec.interactive || spec.terminal != nil {
+      guard spec.output == .logFiles else {
+        throw TaskerError(.invalidArgument, "-i and -t need the task's output in its logs, not in descriptors")
+      }
+      guard spec.jail.isolation == .jail || spec.terminal == nil else {
+        throw TaskerError(.invalidArgument, "-t needs --isolation jail (a terminal is made in the jail's own devpts)")
+      }
+    }
     guard spec.workdir.hasPrefix("/") else {
       throw TaskerError(.invalidArgument, "working directory must be absolute: \(spec.workdir)")
     }
@@ -62,6 +70,10 @@ extension TaskManager {
       cleanup.name = name
     }
     var plan = try JailPlan.make(id: id, options: spec.jail, host: CgroupHost.detect())
+    // Output through the supervisor (line times for `logs`); stdin and a terminal for `attach`.
+    plan.logRelay = spec.output == .logFiles
+    plan.terminal = spec.terminal
+    plan.stdinPipe = spec.interactive && spec.terminal == nil
     if let pasta = plan.networkSetup.first, access(pasta, X_OK) != 0 {
       throw TaskerError(
         .startFailed,
@@ -124,7 +136,8 @@ extension TaskManager {
       logged: spec.output == .logFiles, createdAt: Date(), isolation: plan.isolation,
       initPID: started.initPID, initStartTime: started.initStartTime,
       cgroups: plan.isolation == .jail ? plan.measurements : nil,
-      cgroupDirectories: plan.cgroups.filter { !$0.isParent }.map(\.path), volumes: volumes.isEmpty ? nil : volumes)
+      cgroupDirectories: plan.cgroups.filter { !$0.isParent }.map(\.path), volumes: volumes.isEmpty ? nil : volumes,
+      interactive: spec.interactive ? true : nil, terminal: spec.terminal != nil ? true : nil)
     do {
       try store.commit(record)
     } catch {

@@ -97,14 +97,27 @@ extension TaskManager {
 
   /// Copies what the task wrote so far to `stdout` and `stderr` (each stream in order). With
   /// `follow`, keeps copying until the task ends, and returns its final status.
+  /// `selection` picks lines (`--tail`, `--since`) and may prefix their times
+  /// (`--timestamps`); without one the logs are copied byte for byte.
   @discardableResult
-  public func copyLogs(of idText: String, follow: Bool, stdout: Int32 = STDOUT_FILENO, stderr: Int32 = STDERR_FILENO)
-    async throws(TaskerError) -> TaskStatus
-  {
+  public func copyLogs(
+    of idText: String, follow: Bool, selection: LogSelection = LogSelection(), stdout: Int32 = STDOUT_FILENO,
+    stderr: Int32 = STDERR_FILENO
+  ) async throws(TaskerError) -> TaskStatus {
     let id = try store.resolve(idText)
     let record = try store.record(of: id)
     guard record.logged else {
       throw TaskerError(.invalidArgument, "task \(id) has no logs: its output went to descriptors its creator chose")
+    }
+    if !selection.isEverything {
+      let manager = self
+      let result: Result<TaskStatus, TaskerError> = await onBlockingThread {
+        Result { () throws(TaskerError) in
+          try manager.copySelectedLogs(
+            of: id, record: record, selection: selection, follow: follow, stdout: stdout, stderr: stderr)
+        }
+      }
+      return try result.get()
     }
     let store = self.store
     let result: Result<TaskStatus, TaskerError> = await onBlockingThread {

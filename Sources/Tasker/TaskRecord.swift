@@ -43,6 +43,9 @@ public struct TaskRecord: Codable, Equatable, Sendable {
   /// The named volumes the task mounts (`-v NAME:/path`): `volume rm` refuses them while the
   /// record exists.
   public var volumes: [String]?
+  /// Whether its stdin is kept open for `attach` (`-i`), and whether it has a terminal (`-t`).
+  public var interactive: Bool?
+  public var terminal: Bool?
 }
 
 /// What the supervisor writes when the command ends (`exit.json`).

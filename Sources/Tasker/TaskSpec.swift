@@ -45,6 +45,11 @@ public struct TaskSpec: Sendable {
   /// Whether `environment` sets HOME on purpose; otherwise a `user` gets HOME from the image's
   /// passwd entry.
   public var environmentSetsHome = false
+  /// Keep the command's stdin open, fed from whoever attaches (`-i`; else it is /dev/null).
+  public var interactive = false
+  /// Give the command a pseudo-terminal of this size, made in the jail's own devpts (`-t`).
+  /// Its output goes to `stdout.log`; `attach` relays it.
+  public var terminal: JailPlan.Terminal?
 
   /// The default environment with `variables` (`K=V`) laid over it: a later value of a name
   /// replaces an earlier one, and PATH and HOME keep their defaults unless given.

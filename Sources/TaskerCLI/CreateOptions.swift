@@ -130,6 +130,16 @@ struct CreateOptions: ParsableArguments {
   var quiet = false
 
   @Flag(
+    name: [.short, .long],
+    help: "Keep the command's stdin open: run passes tasker's stdin; attach passes its own (else /dev/null).")
+  var interactive = false
+
+  @Flag(
+    name: [.customShort("t"), .long],
+    help: "Give the command a pseudo-terminal (jail only; its output goes to the stdout log).")
+  var tty = false
+
+  @Flag(
     name: .customLong("skip-unsafe-members"),
     help: "Skip (with a warning) archive members that would land outside the task's directory, instead of failing.")
   var skipUnsafeMembers = false
@@ -210,6 +220,9 @@ struct CreateOptions: ParsableArguments {
         throw ValidationError(error.message)
       }
     }
+    if tty, isolation == .chroot {
+      throw ValidationError("-t needs --isolation jail (a terminal is made in the jail's own devpts)")
+    }
     if isolation == .chroot, network == .private {
       throw ValidationError("--network private needs --isolation jail (chroot has no network namespace)")
     }
@@ -275,6 +288,12 @@ struct CreateOptions: ParsableArguments {
     spec.user = user
     spec.groupAdd = groupAdd
     spec.environmentSetsHome = env.contains { $0.hasPrefix("HOME=") }
+    spec.interactive = interactive
+    if tty {
+      // The size of tasker's terminal where it has one; a detached task's starts at 24x80.
+      let size = TerminalMode.size(of: STDIN_FILENO) ?? TerminalMode.size(of: STDOUT_FILENO) ?? (24, 80)
+      spec.terminal = JailPlan.Terminal(rows: size.rows, columns: size.columns)
+    }
     return spec
   }
 

@@ -10,8 +10,12 @@ struct Run: AsyncParsableCommand {
     discussion: """
       Takes the options of create. The task's stdout and stderr are copied to tasker's as they come (and kept in its logs); Ctrl-C, SIGTERM, SIGHUP and SIGQUIT are passed on to the task. The exit code is the task's, or 128+N when signal N killed it; 125, 126 and 127 mean the task could not be started.
 
+      -i passes tasker's stdin to the task (its EOF closes the task's stdin); -t gives the task a pseudo-terminal, and with -i on a terminal tasker's terminal is raw until the task ends (Ctrl-C is then a byte the task's terminal turns into SIGINT). On a terminal, ctrl-p,ctrl-q (--detach-keys) detaches: the task goes on, run exits 0.
+
       Examples:
         tasker run ./rootfs.tar.gz "echo hello"
+        tasker run -it ./rootfs.tar.gz /bin/sh
+        echo hi | tasker run -i ./rootfs.tar.gz cat
         tasker run --rm --env NAME=world ./rootfs.tar.gz -- /bin/sh -c 'echo $NAME'
       """)
 
@@ -21,9 +25,30 @@ struct Run: AsyncParsableCommand {
   @Flag(name: .long, help: "Remove the task (record, logs, directory) once it has ended.")
   var rm = false
 
-  func validate() throws { try options.checkPlacement(in: Self.self) }
+  @Option(
+    name: .customLong("detach-keys"),
+    help: ArgumentHelp("With -i or -t: the keys that detach (podman's notation; \"\" for none).", valueName: "keys"))
+  var detachKeys = "ctrl-p,ctrl-q"
+
+  /// Shells that, with stdin at /dev/null, end at once.
+  static let shells: Set<String> = ["sh", "bash", "ash", "dash", "zsh", "ksh", "mksh", "fish", "csh", "tcsh"]
+
+  func validate() throws {
+    try options.checkPlacement(in: Self.self)
+    if TaskAttachment.parseDetachKeys(detachKeys) == nil {
+      throw ValidationError("invalid --detach-keys \"\(detachKeys)\": use ctrl-X or single characters, comma-separated")
+    }
+  }
 
   func run() async throws {
+    if options.interactive || options.tty { return try await runAttached() }
+    // `tasker run IMAGE /bin/sh` at a terminal: the shell reads EOF and ends at once.
+    if TerminalMode.isTerminal(STDIN_FILENO), let words = try? options.commandWords(), words.count == 1,
+      let program = words[0].split(separator: "/").last, Self.shells.contains(String(program))
+    {
+      printError(
+        "warning: the command's stdin is /dev/null, so this shell ends at once: use -it for an interactive one")
+    }
     let (manager, handle) = try await options.createTask(state: state)
     let forwarding = SignalForwarding(manager: manager, id: handle.id.rawValue)
     defer { forwarding.stop() }
@@ -47,6 +72,37 @@ struct Run: AsyncParsableCommand {
       throw ExitCode(125)
     }
     throw ExitCode(code)
+  }
+}
+
+extension Run {
+  /// `run -i`, `run -t`: the task's streams through its attach socket.
+  func runAttached() async throws {
+    let (manager, handle) = try await options.createTask(state: state)
+    let id = handle.id.rawValue
+    let forwarding = SignalForwarding(manager: manager, id: id)
+    defer { forwarding.stop() }
+    signal(SIGPIPE, SIG_IGN)
+    let ending: TaskAttachment.Ending
+    do {
+      let attachment = try manager.attach(to: id, replay: true)
+      ending = try AttachSession.relay(
+        attachment, passInput: options.interactive, detachKeys: TaskAttachment.parseDetachKeys(detachKeys) ?? [])
+    } catch let error as TaskerError where error.code == .notRunning {
+      // Ended before tasker could connect: what it wrote is in its logs.
+      ending = .lost
+      _ = try? await manager.copyLogs(of: id, follow: false)
+    } catch let error as SystemError where error.errno == EPIPE {
+      try? manager.signal(id, signal: SIGPIPE)
+      throw ExitCode(128 + SIGPIPE)
+    } catch {
+      printError("task \(handle.id): \(error)")
+      throw ExitCode(1)
+    }
+    if ending == .detached { return }
+    let final = try await reportingErrors { try await manager.wait(for: id) }
+    if rm { _ = try? await manager.remove(id, force: true) }
+    throw ExitCode(AttachSession.exitCode(of: final, id: handle.id))
   }
 }
 

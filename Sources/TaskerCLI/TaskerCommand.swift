@@ -13,6 +13,8 @@ struct TaskerCommand: AsyncParsableCommand {
         tasker health_check $ID
         tasker send_signal $ID SIGINT
         tasker run ./rootfs.tar.zst "echo hello"
+        tasker run -it ./rootfs.tar.zst /bin/sh
+        tasker attach $ID
         tasker --root /srv/tasker list
         tasker logs --follow $ID
         tasker wait $ID
@@ -25,8 +27,8 @@ struct TaskerCommand: AsyncParsableCommand {
       """,
     version: "tasker " + TaskerVersion.current,
     subcommands: [
-      Create.self, Run.self, HealthCheck.self, SendSignal.self, List.self, Logs.self, Wait.self, Remove.self,
-      Images.self, Prune.self, Volume.self,
+      Create.self, Run.self, Attach.self, HealthCheck.self, SendSignal.self, List.self, Logs.self, Wait.self,
+      Remove.self, Images.self, Prune.self, Volume.self,
     ]
   )
 

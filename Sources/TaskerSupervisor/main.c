@@ -14,7 +14,7 @@
 // creator over fd 3 either
 //     ok CMD_PID CMD_START SUPERVISOR_PID SUPERVISOR_START INIT_PID INIT_START
 // or  error STEP ERRNO DETAIL
-// then waits for the command and records its end in exit.json of the state directory (written
+// then relays the command's streams (see serve_streams) until it ends, and records its end in exit.json of the state directory (written
 // to a temporary name, then renamed).
 //
 // The plan is one versioned document (Sources/Tasker/JailPlan+Document.swift writes it): lines
@@ -50,6 +50,16 @@
 //                                 lives as long as the task, {pid} the init's PID. It must exit
 //                                 0; the helper is killed when the task ends.
 //     capabilities HEX            capabilities the command keeps
+//     terminal ROWS COLS          a task's (mode task): the command gets a pseudo-terminal made in
+//                                 its own devpts (the jail's /dev/pts) as its controlling terminal
+//                                 and stdio; the master comes back over the exec channel and the
+//                                 supervisor copies it into the stdout log (see serve_streams)
+//     log-relay                   the command's stdout and stderr are pipes the supervisor copies
+//                                 into fds 1 and 2 (the log files), noting when each line started
+//                                 in stdout.index and stderr.index of the state directory
+//     stdin-pipe                  the command's stdin is a pipe fed from the attach socket
+//                                 (without it, stdin is what fd 0 is: /dev/null); with stdin-pipe
+//                                 or terminal the supervisor serves STATE_DIR/attach (see below)
 //     no-new-privileges
 //     seccomp ACTION ERRNO        the command's filter: the action for every call no rule names
 //     seccomp-rule NAME ACTION ERRNO [INDEX OP VALUE VALUE2]...
@@ -93,6 +103,7 @@
 #include <sys/sysmacros.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -307,6 +318,8 @@ struct plan {
   unsigned long personality;
   int terminal;
   unsigned rows, cols;
+  int log_relay;   // mode task: stdout and stderr through the supervisor into the logs
+  int stdin_pipe;  // mode task: stdin a pipe fed from the attach socket
   int preserve_fds;
   const char *state_prefix, *state_suffix;  // the hooks' state document, around status and pid
   struct hook hooks[MAX_HOOKS];
@@ -551,6 +564,12 @@ static int parse_plan(char *buffer, struct plan *plan) {
       plan->terminal = 1;
       plan->rows = (unsigned)a;
       plan->cols = (unsigned)b;
+    } else if (strcmp(key, "log-relay") == 0) {
+      EXPECT(1);
+      plan->log_relay = 1;
+    } else if (strcmp(key, "stdin-pipe") == 0) {
+      EXPECT(1);
+      plan->stdin_pipe = 1;
     } else if (strcmp(key, "preserve-fds") == 0) {
       EXPECT(2);
       if (parse_number(fields[1], 10, 1000, &a) != 0) return line_number;
@@ -773,6 +792,8 @@ static void print_plan(FILE *out, const struct plan *plan) {
   if (plan->oom_score_set) fprintf(out, "oom-score-adj\t%d\n", plan->oom_score_adj);
   if (plan->personality_set) fprintf(out, "personality\t%lu\n", plan->personality);
   if (plan->terminal) fprintf(out, "terminal\t%u\t%u\n", plan->rows, plan->cols);
+  if (plan->log_relay) fprintf(out, "log-relay\n");
+  if (plan->stdin_pipe) fprintf(out, "stdin-pipe\n");
   if (plan->preserve_fds) fprintf(out, "preserve-fds\t%d\n", plan->preserve_fds);
   if (plan->no_new_privs) fprintf(out, "no-new-privileges\n");
   if (plan->seccomp) {
@@ -1163,8 +1184,16 @@ static void finish_exec(const struct plan *plan, char **command, int channel) {
 }
 
 
+static struct failure make_console(const struct plan *plan, int socket);
+
 static void exec_command(const struct plan *plan, scmp_filter_ctx filter, char **command, int channel,
                          int gate) {
+  // A task's terminal, made before its rights go (opening the devpts master needs nothing
+  // more, but the slave becomes its controlling terminal, which setsid must precede).
+  if (plan->mode == MODE_TASK && plan->terminal) {
+    struct failure made = make_console(plan, channel);
+    if (made.step != 0) fail_command(plan, channel, made);
+  }
   struct failure failure = prepare_process(plan, filter, gate);
   if (failure.step != 0) fail_command(plan, channel, failure);
   finish_exec(plan, command, channel);
@@ -2016,13 +2045,14 @@ static struct failure connect_network(struct plan *plan, pid_t init, int statefd
 }
 
 // Reads the command's fate on `channel`: a failure message, a credentials message naming its
-// PID (translated by the kernel into our PID namespace), and EOF once it has exec'd.
-static pid_t await_exec(int channel, struct failure *failure) {
+// PID (translated by the kernel into our PID namespace), a task's terminal master (SCM_RIGHTS,
+// into *console, if not NULL), and EOF once it has exec'd.
+static pid_t await_exec(int channel, struct failure *failure, int *console) {
   pid_t pid = 0;
   failure->step = 0;
   for (;;) {
     char buffer[sizeof(struct failure)];
-    char control[CMSG_SPACE(sizeof(struct ucred))];
+    char control[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int))];
     struct iovec iov = {buffer, sizeof buffer};
     struct msghdr message = {0};
     message.msg_iov = &iov;
@@ -2041,6 +2071,11 @@ static pid_t await_exec(int channel, struct failure *failure) {
         struct ucred credentials;
         memcpy(&credentials, CMSG_DATA(c), sizeof credentials);
         pid = credentials.pid;
+      } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int))) {
+        int fd;
+        memcpy(&fd, CMSG_DATA(c), sizeof fd);
+        if (console && *console < 0) *console = fd;
+        else close(fd);
       }
   }
 }
@@ -2074,6 +2109,426 @@ static void detach_from_streams(void) {
   }
 }
 
+// --- the task's streams: log relay, terminal, attach socket ----------------------------------
+//
+// With log-relay, terminal or stdin-pipe the supervisor stays between the command and its
+// streams instead of handing it the log files: it copies the command's stdout and stderr pipes
+// (or its terminal's master) into the logs, noting in stdout.index / stderr.index the time each
+// line started ("OFFSET SECONDS NANOSECONDS", one line each, OFFSET the line's first byte in the
+// log), and never stops reading them, so a task never blocks for want of a reader. With a
+// terminal or stdin-pipe it also serves a stream socket, STATE_DIR/attach (0600 in the
+// root-only state directory: nothing inside the task can reach it), to which `tasker run -i/-t`
+// and `tasker attach` connect. Frames both ways are TYPE (one byte), LENGTH (four bytes, big
+// endian), then LENGTH bytes:
+//     from a client: h FLAGS      hello; FLAGS bit 0: first send what the logs hold so far
+//                    i BYTES      input for the terminal or the stdin pipe
+//                    c            close the stdin pipe (EOF of the client's stdin)
+//                    w ROWS COLS  the terminal's size (two bytes each, big endian)
+//     to a client:   o BYTES      stdout (or the terminal's output); e BYTES: stderr
+//                    x STATUS     the task ended: its wait status (four bytes, big endian)
+// Output goes only to clients that said hello. A client that does not read holds the output
+// back (as a terminal would) once a megabyte waits for it; with no client, nothing waits.
+
+enum { MAX_CLIENTS = 16, MAX_FRAME = 65536, CLIENT_BACKLOG = 1 << 20, FRAME_HEADER = 5 };
+
+struct output {
+  int fd;          // the pipe's read end or the terminal's master; -1 at EOF
+  int log;         // the log file it goes to
+  int index;       // its line index, or -1
+  const char *log_name;
+  off_t offset;    // the log's size
+  int line_start;  // the next byte starts a line
+  char frame;      // 'o' or 'e'
+};
+
+struct client {
+  int fd;  // -1: a free slot
+  int greeted;
+  unsigned char in[FRAME_HEADER + MAX_FRAME];
+  size_t inlen;
+  unsigned char *out;
+  size_t outlen, outcap;
+};
+
+static struct {
+  int active;  // the supervisor relays (any of the three records)
+  struct output outputs[2];
+  int noutputs;
+  int master;       // the terminal's master (also outputs[0].fd), or -1
+  int stdin_write;  // the command's stdin pipe, or -1
+  int stdin_closing;
+  int listener;
+  int statefd;
+  struct client clients[MAX_CLIENTS];
+  unsigned char *input;  // bytes on their way to the master or the stdin pipe
+  size_t inputlen, inputcap;
+} streams = {.master = -1, .stdin_write = -1, .listener = -1};
+
+static int append_bytes(unsigned char **buffer, size_t *len, size_t *cap, const void *data, size_t size) {
+  if (*len + size > *cap) {
+    size_t grown = *cap ? *cap : 4096;
+    while (grown < *len + size) grown *= 2;
+    unsigned char *bigger = realloc(*buffer, grown);
+    if (!bigger) return -1;
+    *buffer = bigger;
+    *cap = grown;
+  }
+  memcpy(*buffer + *len, data, size);
+  *len += size;
+  return 0;
+}
+
+static void write_all(int fd, const char *data, size_t size) {
+  while (size > 0) {
+    ssize_t n = write(fd, data, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // a full disk loses log bytes, never the task's progress
+    data += n;
+    size -= (size_t)n;
+  }
+}
+
+static void drop_client(struct client *c) {
+  close(c->fd);
+  free(c->out);
+  *c = (struct client){.fd = -1};
+}
+
+static void queue_frame(struct client *c, char type, const void *data, size_t size) {
+  unsigned char header[FRAME_HEADER] = {(unsigned char)type, (unsigned char)(size >> 24), (unsigned char)(size >> 16),
+                                        (unsigned char)(size >> 8), (unsigned char)size};
+  if (append_bytes(&c->out, &c->outlen, &c->outcap, header, sizeof header) != 0 ||
+      append_bytes(&c->out, &c->outlen, &c->outcap, data, size) != 0)
+    drop_client(c);
+}
+
+static void flush_client(struct client *c) {
+  while (c->fd >= 0 && c->outlen > 0) {
+    ssize_t n = send(c->fd, c->out, c->outlen, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    if (n <= 0) {
+      drop_client(c);
+      return;
+    }
+    memmove(c->out, c->out + n, c->outlen - (size_t)n);
+    c->outlen -= (size_t)n;
+  }
+}
+
+// Bytes the command wrote: into the log (with the times of the lines they start), and to every
+// client that said hello.
+static void record_output(struct output *o, const char *data, size_t size) {
+  write_all(o->log, data, size);
+  if (o->index >= 0) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    char entries[4096];
+    size_t used = 0;
+    for (size_t i = 0; i < size; i++) {
+      if (o->line_start) {
+        if (used > sizeof entries - 64) {
+          write_all(o->index, entries, used);
+          used = 0;
+        }
+        used += (size_t)snprintf(entries + used, sizeof entries - used, "%lld %lld %ld\n",
+                                 (long long)(o->offset + (off_t)i), (long long)now.tv_sec, now.tv_nsec);
+      }
+      o->line_start = data[i] == '\n';
+    }
+    write_all(o->index, entries, used);
+  }
+  o->offset += (off_t)size;
+  for (int i = 0; i < MAX_CLIENTS; i++) {
+    struct client *c = &streams.clients[i];
+    if (c->fd < 0 || !c->greeted) continue;
+    queue_frame(c, o->frame, data, size);
+    if (c->fd >= 0) flush_client(c);
+  }
+}
+
+static void read_output(struct output *o) {
+  char buffer[65536];
+  ssize_t got = read(o->fd, buffer, sizeof buffer);
+  if (got < 0 && (errno == EINTR || errno == EAGAIN)) return;
+  if (got <= 0) {  // EOF; a terminal's master gives EIO once no process holds the slave
+    if (o->fd == streams.master) streams.master = -1;
+    close(o->fd);
+    o->fd = -1;
+    return;
+  }
+  record_output(o, buffer, (size_t)got);
+}
+
+// What the logs hold so far, for a client that asked (`tasker run` connects once the command
+// runs: what it wrote meanwhile is sent first). The supervisor is the logs' only writer.
+static void replay_logs(struct client *c) {
+  for (int i = 0; i < streams.noutputs && c->fd >= 0; i++) {
+    struct output *o = &streams.outputs[i];
+    int fd = openat(streams.statefd, o->log_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) continue;
+    char buffer[MAX_FRAME];
+    off_t done = 0;
+    while (done < o->offset && c->fd >= 0) {
+      size_t want = (size_t)(o->offset - done) < sizeof buffer ? (size_t)(o->offset - done) : sizeof buffer;
+      ssize_t n = pread(fd, buffer, want, done);
+      if (n <= 0) break;
+      queue_frame(c, o->frame, buffer, (size_t)n);
+      done += n;
+    }
+    close(fd);
+  }
+}
+
+static void handle_frame(struct client *c, unsigned char type, const unsigned char *data, size_t size) {
+  switch (type) {
+    case 'h':
+      if (c->greeted) break;
+      c->greeted = 1;
+      if (size >= 1 && (data[0] & 1)) replay_logs(c);
+      break;
+    case 'i':
+      if ((streams.master >= 0 || (streams.stdin_write >= 0 && !streams.stdin_closing)) &&
+          append_bytes(&streams.input, &streams.inputlen, &streams.inputcap, data, size) != 0)
+        drop_client(c);
+      break;
+    case 'c':
+      if (streams.stdin_write >= 0) streams.stdin_closing = 1;
+      break;
+    case 'w':
+      if (size == 4 && streams.master >= 0) {
+        struct winsize ws = {.ws_row = (unsigned short)(data[0] << 8 | data[1]),
+                             .ws_col = (unsigned short)(data[2] << 8 | data[3])};
+        ioctl(streams.master, TIOCSWINSZ, &ws);  // the kernel sends SIGWINCH to its foreground group
+      }
+      break;
+    default:
+      drop_client(c);
+  }
+}
+
+static void read_client(struct client *c) {
+  ssize_t n = recv(c->fd, c->in + c->inlen, sizeof c->in - c->inlen, 0);
+  if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
+  if (n <= 0) {  // gone (or detached): the task goes on
+    drop_client(c);
+    return;
+  }
+  c->inlen += (size_t)n;
+  while (c->fd >= 0 && c->inlen >= FRAME_HEADER) {
+    size_t size = (size_t)c->in[1] << 24 | (size_t)c->in[2] << 16 | (size_t)c->in[3] << 8 | c->in[4];
+    if (size > MAX_FRAME) {
+      drop_client(c);
+      return;
+    }
+    if (c->inlen < FRAME_HEADER + size) return;
+    handle_frame(c, c->in[0], c->in + FRAME_HEADER, size);
+    if (c->fd < 0) return;
+    memmove(c->in, c->in + FRAME_HEADER + size, c->inlen - FRAME_HEADER - size);
+    c->inlen -= FRAME_HEADER + size;
+  }
+}
+
+static void close_stdin(void) {
+  if (streams.stdin_write >= 0) close(streams.stdin_write);
+  streams.stdin_write = -1;
+}
+
+// Input on its way: to the terminal's master, or to the stdin pipe (closed once drained if a
+// client asked; a command that closed its stdin drops it).
+static void flush_input(void) {
+  int target = streams.master >= 0 ? streams.master : streams.stdin_write;
+  while (target >= 0 && streams.inputlen > 0) {
+    ssize_t n = write(target, streams.input, streams.inputlen);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    if (n <= 0) {
+      streams.inputlen = 0;
+      if (target == streams.stdin_write) close_stdin();
+      return;
+    }
+    memmove(streams.input, streams.input + n, streams.inputlen - (size_t)n);
+    streams.inputlen -= (size_t)n;
+  }
+  if (streams.master < 0 && streams.stdin_write < 0) streams.inputlen = 0;
+  if (streams.stdin_closing && streams.inputlen == 0) close_stdin();
+}
+
+static void accept_client(void) {
+  int fd = accept4(streams.listener, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+  if (fd < 0) return;
+  for (int i = 0; i < MAX_CLIENTS; i++)
+    if (streams.clients[i].fd < 0) {
+      streams.clients[i] = (struct client){.fd = fd};
+      return;
+    }
+  close(fd);  // too many at once
+}
+
+// Sets up the command's streams before it is forked (its 0, 1 and 2 are then what it gets), and
+// the attach socket. The log files move to descriptors of the supervisor's own.
+static struct failure prepare_streams(const struct plan *plan, int statefd) {
+  for (int i = 0; i < MAX_CLIENTS; i++) streams.clients[i].fd = -1;
+  streams.statefd = statefd;
+  if (!plan->log_relay && !plan->terminal && !plan->stdin_pipe) return failure_of(0, 0, NULL);
+  if (plan->terminal && !plan->jail) return failure_of(STEP_CONSOLE, EINVAL, "a terminal needs the jail's devpts");
+  streams.active = 1;
+  int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (devnull < 0) return failure_of(STEP_PIPE, errno, "/dev/null");
+  if (plan->log_relay || plan->terminal) {
+    const char *logs[2] = {"stdout.log", "stderr.log"}, *indexes[2] = {"stdout.index", "stderr.index"};
+    int wanted = plan->terminal ? 1 : 2;  // a terminal has one stream: stdout.log
+    for (int i = 0; i < wanted; i++) {
+      struct output *o = &streams.outputs[i];
+      *o = (struct output){.fd = -1, .log = fcntl(1 + i, F_DUPFD_CLOEXEC, 10), .index = -1, .log_name = logs[i],
+                           .line_start = 1, .frame = i == 0 ? 'o' : 'e'};
+      if (o->log < 0) return failure_of(STEP_PIPE, errno, "the logs");
+      off_t size = lseek(o->log, 0, SEEK_END);
+      o->offset = size > 0 ? size : 0;
+      if (plan->log_relay) {
+        o->index = openat(statefd, indexes[i], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (o->index < 0) return failure_of(STEP_PIPE, errno, indexes[i]);
+      }
+      if (!plan->terminal) {
+        int ends[2];
+        if (pipe2(ends, O_CLOEXEC) != 0) return failure_of(STEP_PIPE, errno, "");
+        o->fd = ends[0];
+        if (dup2(ends[1], 1 + i) < 0) return failure_of(STEP_PIPE, errno, "");
+        close(ends[1]);
+      }
+    }
+    streams.noutputs = wanted;
+    // A terminal is the command's stdio: nothing of the host's (the logs) goes in with it.
+    if (plan->terminal && (dup2(devnull, 1) < 0 || dup2(devnull, 2) < 0)) return failure_of(STEP_PIPE, errno, "");
+  }
+  if (plan->stdin_pipe && !plan->terminal) {
+    int ends[2];
+    if (pipe2(ends, O_CLOEXEC) != 0 || dup2(ends[0], 0) < 0) return failure_of(STEP_PIPE, errno, "stdin");
+    close(ends[0]);
+    streams.stdin_write = ends[1];
+    fcntl(streams.stdin_write, F_SETFL, O_NONBLOCK);
+  }
+  close(devnull);
+  if (plan->terminal || plan->stdin_pipe) {
+    streams.listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    struct sockaddr_un address = {.sun_family = AF_UNIX, .sun_path = "attach"};
+    // Bound by a name relative to the state directory (root-only), never a path of the task's.
+    if (streams.listener < 0 || fchdir(statefd) != 0) return failure_of(STEP_PIPE, errno, "attach");
+    int bound = bind(streams.listener, (struct sockaddr *)&address, sizeof address);
+    int saved = errno;
+    if (bound == 0) fchmodat(statefd, "attach", 0600, 0);
+    if (chdir("/") != 0 || bound != 0 || listen(streams.listener, 8) != 0)
+      return failure_of(STEP_PIPE, bound != 0 ? saved : errno, "attach");
+  }
+  return failure_of(0, 0, NULL);
+}
+
+// In a child of the supervisor: none of the supervisor's ends of the streams goes along.
+static void close_streams(void) {
+  for (int i = 0; i < streams.noutputs; i++) {
+    if (streams.outputs[i].fd >= 0) close(streams.outputs[i].fd);
+    close(streams.outputs[i].log);
+    if (streams.outputs[i].index >= 0) close(streams.outputs[i].index);
+  }
+  if (streams.stdin_write >= 0) close(streams.stdin_write);
+  if (streams.listener >= 0) close(streams.listener);
+}
+
+// Relays until WATCHED (the init, or a chroot's command) has exited (it is not reaped here),
+// then takes what its streams still hold.
+static void serve_streams(pid_t watched) {
+  int pidfd = (int)syscall(SYS_pidfd_open, watched, 0);
+  if (streams.master >= 0) {  // the terminal (from await_exec) is the one output
+    fcntl(streams.master, F_SETFL, O_NONBLOCK);
+    streams.outputs[0].fd = streams.master;
+  }
+  int exited = 0;
+  while (!exited) {
+    struct pollfd fds[3 + 2 + MAX_CLIENTS];  // the pidfd, two outputs, stdin, the listener, the clients
+    int n = 0, held = 0;
+    for (int i = 0; i < MAX_CLIENTS; i++)
+      if (streams.clients[i].fd >= 0 && streams.clients[i].outlen > CLIENT_BACKLOG) held = 1;
+    fds[n++] = (struct pollfd){pidfd, POLLIN, 0};
+    for (int i = 0; i < streams.noutputs; i++) {
+      short events = held ? 0 : POLLIN;
+      if (streams.outputs[i].fd == streams.master && streams.inputlen) events |= POLLOUT;
+      fds[n++] = (struct pollfd){streams.outputs[i].fd, events, 0};
+    }
+    fds[n++] = (struct pollfd){streams.stdin_write, streams.inputlen || streams.stdin_closing ? POLLOUT : 0, 0};
+    fds[n++] = (struct pollfd){streams.listener, POLLIN, 0};
+    for (int i = 0; i < MAX_CLIENTS; i++) {
+      struct client *c = &streams.clients[i];
+      short events = (streams.inputlen < MAX_FRAME ? POLLIN : 0) | (c->outlen ? POLLOUT : 0);
+      fds[n++] = (struct pollfd){c->fd, events, 0};
+    }
+    // Without a pidfd (a kernel before 5.3), look every 100 ms.
+    int ready = poll(fds, (nfds_t)n, pidfd >= 0 ? -1 : 100);
+    if (ready < 0 && errno != EINTR) break;
+    if (pidfd >= 0 && (fds[0].revents & POLLIN)) exited = 1;
+    if (pidfd < 0) {
+      siginfo_t info = {0};
+      if (waitid(P_PID, (id_t)watched, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == watched) exited = 1;
+    }
+    int k = 1;
+    for (int i = 0; i < streams.noutputs; i++, k++) {
+      if (fds[k].revents & (POLLIN | POLLHUP | POLLERR)) read_output(&streams.outputs[i]);
+    }
+    // POLLERR on the write end: the command closed its stdin; it takes no more.
+    if (fds[k].revents & (POLLERR | POLLHUP)) close_stdin();
+    else if (fds[k].revents) flush_input();
+    k++;
+    if (fds[k++].revents & POLLIN) accept_client();
+    for (int i = 0; i < MAX_CLIENTS; i++, k++) {
+      struct client *c = &streams.clients[i];
+      if (c->fd >= 0 && (fds[k].revents & POLLOUT)) flush_client(c);
+      if (c->fd >= 0 && (fds[k].revents & (POLLIN | POLLHUP | POLLERR))) read_client(c);
+    }
+    if (streams.inputlen) flush_input();
+  }
+  if (pidfd >= 0) close(pidfd);
+  close_stdin();
+  // What the command wrote before it ended is in its pipes (or terminal) now: into the logs
+  // before the end is recorded, so a reader that stops at exit.json has all of it.
+  for (int i = 0; i < streams.noutputs; i++) {
+    struct output *o = &streams.outputs[i];
+    while (o->fd >= 0) {
+      struct pollfd p = {o->fd, POLLIN, 0};
+      if (poll(&p, 1, 0) <= 0) break;
+      read_output(o);
+    }
+  }
+}
+
+// The task's end, told to every client; the socket goes. Then whatever processes a chroot's
+// command left behind still write goes into the logs until they close their ends.
+static void end_streams(int status) {
+  if (streams.listener >= 0) {
+    unlinkat(streams.statefd, "attach", 0);
+    close(streams.listener);
+    streams.listener = -1;
+  }
+  unsigned char word[4] = {(unsigned char)((unsigned)status >> 24), (unsigned char)(status >> 16),
+                           (unsigned char)(status >> 8), (unsigned char)status};
+  for (int i = 0; i < MAX_CLIENTS; i++) {
+    struct client *c = &streams.clients[i];
+    if (c->fd < 0) continue;
+    queue_frame(c, 'x', word, sizeof word);
+    if (c->fd < 0) continue;
+    // A last flush, blocking for two seconds at most.
+    fcntl(c->fd, F_SETFL, 0);
+    struct timeval timeout = {2, 0};
+    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+    flush_client(c);
+    if (c->fd >= 0) drop_client(c);
+  }
+  for (int i = 0; i < streams.noutputs; i++) {
+    struct output *o = &streams.outputs[i];
+    // Blocking reads to EOF (a master gives EIO once no process holds its slave).
+    if (o->fd >= 0) fcntl(o->fd, F_SETFL, 0);
+    while (o->fd >= 0) read_output(o);
+  }
+}
+
 // Makes the plan's cgroups and writes its limits, before any process is inside.
 static void make_cgroups(struct plan *plan) {
   for (int i = 0; i < plan->ncgroups; i++) {
@@ -2099,6 +2554,8 @@ static int run_jailed(struct plan *plan, int statefd, char **command, char **arg
       report_failure(failure_of(STEP_BIND, EBADF, plan->steps[i].a));
   // Cgroups first, limits written before any process is inside.
   make_cgroups(plan);
+  struct failure prepared = prepare_streams(plan, statefd);
+  if (prepared.step != 0) fail_and_clean(plan, prepared);
 
   int channel[2], go[2], status[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, channel) != 0 ||
@@ -2142,6 +2599,7 @@ static int run_jailed(struct plan *plan, int statefd, char **command, char **arg
     close(go[1]);
     close(status[0]);
     close(REPORT_FD);
+    close_streams();
     run_init(plan, command, go[0], channel[1], status[1], argv, argc);
   }
   close(channel[1]);
@@ -2182,8 +2640,10 @@ static int run_jailed(struct plan *plan, int statefd, char **command, char **arg
   close(go[1]);
 
   struct failure failure;
-  pid_t pid = await_exec(channel[0], &failure);
+  pid_t pid = await_exec(channel[0], &failure, &streams.master);
   close(channel[0]);
+  if (failure.step == 0 && pid > 0 && plan->terminal && streams.master < 0)
+    failure = failure_of(STEP_CONSOLE, EPROTO, "no terminal from the command");
   if (failure.step != 0 || pid <= 0) {
     int init_status = 0;
     wait_for(init, &init_status);
@@ -2209,6 +2669,7 @@ static int run_jailed(struct plan *plan, int statefd, char **command, char **arg
     _exit(1);
   }
   detach_from_streams();
+  if (streams.active) serve_streams(init);
 
   int init_status = 0, command_status;
   pid_t waited = wait_for(init, &init_status);
@@ -2223,6 +2684,7 @@ static int run_jailed(struct plan *plan, int statefd, char **command, char **arg
     write_exit_record(statefd, command_status);
   else if (waited == init)
     write_exit_record(statefd, init_status);
+  if (streams.active) end_streams(n == (ssize_t)sizeof command_status ? command_status : init_status);
   stop_network(plan);
   remove_cgroups(plan);
   return 0;
@@ -2230,13 +2692,15 @@ static int run_jailed(struct plan *plan, int statefd, char **command, char **arg
 
 static int run_chrooted(struct plan *plan, int statefd, char **command) {
   int channel[2];
+  struct failure prepared = prepare_streams(plan, statefd);
+  if (prepared.step != 0) report_failure(prepared);
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, channel) != 0)
     report_failure(failure_of(STEP_PIPE, errno, ""));
-  (void)plan;
   pid_t child = fork();
   if (child < 0) report_failure(failure_of(STEP_FORK, errno, ""));
   if (child == 0) {
     close(channel[0]);
+    close_streams();
     // The root by descriptor, never by a path that could be swapped meanwhile.
     if (fchdir(ROOT_FD) != 0 || chroot(".") != 0) {
       send_failure(channel[1], failure_of(STEP_CHROOT, errno, "the task's root"));
@@ -2247,7 +2711,7 @@ static int run_chrooted(struct plan *plan, int statefd, char **command) {
   }
   close(channel[1]);
   struct failure failure;
-  await_exec(channel[0], &failure);
+  await_exec(channel[0], &failure, NULL);
   close(channel[0]);
   if (failure.step != 0) {
     wait_for(child, NULL);
@@ -2263,18 +2727,21 @@ static int run_chrooted(struct plan *plan, int statefd, char **command) {
     _exit(1);
   }
   detach_from_streams();
-  int status;
+  if (streams.active) serve_streams(child);
+  int status = 0;
   if (wait_for(child, &status) == child) write_exit_record(statefd, status);
+  if (streams.active) end_streams(status);
   return 0;
 }
 
 
 // --- the OCI runtime (tasker-runtime): a container, an exec -----------------------------------
 
-// The container's terminal, made inside it (its own devpts) once its root is in place: the
-// master end goes to whoever listens on the console socket (containerd's shim), the slave end
-// becomes the process's controlling terminal and its stdio, as runc does.
-static struct failure make_console(const struct plan *plan) {
+// The container's (or task's) terminal, made inside it (its own devpts) once its root is in
+// place: the master end goes over SOCKET (an OCI console socket: to containerd's shim; a task's
+// exec channel: to its supervisor), the slave end becomes the process's controlling terminal
+// and its stdio, as runc does. Nothing of the host's terminal is ever given to the process.
+static struct failure make_console(const struct plan *plan, int socket) {
   int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (master < 0) return failure_of(STEP_CONSOLE, errno, "/dev/ptmx");
   if (unlockpt(master) != 0) return failure_of(STEP_CONSOLE, errno, "unlockpt");
@@ -2298,9 +2765,8 @@ static struct failure make_console(const struct plan *plan) {
   c->cmsg_type = SCM_RIGHTS;
   c->cmsg_len = CMSG_LEN(sizeof(int));
   memcpy(CMSG_DATA(c), &master, sizeof master);
-  if (sendmsg(CONSOLE_FD, &message, MSG_NOSIGNAL) < 0) return failure_of(STEP_CONSOLE, errno, "the console socket");
+  if (sendmsg(socket, &message, MSG_NOSIGNAL) < 0) return failure_of(STEP_CONSOLE, errno, "the console socket");
   close(master);
-  close(CONSOLE_FD);
   if (setsid() < 0 && errno != EPERM) return failure_of(STEP_CONSOLE, errno, "setsid");
   if (ioctl(slave, TIOCSCTTY, 0) != 0) return failure_of(STEP_CONSOLE, errno, "TIOCSCTTY");
   if (dup2(slave, 0) < 0 || dup2(slave, 1) < 0 || dup2(slave, 2) < 0) return failure_of(STEP_CONSOLE, errno, "dup2");
@@ -2399,8 +2865,9 @@ static void run_container(const struct plan *plan, char **command, int go, int c
   failure = build_jail(plan);
   if (failure.step != 0) fail_command(plan, channel, failure);
   if (plan->terminal) {
-    failure = make_console(plan);
+    failure = make_console(plan, CONSOLE_FD);
     if (failure.step != 0) fail_command(plan, channel, failure);
+    close(CONSOLE_FD);
   } else {
     setsid();
   }
@@ -2541,15 +3008,16 @@ static int run_exec(struct plan *plan, char **command) {
     close(channel[0]);
     close(REPORT_FD);
     if (plan->terminal) {
-      failure = make_console(plan);
+      failure = make_console(plan, CONSOLE_FD);
       if (failure.step != 0) fail_command(plan, channel[1], failure);
+      close(CONSOLE_FD);
     } else {
       setsid();
     }
     finish_exec(plan, command, channel[1]);
   }
   close(channel[1]);
-  await_exec(channel[0], &failure);
+  await_exec(channel[0], &failure, NULL);
   close(channel[0]);
   if (failure.step != 0) {
     wait_for(child, NULL);

@@ -126,6 +126,23 @@ struct PlanDocumentTests {
     }
   }
 
+  /// A task's stream records (`run -i/-t`, the log relay) cross intact, in both isolations.
+  @Test(arguments: [Isolation.jail, .chroot])
+  func theStreamRecordsCrossWhole(isolation: Isolation) throws {
+    var plan = try JailPlan.make(
+      id: id, options: JailOptions(isolation: isolation, network: isolation == .jail ? .none : .host), host: hybrid)
+    if isolation == .jail { plan.terminal = .init(rows: 50, columns: 132) }
+    plan.logRelay = true
+    plan.stdinPipe = true
+    let document = plan.document(workdir: "/")
+    let parsed = try parsedBySupervisor(document)
+    #expect(parsed.status == 0, "\(parsed.stderr)")
+    #expect(parsed.stdout == document)
+    for record in ["log-relay\n", "stdin-pipe\n"] + (isolation == .jail ? ["terminal\t50\t132\n"] : []) {
+      #expect(document.contains("\n" + record), "\(record)")
+    }
+  }
+
   @Test func theStandardProfileCrossesWhole() throws {
     let plan = try JailPlan.make(id: id, options: JailOptions(), host: pureV2)
     let rules = try #require(plan.seccomp).rules
@@ -162,6 +179,8 @@ struct PlanDocumentTests {
     "tasker-plan\t2\nisolation\tjail\nworkdir\t/\nend",  // last line unterminated
     "tasker-plan\t2\nisolation\tjail\nend\n",  // no workdir
     "tasker-plan\t2\nisolation\tjail\nworkdir\t/\nfrobnicate\nend\n",  // unknown record
+    "tasker-plan\t2\nisolation\tjail\nworkdir\t/\nlog-relay\tyes\nend\n",  // a flag record with a field
+    "tasker-plan\t2\nisolation\tjail\nworkdir\t/\nstdin-pipe\t1\nend\n",
     "tasker-plan\t2\nisolation\tjail\nworkdir\t/\nmkdir\tx\n999999\nend\n",  // bad mode
     "tasker-plan\t2\nisolation\tjail\nworkdir\t/%zz\nend\n",  // bad escape
     "tasker-plan\t2\nisolation\tjail\nworkdir\t/%00\nend\n",  // NUL

@@ -38,4 +38,12 @@ struct Sandbox {
   }
 
   func tasksOnRecord() -> [String] { listing(state.appendingPathComponent("tasks")) }
+
+  /// Ends and removes every task still on record (a test that failed half-way may leave one
+  /// running), then the scratch directory.
+  func removeEverything() {
+    let ids = tasksOnRecord().filter { !$0.hasPrefix(".") }
+    if !ids.isEmpty { _ = try? tasker(["rm", "--force"] + ids) }
+    scratch.remove()
+  }
 }
