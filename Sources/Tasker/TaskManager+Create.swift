@@ -49,7 +49,8 @@ extension TaskManager {
       try store.claimName(name, for: id)
       cleanup.name = name
     }
-    let plan = try JailPlan.make(id: id, options: spec.jail, host: CgroupHost.detect())
+    var plan = try JailPlan.make(id: id, options: spec.jail, host: CgroupHost.detect())
+    plan.restart = spec.restart
     if let pasta = plan.networkSetup.first, access(pasta, X_OK) != 0 {
       throw TaskerError(
         .startFailed,
@@ -86,7 +87,8 @@ extension TaskManager {
       logged: spec.output == .logFiles, createdAt: Date(), isolation: plan.isolation,
       initPID: started.initPID, initStartTime: started.initStartTime,
       cgroups: plan.isolation == .jail ? plan.measurements : nil,
-      cgroupDirectories: plan.cgroups.filter { !$0.isParent }.map(\.path))
+      cgroupDirectories: plan.cgroups.filter { !$0.isParent }.map(\.path), stopSignal: spec.stopSignal,
+      restartPolicy: spec.restart == .no ? nil : spec.restart.description)
     do {
       try store.commit(record)
     } catch {
@@ -133,7 +135,7 @@ extension TaskManager {
     if tasker_make_mount_point(root, nodev ? 1 : 0) != 0 { throw fail(SystemError("mount", path: root, errno: errno)) }
   }
 
-  private struct Started {
+  struct Started {
     var pid: Int32
     var startTime: UInt64
     var supervisorPID: Int32
@@ -147,6 +149,18 @@ extension TaskManager {
   private func startSupervisor(id: TaskID, spec: TaskSpec, plan: JailPlan, root: String, view: String)
     throws(TaskerError) -> Started
   {
+    let document = Array(plan.document(workdir: spec.workdir, reportRootfs: view).utf8)
+    try keepForLater(id: id, spec: spec, document: document)
+    let text = try spawnSupervisor(
+      id: id, command: spec.command, environment: spec.environment ?? TaskSpec.defaultEnvironment,
+      output: spec.output, document: document, root: root)
+    return try parseReport(text, command: spec.command, workdir: spec.workdir, rootfs: view)
+  }
+
+  /// Starts the supervisor with `document` as its plan; returns its report line.
+  func spawnSupervisor(
+    id: TaskID, command: [String], environment: [String], output: TaskOutput, document: [UInt8], root: String
+  ) throws(TaskerError) -> String {
     var owned: [Int32] = []
     defer { for fd in owned { close(fd) } }
     func check(_ fd: Int32, _ call: String, _ path: String) throws(TaskerError) -> Int32 {
@@ -163,7 +177,7 @@ extension TaskManager {
     let stdin = try openOrThrow("/dev/null", O_RDONLY)
     let stdout: Int32
     let stderr: Int32
-    switch spec.output {
+    switch output {
     case .logFiles:
       stdout = try openOrThrow(store.stdoutPath(of: id), O_WRONLY | O_CREAT | O_APPEND)
       stderr = try openOrThrow(store.stderrPath(of: id), O_WRONLY | O_CREAT | O_APPEND)
@@ -171,7 +185,6 @@ extension TaskManager {
       stdout = out
       stderr = err
     }
-    let document = Array(plan.document(workdir: spec.workdir, reportRootfs: view).utf8)
     let planFD = try check(tasker_memfd("tasker-plan", document, document.count), "memfd_create", "plan")
     let stateFD = try openOrThrow(store.directory(of: id), TASKER_O_PATH | O_DIRECTORY | O_NOFOLLOW)
     let rootFD = try openOrThrow(root, TASKER_O_PATH | O_DIRECTORY | O_NOFOLLOW)
@@ -186,8 +199,7 @@ extension TaskManager {
     do {
       // Descriptor 7 of the new process is the sealed copy, which it is executed from.
       supervisor = try spawnProcess(
-        path: "/proc/self/fd/7", arguments: ["tasker-supervisor", "--"] + spec.command,
-        environment: spec.environment ?? TaskSpec.defaultEnvironment,
+        path: "/proc/self/fd/7", arguments: ["tasker-supervisor", "--"] + command, environment: environment,
         fds: [stdin, stdout, stderr, report[1], planFD, stateFD, rootFD, program])
     } catch {
       close(report[1])
@@ -197,11 +209,28 @@ extension TaskManager {
     close(report[1])
     // The supervisor's first half exits as soon as it has detached.
     _ = try? waitForChild(supervisor)
-    let text = (try? readAll(fd: report[0], limit: 4096)).map { String(decoding: $0, as: UTF8.self) } ?? ""
-    return try parseReport(text, spec: spec, rootfs: view)
+    return (try? readAll(fd: report[0], limit: 4096)).map { String(decoding: $0, as: UTF8.self) } ?? ""
   }
 
-  private func parseReport(_ text: String, spec: TaskSpec, rootfs: String) throws(TaskerError) -> Started {
+  /// What `restart` and `exec` read later, root-only in the task's state directory: the plan
+  /// document (restart starts the supervisor again with it) and, for a jail, the task as an
+  /// OCI runtime spec (exec lowers its process's rights from it).
+  private func keepForLater(id: TaskID, spec: TaskSpec, document: [UInt8]) throws(TaskerError) {
+    do {
+      try writeFileAtomically(store.planPath(of: id), document, mode: 0o600)
+      if spec.jail.isolation == .jail {
+        let runtimeSpec = try RuntimeSpec.task(id: id, options: spec.jail)
+        let bytes = try JSONEncoder.tasker.encode(runtimeSpec)
+        try writeFileAtomically(store.specPath(of: id), Array(bytes), mode: 0o600)
+      }
+    } catch let error as TaskerError {
+      throw error
+    } catch {
+      throw TaskerError(.system, "cannot start task: \(error)", cause: SendableDescription(error))
+    }
+  }
+
+  func parseReport(_ text: String, command: [String], workdir: String, rootfs: String) throws(TaskerError) -> Started {
     let line = text.split(separator: "\n").first.map(String.init) ?? ""
     let fields = line.split(separator: " ", maxSplits: 3, omittingEmptySubsequences: true).map(String.init)
     if fields.first == "ok" {
@@ -220,7 +249,7 @@ extension TaskManager {
     }
     let step = fields[1]
     let detail = fields.count > 3 ? fields[3] : ""
-    let program = spec.command[0]
+    let program = command[0]
     let reason = SystemError.describe(code)
     switch (step, code) {
     case ("exec", ENOENT):
@@ -228,7 +257,7 @@ extension TaskManager {
     case ("exec", EACCES), ("exec", ENOEXEC), ("exec", EISDIR):
       throw TaskerError(.commandNotExecutable, "command not executable: \(program): \(reason)")
     case ("chdir", _):
-      throw TaskerError(.startFailed, "cannot start task: working directory \(spec.workdir): \(reason)")
+      throw TaskerError(.startFailed, "cannot start task: working directory \(workdir): \(reason)")
     case ("chroot", _):
       throw TaskerError(.startFailed, "cannot start task: chroot(\"\(rootfs)\"): \(reason)")
     case ("network", _):

@@ -1,3 +1,4 @@
+import Glibc
 import TaskerArchive
 
 /// Where a task's stdout and stderr go.
@@ -37,6 +38,10 @@ public struct TaskSpec: Sendable {
   /// Skip archive members that would escape the task's directory (reported in
   /// `TaskHandle.warnings`) instead of failing the create.
   public var skipUnsafeMembers: Bool
+  /// The signal `stop` sends before SIGKILL (`--stop-signal`).
+  public var stopSignal: Int32 = SIGTERM
+  /// When the supervisor starts the command again after it ends (`--restart`).
+  public var restart: RestartPolicy = .no
 
   /// The default environment with `variables` (`K=V`) laid over it: a later value of a name
   /// replaces an earlier one, and PATH and HOME keep their defaults unless given.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Glibc
 import Tasker
 import TaskerArchive
+import TaskerSystem
 
 /// The options and arguments `create` and `run` share.
 struct CreateOptions: ParsableArguments {
@@ -109,6 +110,18 @@ struct CreateOptions: ParsableArguments {
       valueName: "policy"))
   var pull: PullPolicy = .missing
 
+  @Option(
+    name: .customLong("stop-signal"),
+    help: ArgumentHelp("The signal stop sends first (default SIGTERM).", valueName: "signal"))
+  var stopSignal: String?
+
+  @Option(
+    name: .long,
+    help: ArgumentHelp(
+      "When the command is started again after it ends: no (default), on-failure[:N], always.",
+      valueName: "policy"))
+  var restart: String?
+
   @Flag(name: [.short, .long], help: "No progress display while the image is fetched.")
   var quiet = false
 
@@ -136,6 +149,12 @@ struct CreateOptions: ParsableArguments {
     }
     if let maxSize, ResourceLimits.parseSize(maxSize) == nil {
       throw ValidationError("invalid --max-size \"\(maxSize)\": use bytes or a number with k, m, g (10G)")
+    }
+    if let stopSignal, Signals.parse(stopSignal) == nil {
+      throw ValidationError("unknown --stop-signal \"\(stopSignal)\"")
+    }
+    if let restart, RestartPolicy(parsing: restart) == nil {
+      throw ValidationError("invalid --restart \"\(restart)\": use no, on-failure, on-failure:N or always")
     }
     if let maxEntries, maxEntries < 1 { throw ValidationError("--max-entries must be at least 1") }
     if let pidsLimit, pidsLimit < 1 { throw ValidationError("--pids-limit must be at least 1") }
@@ -195,6 +214,13 @@ struct CreateOptions: ParsableArguments {
 
   /// The task to create.
   func spec() throws -> TaskSpec {
+    var spec = try baseSpec()
+    spec.stopSignal = stopSignal.flatMap(Signals.parse) ?? SIGTERM
+    spec.restart = restart.flatMap(RestartPolicy.init(parsing:)) ?? .no
+    return spec
+  }
+
+  private func baseSpec() throws -> TaskSpec {
     TaskSpec(
       image: image, command: try commandWords(), sha256: sha256, environment: TaskSpec.environment(merging: env),
       workdir: workdir, stallTimeout: timeout, name: name,
@@ -262,7 +288,7 @@ extension CreateOptions {
     "--network", "--publish", "-p", "--cap-add", "--cap-drop", "--privileged", "--security-opt", "--memory",
     "--pids-limit", "--cpus",
     "--max-size",
-    "--max-entries", "--pull", "--quiet", "--skip-unsafe-members", "--root",
+    "--max-entries", "--pull", "--quiet", "--skip-unsafe-members", "--root", "--stop-signal", "--restart",
   ]
 }
 

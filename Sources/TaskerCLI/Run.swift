@@ -42,6 +42,7 @@ struct Run: AsyncParsableCommand {
       printError(error.message)
       throw ExitCode(1)
     }
+    if final.oomKilled { printError("task \(handle.id) ran out of memory: the kernel's OOM killer ended it") }
     if rm { _ = try? await manager.remove(handle.id.rawValue, force: true) }
     guard let code = final.shellExitStatus else {
       printError("task \(handle.id) ended without a recorded exit status")

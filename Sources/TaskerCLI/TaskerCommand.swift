@@ -22,7 +22,7 @@ struct TaskerCommand: AsyncParsableCommand {
       """,
     subcommands: [
       Create.self, Run.self, HealthCheck.self, SendSignal.self, List.self, Logs.self, Wait.self, Remove.self,
-      Images.self, Prune.self,
+      Images.self, Prune.self, Stop.self, Restart.self, Exec.self, Stats.self, Export.self,
     ]
   )
 
