@@ -77,6 +77,15 @@ extension TaskManager {
       try profile.filter(capabilities: capabilities)
     }
     plan.user = exec.user
+    if let user = exec.user, user.uid != 0 {
+      // The bounding set goes before the change of user, which clears the effective set (and
+      // with it CAP_SETPCAP): the OCI path's order. Its exec then gives a user other than root
+      // no capability, as podman's does.
+      plan.capabilities = nil
+      plan.capabilitySets = JailPlan.CapabilitySets(
+        bounding: capabilities, effective: capabilities, inheritable: Capabilities(mask: 0), permitted: capabilities,
+        ambient: Capabilities(mask: 0))
+    }
     plan.terminal = exec.terminal
     plan.cgroups = (record.cgroupDirectories ?? []).filter(pathExists).map {
       JailPlan.Cgroup(path: $0, isParent: false, required: true)

@@ -28,7 +28,7 @@ public enum TreeArchiver {
       throw Failure(description: "\(SystemError("fstat", path: "the root", errno: errno))")
     }
     var walker = Walker(archive: archive, device: info.st_dev)
-    try walker.directory(root, prefix: "")
+    try walker.directory(root, prefix: [])
     guard archive_write_close(archive) == ARCHIVE_OK else { throw Failure(description: message(archive)) }
   }
 
@@ -40,7 +40,7 @@ public enum TreeArchiver {
     let archive: OpaquePointer
     let device: UInt
     /// The first name each (inode) with several links was written under.
-    var linked: [UInt: String] = [:]
+    var linked: [UInt: [CChar]] = [:]
     var buffer = [UInt8](repeating: 0, count: 64 * 1024)
 
     init(archive: OpaquePointer, device: UInt) {
@@ -48,20 +48,23 @@ public enum TreeArchiver {
       self.device = device
     }
 
-    mutating func directory(_ fd: Int32, prefix: String) throws(Failure) {
-      guard let stream = fdopendir(dup(fd)) else { throw failure("opendir", prefix, errno) }
+    /// Names are bytes (NUL-terminated), as the file system has them: not every name is UTF-8.
+    mutating func directory(_ fd: Int32, prefix: [CChar]) throws(Failure) {
+      guard let stream = fdopendir(dup(fd)) else { throw failure("opendir", prefix + [0], errno) }
       defer { closedir(stream) }
-      var names: [String] = []
+      var names: [[CChar]] = []
       while let entry = readdir(stream) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) {
-          String(cString: $0.bindMemory(to: CChar.self).baseAddress!)
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+          Array(raw.bindMemory(to: CChar.self).prefix { $0 != 0 })
         }
-        if name != "." && name != ".." { names.append(name) }
+        if name != [46] && name != [46, 46] { names.append(name) }
       }
-      for name in names.sorted() { try member(parent: fd, name: name, path: prefix + name) }
+      for name in names.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+        try member(parent: fd, name: name + [0], path: prefix + name + [0])
+      }
     }
 
-    mutating func member(parent: Int32, name: String, path: String) throws(Failure) {
+    mutating func member(parent: Int32, name: [CChar], path: [CChar]) throws(Failure) {
       var info = stat()
       guard fstatat(parent, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else {
         if errno == ENOENT { return }  // gone while the tree was read
@@ -87,7 +90,7 @@ public enum TreeArchiver {
         guard fd >= 0 else { throw failure("openat", path, errno) }
         try attributes(fd, entry, path)
         try header(entry, path)
-        try directory(fd, prefix: path + "/")
+        try directory(fd, prefix: path.dropLast() + [47])
         return
       case S_IFLNK:
         var target = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
@@ -110,7 +113,7 @@ public enum TreeArchiver {
         var opened = stat()
         // The file read is the one looked at (not something renamed over it meanwhile).
         guard fstat(fd, &opened) == 0, opened.st_ino == info.st_ino, opened.st_mode & S_IFMT == S_IFREG else {
-          throw Failure(description: "\"\(path)\" changed while it was read")
+          throw Failure(description: "\"\(shown(path))\" changed while it was read")
         }
         archive_entry_set_size(entry, Int64(opened.st_size))
         try attributes(fd, entry, path)
@@ -139,15 +142,15 @@ public enum TreeArchiver {
       try header(entry, path)
     }
 
-    func header(_ entry: OpaquePointer, _ path: String) throws(Failure) {
+    func header(_ entry: OpaquePointer, _ path: [CChar]) throws(Failure) {
       let rc = archive_write_header(archive, entry)
       guard rc == ARCHIVE_OK || rc == ARCHIVE_WARN else {
-        throw Failure(description: "\"\(path)\": \(TreeArchiver.message(archive))")
+        throw Failure(description: "\"\(shown(path))\": \(TreeArchiver.message(archive))")
       }
     }
 
     /// The extended attributes of the open file `fd`.
-    func attributes(_ fd: Int32, _ entry: OpaquePointer, _ path: String) throws(Failure) {
+    func attributes(_ fd: Int32, _ entry: OpaquePointer, _ path: [CChar]) throws(Failure) {
       let size = flistxattr(fd, nil, 0)
       if size < 0 {
         if errno == ENOTSUP { return }
@@ -171,8 +174,14 @@ public enum TreeArchiver {
       }
     }
 
-    func failure(_ call: String, _ path: String, _ code: Int32) -> Failure {
-      Failure(description: "\(SystemError(call, path: path.isEmpty ? "/" : path, errno: code))")
+    func failure(_ call: String, _ path: [CChar], _ code: Int32) -> Failure {
+      Failure(description: "\(SystemError(call, path: shown(path), errno: code))")
+    }
+
+    /// A member's name for a message (invalid UTF-8 shown as U+FFFD).
+    func shown(_ path: [CChar]) -> String {
+      let bytes = path.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+      return bytes.isEmpty ? "/" : String(decoding: bytes, as: UTF8.self)
     }
   }
 }
