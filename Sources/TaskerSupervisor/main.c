@@ -14,7 +14,10 @@
 //     ok CMD_PID CMD_START SUPERVISOR_PID SUPERVISOR_START INIT_PID INIT_START
 // or  error STEP ERRNO DETAIL
 // then waits for the command and records its end in exit.json of the state directory (written
-// to a temporary name, then renamed).
+// to a temporary name, then renamed): the exit code or signal, whether the OOM killer ended a
+// process of the task's memory cgroup, and the restarts so far. With a restart policy (the
+// "restart" record) it then starts the command again (see supervise); each restart's
+// processes go to run.json.
 //
 // The plan is one versioned document (Sources/Tasker/JailPlan+Document.swift writes it): lines
 // of tab-separated fields, each field percent-encoded (%25 %09 %0A), the first line
