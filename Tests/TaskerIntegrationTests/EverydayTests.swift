@@ -49,6 +49,10 @@ struct EverydayTests {
     #expect(listed == id + "\n")
     // stdin is /dev/null unless -i.
     #expect(try box.tasker(["exec", id, "readlink", "/proc/self/fd/0"]).stdout == "/dev/null\n")
+    let piped = try run(
+      "/bin/sh", ["-c", "echo typed | \"$0\" exec -i \"$1\" cat", taskerPath, id],
+      environment: ["TASKER_ROOT": box.state.path])
+    #expect(piped.stdout == "typed\n", "\(piped.stderr)")
   }
 
   @Test func execProcessesEndWithTheTask() throws {
@@ -232,6 +236,14 @@ struct EverydayTests {
       ])
     defer { _ = try? box.tasker(["rm", "--force", id]) }
     #expect(try eventually { FileManager.default.fileExists(atPath: box.downloads.path + "/\(id)/ready") })
+    let script = "/usr/bin/script"
+    if FileManager.default.isExecutableFile(atPath: script) {
+      let onTerminal = try run(
+        script, ["-qec", "\(taskerPath) export \(id); echo status $?", "/dev/null"],
+        environment: ["TASKER_ROOT": box.state.path])
+      #expect(onTerminal.stdout.contains("refusing to write a tar archive to a terminal"), "\(onTerminal.stdout)")
+      #expect(onTerminal.stdout.contains("status 64"))
+    }
     let archive = box.scratch.url.appendingPathComponent("exported.tar").path
     let exported = try box.tasker(["export", "-o", archive, id])
     #expect(exported.status == 0, "\(exported.stderr)")
