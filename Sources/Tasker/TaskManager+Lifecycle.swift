@@ -98,6 +98,17 @@ extension TaskManager {
       {
         waited += 1
       }
+      // A restart policy may go on with it (the check at the top), or may have already: while
+      // its supervisor lives, the task's latest processes are looked for again.
+      if record.restartPolicy != nil, let supervisor,
+        store.exitRecord(of: id) != nil || !supervisor.waitForExit(timeoutMilliseconds: 0)
+      {
+        if let again = try? store.record(of: id), again.pid != record.pid || again.startTime != record.startTime {
+          record = again
+          command = try? ProcessHandle.open(pid: record.pid, expectedStartTime: record.startTime)
+        }
+        continue
+      }
       _ = onTick()
       return status(of: id, record: record)
     }

@@ -2045,13 +2045,13 @@ static int report_restarted(int statefd, const char *line) {
 // read this): then no record will ever claim the task, and the caller ends it.
 static int report_started(int statefd, const char *line, const char *rootfs) {
   if (!rootfs) rootfs = "";
-  if (restart_count > 0) return report_restarted(statefd, line);
   int fd = openat(statefd, "supervisor.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd >= 0) {
     dprintf(fd, "%srootfs %s\n", line, rootfs);
     close(fd);
     renameat(statefd, "supervisor.tmp", statefd, "supervisor");
   }
+  if (restart_count > 0) return report_restarted(statefd, line);
   size_t len = strlen(line);
   ssize_t n = write(REPORT_FD, line, len);
   close(REPORT_FD);
