@@ -53,6 +53,12 @@ extension TaskManager {
     }
   }
 
+  /// Keeps the task's restart policy from starting its command again (what `stop` does first;
+  /// `run` does it before it passes on Ctrl-C, which then ends the task for good).
+  public func preventRestart(_ idText: String) throws(TaskerError) {
+    store.markStopping(try store.resolve(idText))
+  }
+
   // MARK: - restart
 
   /// Stops the task if it runs (as `stop`), then starts its command again over the same root

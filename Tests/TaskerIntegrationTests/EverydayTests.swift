@@ -175,6 +175,29 @@ struct EverydayTests {
     #expect(try box.tasker(["create", "--restart", "sometimes", image, "true"]).status == 64)
   }
 
+  @Test(.timeLimit(.minutes(1))) func ctrlCEndsARunWithARestartPolicyForGood() throws {
+    let images = try Images.shared()
+    let box = try Sandbox()
+    defer { box.scratch.remove() }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: taskerPath)
+    process.arguments = [
+      "run", "--network", "none", "--restart", "always", "--name", "forever", images.url("busybox.tar.gz"), "sleep 30",
+    ]
+    process.environment = ["TASKER_ROOT": box.state.path, "PATH": "/usr/bin:/bin"]
+    process.currentDirectoryURL = box.downloads
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    defer { _ = try? box.tasker(["rm", "--force", "forever"]) }
+    #expect(try eventually { (try? box.json("forever"))?["status"] as? String == "sleeping" })
+    kill(process.processIdentifier, SIGINT)
+    process.waitUntilExit()
+    #expect(process.terminationStatus == 128 + SIGINT)
+    let status = try box.json("forever")
+    #expect(status["exists"] as? Bool == false)
+    #expect(status["restartCount"] as? Int == 0)
+  }
+
   @Test func anOutOfMemoryEndIsReportedAsSuch() throws {
     let images = try Images.shared()
     let box = try Sandbox(createOptions: ["--network", "none"])
