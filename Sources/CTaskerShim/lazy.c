@@ -100,6 +100,41 @@ FORWARD(archive, int, archive_entry_xattr_next,
         (struct archive_entry * e, const char **name, const void **value, size_t *size),
         (e, name, value, size))
 
+#define FORWARD_VOID(library, name, params, args)                           \
+  void name params {                                                        \
+    static void(*volatile target) params;                                   \
+    if (target == NULL) {                                                   \
+      pthread_once(&library##_once, load_##library);                        \
+      target = (void(*) params)symbol(library##_handle, #name);            \
+    }                                                                       \
+    target args;                                                            \
+  }
+
+// The writer, for `tasker export`.
+FORWARD(archive, struct archive *, archive_write_new, (void), ())
+FORWARD(archive, int, archive_write_free, (struct archive * a), (a))
+FORWARD(archive, int, archive_write_close, (struct archive * a), (a))
+FORWARD(archive, int, archive_write_set_format_pax_restricted, (struct archive * a), (a))
+FORWARD(archive, int, archive_write_open_fd, (struct archive * a, int fd), (a, fd))
+FORWARD(archive, int, archive_write_header, (struct archive * a, struct archive_entry *e), (a, e))
+FORWARD(archive, la_ssize_t, archive_write_data, (struct archive * a, const void *buffer, size_t size),
+        (a, buffer, size))
+FORWARD(archive, struct archive_entry *, archive_entry_new, (void), ())
+FORWARD_VOID(archive, archive_entry_free, (struct archive_entry * e), (e))
+FORWARD_VOID(archive, archive_entry_set_pathname, (struct archive_entry * e, const char *name), (e, name))
+FORWARD_VOID(archive, archive_entry_set_filetype, (struct archive_entry * e, unsigned int type), (e, type))
+FORWARD_VOID(archive, archive_entry_set_perm, (struct archive_entry * e, __LA_MODE_T mode), (e, mode))
+FORWARD_VOID(archive, archive_entry_set_uid, (struct archive_entry * e, la_int64_t uid), (e, uid))
+FORWARD_VOID(archive, archive_entry_set_gid, (struct archive_entry * e, la_int64_t gid), (e, gid))
+FORWARD_VOID(archive, archive_entry_set_size, (struct archive_entry * e, la_int64_t size), (e, size))
+FORWARD_VOID(archive, archive_entry_set_mtime, (struct archive_entry * e, time_t t, long ns), (e, t, ns))
+FORWARD_VOID(archive, archive_entry_set_symlink, (struct archive_entry * e, const char *link), (e, link))
+FORWARD_VOID(archive, archive_entry_set_hardlink, (struct archive_entry * e, const char *link), (e, link))
+FORWARD_VOID(archive, archive_entry_set_rdevmajor, (struct archive_entry * e, dev_t major), (e, major))
+FORWARD_VOID(archive, archive_entry_set_rdevminor, (struct archive_entry * e, dev_t minor), (e, minor))
+FORWARD_VOID(archive, archive_entry_xattr_add_entry,
+        (struct archive_entry * e, const char *name, const void *value, size_t size), (e, name, value, size))
+
 FORWARD(crypto, EVP_MD_CTX *, EVP_MD_CTX_new, (void), ())
 FORWARD(crypto, void, EVP_MD_CTX_free, (EVP_MD_CTX * c), (c))
 FORWARD(crypto, const EVP_MD *, EVP_sha256, (void), ())

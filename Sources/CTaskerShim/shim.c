@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/sendfile.h>
@@ -404,4 +405,41 @@ int tasker_http_fetch(struct tasker_http_request *request) {
   tasker_curl.easy_cleanup(curl);
   if (headers) tasker_curl.slist_free_all(headers);
   return (int)rc;
+}
+
+int tasker_receive_fd(int sock) {
+  char byte[64];
+  char control[CMSG_SPACE(sizeof(int))];
+  struct iovec iov = {byte, sizeof byte};
+  struct msghdr message = {0};
+  message.msg_iov = &iov;
+  message.msg_iovlen = 1;
+  message.msg_control = control;
+  message.msg_controllen = sizeof control;
+  ssize_t n;
+  do {
+    n = recvmsg(sock, &message, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return -1;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&message); c; c = CMSG_NXTHDR(&message, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(c), sizeof fd);
+      return fd;
+    }
+  errno = EPROTO;
+  return -1;
+}
+
+int tasker_window_size(int fd, unsigned short *rows, unsigned short *cols) {
+  struct winsize size;
+  if (ioctl(fd, TIOCGWINSZ, &size) != 0) return -1;
+  *rows = size.ws_row;
+  *cols = size.ws_col;
+  return 0;
+}
+
+int tasker_set_window_size(int fd, unsigned short rows, unsigned short cols) {
+  struct winsize size = {.ws_row = rows, .ws_col = cols};
+  return ioctl(fd, TIOCSWINSZ, &size);
 }

@@ -71,6 +71,11 @@ extension JailPlan {
     if stdinPipe { lines.append(["stdin-pipe"]) }
     if preservedDescriptors > 0 { lines.append(["preserve-fds", String(preservedDescriptors)]) }
     if noNewPrivileges { lines.append(["no-new-privileges"]) }
+    switch restart {
+    case .no: break
+    case .onFailure(let most): lines.append(["restart", "on-failure", String(most ?? 0)])
+    case .always: lines.append(["restart", "always", "0"])
+    }
     if let seccomp {
       lines.append(["seccomp", seccomp.defaultAction.planWord, String(seccomp.defaultErrno)])
       for rule in seccomp.rules {

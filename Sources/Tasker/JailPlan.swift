@@ -318,6 +318,8 @@ public struct JailPlan: Equatable, Sendable {
   /// The hooks' state document, around the `"status":...,"pid":...` the supervisor fills in.
   public var hookState: HookState?
   public var hooks: [Hook] = []
+  /// When the supervisor starts a task's command again after it ends.
+  public var restart: RestartPolicy = .no
 
   // MS_* flags from <sys/mount.h>.
   static let noSUID: UInt = 2
@@ -592,8 +594,9 @@ public struct JailPlan: Equatable, Sendable {
 
     // The v2 cgroup holds every process of the task (and counts them, and their CPU time, even
     // without controllers); the init is born in it (CLONE_INTO_CGROUP), which costs nothing.
-    // Moving a process into a cgroup costs an RCU grace period (about 20 ms here), so without
-    // limits no v1 cgroup is made: v1 measurements come with v1 limits.
+    // Memory and CPU are measured wherever the host can: without a v2 controller, in a v1
+    // cgroup of their own (moving the init into one costs an RCU grace period, about 20 ms
+    // here), not required.
     if let unified = host.unifiedMount {
       let path = own(unified, required: false)
       measurements.processes = path
@@ -606,7 +609,10 @@ public struct JailPlan: Equatable, Sendable {
         cgroupWrites = cgroupWrites.map { CgroupWrite(file: $0.file, value: $0.value, optional: true) }
       }
     }
-    if !limits.isEmpty, case .v1(let mount)? = host.placement(of: "cpuacct") {
+    if measurements.memory == nil, case .v1(let mount)? = host.placement(of: "memory") {
+      measurements.memory = .v1(own(mount, required: false))
+    }
+    if !limits.isEmpty || measurements.cpu == nil, case .v1(let mount)? = host.placement(of: "cpuacct") {
       measurements.cpu = .v1(own(mount, required: false))
     }
     cgroupWrites += limitWrites

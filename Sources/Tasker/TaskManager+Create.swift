@@ -74,6 +74,7 @@ extension TaskManager {
     plan.logRelay = spec.output == .logFiles
     plan.terminal = spec.terminal
     plan.stdinPipe = spec.interactive && spec.terminal == nil
+    plan.restart = spec.restart
     if let pasta = plan.networkSetup.first, access(pasta, X_OK) != 0 {
       throw TaskerError(
         .startFailed,
@@ -114,16 +115,19 @@ extension TaskManager {
     try TaskView.attach(root: root, downloadFD: downloadFD, downloadPath: downloadPath, name: id.rawValue)
     var environment = spec.environment ?? TaskSpec.defaultEnvironment
     var trees: [Int32] = []
+    var sources: [TreeSource] = []
     defer { for tree in trees { close(tree) } }
     // Shared locks on the volumes mounted, held until the record names them (see removeVolume).
     var volumeLocks: [Int32] = []
     defer { for lock in volumeLocks { close(lock) } }
     if plan.isolation == .jail {
       try prepareRoot(
-        &plan, environment: &environment, trees: &trees, locks: &volumeLocks, spec: spec, id: id, root: root)
+        &plan, environment: &environment, trees: &trees, sources: &sources, locks: &volumeLocks, spec: spec, id: id,
+        root: root)
     }
     let started = try startSupervisor(
-      id: id, spec: spec, plan: plan, environment: environment, trees: trees, root: root, view: rootfs)
+      id: id, spec: spec, plan: plan, environment: environment, trees: trees, sources: sources, root: root,
+      view: rootfs)
     let volumes = spec.jail.mounts.compactMap { mount -> String? in
       if case .volume(let name) = mount.source { return name }
       return nil
@@ -137,7 +141,8 @@ extension TaskManager {
       initPID: started.initPID, initStartTime: started.initStartTime,
       cgroups: plan.isolation == .jail ? plan.measurements : nil,
       cgroupDirectories: plan.cgroups.filter { !$0.isParent }.map(\.path), volumes: volumes.isEmpty ? nil : volumes,
-      interactive: spec.interactive ? true : nil, terminal: spec.terminal != nil ? true : nil)
+      interactive: spec.interactive ? true : nil, terminal: spec.terminal != nil ? true : nil,
+      stopSignal: spec.stopSignal, restartPolicy: spec.restart == .no ? nil : spec.restart.description)
     do {
       try store.commit(record)
     } catch {
@@ -190,7 +195,7 @@ extension TaskManager {
     if tasker_make_mount_point(root, nodev ? 1 : 0) != 0 { throw fail(SystemError("mount", path: root, errno: errno)) }
   }
 
-  private struct Started {
+  struct Started {
     var pid: Int32
     var startTime: UInt64
     var supervisorPID: Int32
@@ -202,8 +207,24 @@ extension TaskManager {
   /// Starts `tasker-supervisor` from a sealed memory copy of its file, handing it the plan
   /// document, the task's state directory and its root as descriptors (see its main.c).
   private func startSupervisor(
-    id: TaskID, spec: TaskSpec, plan: JailPlan, environment: [String], trees: [Int32], root: String, view: String
+    id: TaskID, spec: TaskSpec, plan: JailPlan, environment: [String], trees: [Int32], sources: [TreeSource],
+    root: String, view: String
   ) throws(TaskerError) -> Started {
+    let document = Array(plan.document(workdir: spec.workdir, reportRootfs: view).utf8)
+    try keepForLater(id: id, spec: spec, user: plan.user, document: document, sources: sources)
+    let text = try spawnSupervisor(
+      id: id, command: spec.command, environment: environment, output: spec.output, document: document, root: root,
+      trees: trees)
+    return try parseReport(
+      text, command: spec.command, workdir: spec.workdir, rootfs: view, memoryLimit: spec.jail.limits.memoryBytes)
+  }
+
+  /// Starts the supervisor with `document` as its plan, the bind sources' detached trees at
+  /// `JailPlan.attachDescriptorBase` and up; returns its report line.
+  func spawnSupervisor(
+    id: TaskID, command: [String], environment: [String], output: TaskOutput, document: [UInt8], root: String,
+    trees: [Int32]
+  ) throws(TaskerError) -> String {
     var owned: [Int32] = []
     defer { for fd in owned { close(fd) } }
     func check(_ fd: Int32, _ call: String, _ path: String) throws(TaskerError) -> Int32 {
@@ -220,7 +241,7 @@ extension TaskManager {
     let stdin = try openOrThrow("/dev/null", O_RDONLY)
     let stdout: Int32
     let stderr: Int32
-    switch spec.output {
+    switch output {
     case .logFiles:
       stdout = try openOrThrow(store.stdoutPath(of: id), O_WRONLY | O_CREAT | O_APPEND)
       stderr = try openOrThrow(store.stderrPath(of: id), O_WRONLY | O_CREAT | O_APPEND)
@@ -228,7 +249,6 @@ extension TaskManager {
       stdout = out
       stderr = err
     }
-    let document = Array(plan.document(workdir: spec.workdir, reportRootfs: view).utf8)
     let planFD = try check(tasker_memfd("tasker-plan", document, document.count), "memfd_create", "plan")
     let stateFD = try openOrThrow(store.directory(of: id), TASKER_O_PATH | O_DIRECTORY | O_NOFOLLOW)
     let rootFD = try openOrThrow(root, TASKER_O_PATH | O_DIRECTORY | O_NOFOLLOW)
@@ -250,8 +270,8 @@ extension TaskManager {
     do {
       // Descriptor 7 of the new process is the sealed copy, which it is executed from.
       supervisor = try spawnProcess(
-        path: "/proc/self/fd/7", arguments: ["tasker-supervisor", "--"] + spec.command,
-        environment: environment, fds: fds)
+        path: "/proc/self/fd/7", arguments: ["tasker-supervisor", "--"] + command, environment: environment,
+        fds: fds)
     } catch {
       close(report[1])
       throw TaskerError(
@@ -260,11 +280,39 @@ extension TaskManager {
     close(report[1])
     // The supervisor's first half exits as soon as it has detached.
     _ = try? waitForChild(supervisor)
-    let text = (try? readAll(fd: report[0], limit: 4096)).map { String(decoding: $0, as: UTF8.self) } ?? ""
-    return try parseReport(text, spec: spec, rootfs: view)
+    return (try? readAll(fd: report[0], limit: 4096)).map { String(decoding: $0, as: UTF8.self) } ?? ""
   }
 
-  private func parseReport(_ text: String, spec: TaskSpec, rootfs: String) throws(TaskerError) -> Started {
+  /// What `restart` and `exec` read later, root-only in the task's state directory: the plan
+  /// document (restart starts the supervisor again with it) and, for a jail, the task as an
+  /// OCI runtime spec (exec lowers its process's rights from it).
+  private func keepForLater(
+    id: TaskID, spec: TaskSpec, user: JailPlan.User?, document: [UInt8], sources: [TreeSource]
+  ) throws(TaskerError) {
+    do {
+      try writeFileAtomically(store.planPath(of: id), document, mode: 0o600)
+      // What the plan's attach descriptors were made from, in order: restart makes them again.
+      try writeFileAtomically(store.treesPath(of: id), Array(try JSONEncoder.tasker.encode(sources)), mode: 0o600)
+      if spec.jail.isolation == .jail {
+        var runtimeSpec = try RuntimeSpec.task(id: id, options: spec.jail)
+        // The command's user as resolved in the image (`--user`): exec's default.
+        if let user {
+          runtimeSpec.process?.user = RuntimeSpec.User(
+            uid: user.uid, gid: user.gid, additionalGids: user.additionalGids.isEmpty ? nil : user.additionalGids)
+        }
+        let bytes = try JSONEncoder.tasker.encode(runtimeSpec)
+        try writeFileAtomically(store.specPath(of: id), Array(bytes), mode: 0o600)
+      }
+    } catch let error as TaskerError {
+      throw error
+    } catch {
+      throw TaskerError(.system, "cannot start task: \(error)", cause: SendableDescription(error))
+    }
+  }
+
+  func parseReport(
+    _ text: String, command: [String], workdir: String, rootfs: String, memoryLimit: UInt64? = nil
+  ) throws(TaskerError) -> Started {
     let line = text.split(separator: "\n").first.map(String.init) ?? ""
     let fields = line.split(separator: " ", maxSplits: 3, omittingEmptySubsequences: true).map(String.init)
     if fields.first == "ok" {
@@ -283,7 +331,7 @@ extension TaskManager {
     }
     let step = fields[1]
     let detail = fields.count > 3 ? fields[3] : ""
-    let program = spec.command[0]
+    let program = command[0]
     let reason = SystemError.describe(code)
     switch (step, code) {
     case ("exec", ENOENT):
@@ -291,16 +339,16 @@ extension TaskManager {
     case ("exec", EACCES), ("exec", ENOEXEC), ("exec", EISDIR):
       throw TaskerError(.commandNotExecutable, "command not executable: \(program): \(reason)")
     case ("chdir", _):
-      throw TaskerError(.startFailed, "cannot start task: working directory \(spec.workdir): \(reason)")
+      throw TaskerError(.startFailed, "cannot start task: working directory \(workdir): \(reason)")
     case ("chroot", _):
       throw TaskerError(.startFailed, "cannot start task: chroot(\"\(rootfs)\"): \(reason)")
     case ("network", _):
       throw TaskerError(
         .startFailed, "cannot connect the task's network: \(detail)" + (code == 0 ? "" : ": \(reason)"))
-    case ("init-killed", SIGKILL) where spec.jail.limits.memoryBytes != nil:
+    case ("init-killed", SIGKILL) where memoryLimit != nil:
       // The memory cgroup's OOM killer is what SIGKILLs an init that has not even started the
       // command (the kernel's errno-free way to fail); say so rather than what it did.
-      let limit = spec.jail.limits.memoryBytes.map(ResourceLimits.sizeText) ?? ""
+      let limit = memoryLimit.map(ResourceLimits.sizeText) ?? ""
       throw TaskerError(.startFailed, "the task ran out of memory before its command started (--memory \(limit))")
     case ("init-killed", _):
       throw TaskerError(

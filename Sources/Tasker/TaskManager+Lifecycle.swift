@@ -65,14 +65,24 @@ extension TaskManager {
   /// itself when the supervisor is gone. `pollMilliseconds` bounds each wait; -1 waits for good.
   /// `onTick` runs after every wait; returning false stops the wait early (a log reader whose
   /// output went away).
-  func waitUntilEnded(id: TaskID, record: TaskRecord, pollMilliseconds: Int32, onTick: () -> Bool = { true })
+  func waitUntilEnded(id: TaskID, record first: TaskRecord, pollMilliseconds: Int32, onTick: () -> Bool = { true })
     -> TaskStatus
   {
+    var record = first
     // The command's own pidfd wakes us the moment it exits; its supervisor writes exit.json a
     // moment later (before it tidies the cgroups away), so that is watched for in short steps.
-    let command = try? ProcessHandle.open(pid: record.pid, expectedStartTime: record.startTime)
+    var command = try? ProcessHandle.open(pid: record.pid, expectedStartTime: record.startTime)
     while true {
       if store.exitRecord(of: id) != nil {
+        // A supervisor with a restart policy may start the command again: the task has ended
+        // only once it is gone too.
+        if record.restartPolicy != nil, awaitRestartOrEnd(id: id, record: record),
+          let again = try? store.record(of: id)
+        {
+          record = again
+          command = try? ProcessHandle.open(pid: record.pid, expectedStartTime: record.startTime)
+          continue
+        }
         _ = onTick()
         return status(of: id, record: record)
       }
@@ -88,9 +98,32 @@ extension TaskManager {
       {
         waited += 1
       }
+      // A restart policy may go on with it (the check at the top), or may have already: while
+      // its supervisor lives, the task's latest processes are looked for again.
+      if record.restartPolicy != nil, let supervisor,
+        store.exitRecord(of: id) != nil || !supervisor.waitForExit(timeoutMilliseconds: 0)
+      {
+        if let again = try? store.record(of: id), again.pid != record.pid || again.startTime != record.startTime {
+          record = again
+          command = try? ProcessHandle.open(pid: record.pid, expectedStartTime: record.startTime)
+        }
+        continue
+      }
       _ = onTick()
       return status(of: id, record: record)
     }
+  }
+
+  /// Waits while the supervisor lives and the end's record stays: true if it restarted the
+  /// command (exit.json went away), false once the supervisor is gone.
+  func awaitRestartOrEnd(id: TaskID, record: TaskRecord) -> Bool {
+    guard
+      let supervisor = try? ProcessHandle.open(pid: record.supervisorPID, expectedStartTime: record.supervisorStartTime)
+    else { return false }
+    while !supervisor.waitForExit(timeoutMilliseconds: 20) {
+      if store.exitRecord(of: id) == nil { return true }
+    }
+    return false
   }
 
   // MARK: - logs
@@ -174,6 +207,8 @@ extension TaskManager {
     if current.exists && !force {
       throw TaskerError(.running, "task \(id) is running: stop it first, or use --force")
     }
+    // Not started again by a restart policy once it is killed.
+    store.markStopping(id)
     await onBlockingThread { killEverything(of: record) }
     // The view first, then the state (which unmounts the root before deleting it).
     removeView(record.rootfs, of: id)

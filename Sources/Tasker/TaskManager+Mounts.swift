@@ -9,8 +9,8 @@ extension TaskManager {
   /// `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`. `locks` gets a shared lock on each
   /// volume used, to be held until the task's record names it.
   func prepareRoot(
-    _ plan: inout JailPlan, environment: inout [String], trees: inout [Int32], locks: inout [Int32], spec: TaskSpec,
-    id: TaskID, root: String
+    _ plan: inout JailPlan, environment: inout [String], trees: inout [Int32], sources: inout [TreeSource],
+    locks: inout [Int32], spec: TaskSpec, id: TaskID, root: String
   ) throws(TaskerError) {
     let rootFD = open(root, TASKER_O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
     guard rootFD >= 0 else {
@@ -54,7 +54,8 @@ extension TaskManager {
       if mount.noDev { attributes |= 4 }  // MOUNT_ATTR_NODEV
       if mount.noExec { attributes |= 8 }  // MOUNT_ATTR_NOEXEC
       // Podman follows a symlink the user names: so does this, once, here.
-      attachments.append(try attachTree(source, attributes: attributes, trees: &trees, missingIsError: true))
+      attachments.append(
+        try attachTree(source, attributes: attributes, trees: &trees, sources: &sources, missingIsError: true))
     }
     plan.steps += JailPlan.userMountSteps(
       mounts: spec.jail.mounts, trees: attachments, readOnlyRoot: spec.jail.readOnlyRoot)
@@ -89,7 +90,10 @@ extension TaskManager {
       } catch {
         throw TaskerError(.system, "cannot create the task's /etc/\(name): \(error)", cause: error)
       }
-      guard let tree = try attachTree(path, attributes: 2 | 4 | 8, trees: &trees, missingIsError: false) else {
+      guard
+        let tree = try attachTree(
+          path, attributes: 2 | 4 | 8, trees: &trees, sources: &sources, missingIsError: false)
+      else {
         continue
       }
       etcSteps.append(.attach(descriptor: tree.descriptor, target: "etc/" + name, kind: .replaceFile))
@@ -100,9 +104,9 @@ extension TaskManager {
   /// Opens `path` once (following a final symlink) and clones its mount tree, detached, with
   /// `attributes` set; the clone's descriptor joins `trees` (the supervisor's descriptors from
   /// `JailPlan.attachDescriptorBase`).
-  private func attachTree(_ path: String, attributes: UInt64, trees: inout [Int32], missingIsError: Bool)
-    throws(TaskerError) -> (descriptor: Int32, kind: JailPlan.AttachKind)?
-  {
+  private func attachTree(
+    _ path: String, attributes: UInt64, trees: inout [Int32], sources: inout [TreeSource], missingIsError: Bool
+  ) throws(TaskerError) -> (descriptor: Int32, kind: JailPlan.AttachKind)? {
     guard trees.count < JailPlan.maxAttachments else {
       throw TaskerError(.invalidArgument, "at most \(JailPlan.maxAttachments - 3) mounts per task")
     }
@@ -126,9 +130,28 @@ extension TaskManager {
       throw TaskerError(.startFailed, "cannot mount \(path): \(error)", cause: error)
     }
     trees.append(tree)
+    sources.append(TreeSource(path: path, attributes: attributes))
     let isDirectory = info.st_mode & S_IFMT == S_IFDIR
     let descriptor = JailPlan.attachDescriptorBase + Int32(trees.count - 1)
     return (descriptor, isDirectory ? .directory : .file)
+  }
+
+  /// The trees of a task's attach steps made again from their sources (`restart`: the first
+  /// start's trees went into the namespace that ended with it). A source is opened by its path
+  /// again, as a restarted podman container's binds are.
+  func remakeTrees(_ sources: [TreeSource]) throws(TaskerError) -> [Int32] {
+    var trees: [Int32] = []
+    var again: [TreeSource] = []
+    do {
+      for source in sources {
+        _ = try attachTree(
+          source.path, attributes: source.attributes, trees: &trees, sources: &again, missingIsError: true)
+      }
+    } catch {
+      for tree in trees { close(tree) }
+      throw error
+    }
+    return trees
   }
 
   /// A file of the host, whole up to `limit` bytes; empty when it cannot be read.
@@ -162,4 +185,12 @@ extension TaskManager {
     }
     return fd
   }
+}
+
+/// What one attach descriptor of a task's plan was made from (kept in the task's `trees.json`).
+struct TreeSource: Codable, Equatable, Sendable {
+  /// The host path, opened with a final symlink followed.
+  var path: String
+  /// MOUNT_ATTR_* flags set on the tree.
+  var attributes: UInt64
 }

@@ -45,7 +45,10 @@ public struct TaskManager: Sendable {
       signalName: nil,
       image: record.image, command: record.command, rootfs: record.rootfs, createdAt: record.createdAt,
       finishedAt: nil, isolation: record.isolation ?? .chroot, usage: nil)
+    status.restartCount = store.restarted(of: id)?.restartCount ?? 0
     if let exit = store.exitRecord(of: id) {
+      status.oomKilled = exit.oomKilled ?? false
+      status.restartCount = exit.restartCount ?? status.restartCount
       status.exitCode = exit.exitCode
       status.signal = exit.signal
       status.signalName = exit.signal.map(Signals.name(of:))

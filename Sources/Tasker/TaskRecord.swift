@@ -46,6 +46,20 @@ public struct TaskRecord: Codable, Equatable, Sendable {
   /// Whether its stdin is kept open for `attach` (`-i`), and whether it has a terminal (`-t`).
   public var interactive: Bool?
   public var terminal: Bool?
+  /// The signal `stop` sends first (`--stop-signal`; absent in older records: SIGTERM).
+  public var stopSignal: Int32?
+  /// `--restart` as given (`no`, `on-failure`, `on-failure:3`, `always`; absent: `no`).
+  public var restartPolicy: String?
+}
+
+/// What the supervisor writes each time it starts a task's command again (`run.json`): the new
+/// processes, read over `task.json`'s (which only its creator, or `restart`, writes).
+struct RestartedProcesses: Codable, Equatable, Sendable {
+  var pid: Int32
+  var startTime: UInt64
+  var initPID: Int32
+  var initStartTime: UInt64
+  var restartCount: Int
 }
 
 /// What the supervisor writes when the command ends (`exit.json`).
@@ -56,11 +70,18 @@ public struct ExitRecord: Codable, Equatable, Sendable {
   public var signal: Int32?
   /// Seconds since 1970.
   public var finishedAt: Double
+  /// Whether the kernel's OOM killer ended a process of the task's memory cgroup (absent in
+  /// records of older supervisors).
+  public var oomKilled: Bool?
+  /// How often the restart policy had started the command again before this end.
+  public var restartCount: Int?
 
-  public init(exitCode: Int32?, signal: Int32?, finishedAt: Double) {
+  public init(exitCode: Int32?, signal: Int32?, finishedAt: Double, oomKilled: Bool? = nil, restartCount: Int? = nil) {
     self.exitCode = exitCode
     self.signal = signal
     self.finishedAt = finishedAt
+    self.oomKilled = oomKilled
+    self.restartCount = restartCount
   }
 }
 

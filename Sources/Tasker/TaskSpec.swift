@@ -1,3 +1,4 @@
+import Glibc
 import TaskerArchive
 
 /// Where a task's stdout and stderr go.
@@ -50,6 +51,10 @@ public struct TaskSpec: Sendable {
   /// Give the command a pseudo-terminal of this size, made in the jail's own devpts (`-t`).
   /// Its output goes to `stdout.log`; `attach` relays it.
   public var terminal: JailPlan.Terminal?
+  /// The signal `stop` sends before SIGKILL (`--stop-signal`).
+  public var stopSignal: Int32 = SIGTERM
+  /// When the supervisor starts the command again after it ends (`--restart`).
+  public var restart: RestartPolicy = .no
 
   /// The default environment with `variables` (`K=V`) laid over it: a later value of a name
   /// replaces an earlier one, and PATH and HOME keep their defaults unless given.

@@ -28,10 +28,14 @@ public struct TaskStatus: Codable, Equatable, Sendable {
   public var isolation: Isolation
   /// What the task's cgroup measures, while it exists (nil where the host cannot tell).
   public var usage: ResourceUsage?
+  /// Whether it ended because the kernel's OOM killer ended a process of its memory cgroup.
+  public var oomKilled: Bool = false
+  /// How often its restart policy started the command again.
+  public var restartCount: Int = 0
 
   enum CodingKeys: String, CodingKey {
     case id, name, exists, status, pid, exitCode, signal, signalName, image, command, rootfs, createdAt,
-      finishedAt, isolation, usage
+      finishedAt, isolation, usage, oomKilled, restartCount
   }
 
   /// Every key is written, `null` where there is no value yet, so scripts can rely on them.
@@ -52,6 +56,8 @@ public struct TaskStatus: Codable, Equatable, Sendable {
     try container.encode(finishedAt, forKey: .finishedAt)
     try container.encode(isolation, forKey: .isolation)
     try container.encode(usage, forKey: .usage)
+    try container.encode(oomKilled, forKey: .oomKilled)
+    try container.encode(restartCount, forKey: .restartCount)
   }
 
   /// Whether the command has ended (its process is gone).
@@ -64,10 +70,11 @@ public struct TaskStatus: Codable, Equatable, Sendable {
     return nil
   }
 
-  /// `running`, `stopped`, `exited (3)`, `killed (SIGKILL)`, or `gone` when the process ended
-  /// without its supervisor recording how.
+  /// `running`, `stopped`, `exited (3)`, `killed (SIGKILL)`, `oom-killed` (out of memory), or
+  /// `gone` when the process ended without its supervisor recording how.
   public var summary: String {
     if exists { return status == "stopped" || status == "tracing-stop" ? "stopped" : "running" }
+    if oomKilled { return "oom-killed" }
     if let exitCode { return "exited (\(exitCode))" }
     if let signalName { return "killed (\(signalName))" }
     return "gone"

@@ -38,6 +38,22 @@ public struct TaskStore: Sendable {
   public func stdoutPath(of id: TaskID) -> String { directory(of: id) + "/stdout.log" }
   public func stderrPath(of id: TaskID) -> String { directory(of: id) + "/stderr.log" }
   func markerPath(of id: TaskID) -> String { directory(of: id) + "/creating" }
+  /// The new processes of a restarted command (written by the supervisor).
+  func restartedPath(of id: TaskID) -> String { directory(of: id) + "/run.json" }
+  /// There once `stop` or `rm` has begun: the supervisor starts nothing again.
+  func stoppingPath(of id: TaskID) -> String { directory(of: id) + "/stopping" }
+  /// The plan document the supervisor was started with (what `restart` starts again).
+  func planPath(of id: TaskID) -> String { directory(of: id) + "/plan" }
+  /// The task as an OCI runtime spec (what `exec` lowers its process's rights from).
+  func specPath(of id: TaskID) -> String { directory(of: id) + "/config.json" }
+  /// What the plan's attach descriptors were made from (`TreeSource`s, JSON), for restart.
+  func treesPath(of id: TaskID) -> String { directory(of: id) + "/trees.json" }
+
+  /// Tells the task's supervisor not to start its command again (see `stoppingPath`).
+  func markStopping(_ id: TaskID) {
+    let fd = open(stoppingPath(of: id), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+    if fd >= 0 { close(fd) }
+  }
 
   /// Who is creating a task, and where its directory goes: enough for a later command to tell
   /// a create in progress from one that was killed, and to clean up after the latter.
@@ -99,6 +115,8 @@ public struct TaskStore: Sendable {
   @discardableResult
   func discard(_ id: TaskID, name: String? = nil) -> Bool {
     let trash = tasksDirectory + "/.trash-" + id.rawValue + "-" + randomHex(bytes: 4)
+    // A supervisor waiting to restart the command must not start it in a task being removed.
+    markStopping(id)
     // The task's root comes off first: removing the tree must not walk into a mounted image.
     _ = tasker_unmount_all(rootPath(of: id))
     guard rename(directory(of: id), trash) == 0 else { return false }
@@ -174,10 +192,26 @@ public struct TaskStore: Sendable {
       throw TaskerError(.system, "cannot read task \(id): \(error)", cause: error)
     }
     do {
-      return try JSONDecoder.tasker.decode(TaskRecord.self, from: Data(bytes))
+      var record = try JSONDecoder.tasker.decode(TaskRecord.self, from: Data(bytes))
+      // A command restarted by its supervisor runs as other processes than the record names.
+      if let restarted = restarted(of: id) {
+        record.pid = restarted.pid
+        record.startTime = restarted.startTime
+        if record.initPID != nil {
+          record.initPID = restarted.initPID
+          record.initStartTime = restarted.initStartTime
+        }
+      }
+      return record
     } catch {
       throw TaskerError(.corruptRecord, "task \(id): damaged record \(path)", cause: SendableDescription(error))
     }
+  }
+
+  /// The processes of the command's latest restart by its supervisor, if it was restarted.
+  func restarted(of id: TaskID) -> RestartedProcesses? {
+    guard let bytes = try? readFileBytes(restartedPath(of: id)) else { return nil }
+    return try? JSONDecoder.tasker.decode(RestartedProcesses.self, from: Data(bytes))
   }
 
   /// The exit record of `id`, once the supervisor has written it.

@@ -126,6 +126,18 @@ struct CreateOptions: ParsableArguments {
       valueName: "policy"))
   var pull: PullPolicy = .missing
 
+  @Option(
+    name: .customLong("stop-signal"),
+    help: ArgumentHelp("The signal stop sends first (default SIGTERM).", valueName: "signal"))
+  var stopSignal: String?
+
+  @Option(
+    name: .long,
+    help: ArgumentHelp(
+      "When the command is started again after it ends: no (default), on-failure[:N], always.",
+      valueName: "policy"))
+  var restart: String?
+
   @Flag(name: [.short, .long], help: "No progress display while the image is fetched.")
   var quiet = false
 
@@ -199,6 +211,12 @@ struct CreateOptions: ParsableArguments {
     }
     if let maxSize, ResourceLimits.parseSize(maxSize) == nil {
       throw ValidationError("invalid --max-size \"\(maxSize)\": use bytes or a number with k, m, g (10G)")
+    }
+    if let stopSignal, Signals.parse(stopSignal) == nil {
+      throw ValidationError("unknown --stop-signal \"\(stopSignal)\"")
+    }
+    if let restart, RestartPolicy(parsing: restart) == nil {
+      throw ValidationError("invalid --restart \"\(restart)\": use no, on-failure, on-failure:N or always")
     }
     if let maxEntries, maxEntries < 1 { throw ValidationError("--max-entries must be at least 1") }
     if let pidsLimit, pidsLimit < 1 { throw ValidationError("--pids-limit must be at least 1") }
@@ -294,6 +312,8 @@ struct CreateOptions: ParsableArguments {
       let size = TerminalMode.size(of: STDIN_FILENO) ?? TerminalMode.size(of: STDOUT_FILENO) ?? (24, 80)
       spec.terminal = JailPlan.Terminal(rows: size.rows, columns: size.columns)
     }
+    spec.stopSignal = stopSignal.flatMap(Signals.parse) ?? SIGTERM
+    spec.restart = restart.flatMap(RestartPolicy.init(parsing:)) ?? .no
     return spec
   }
 

@@ -50,7 +50,8 @@ struct Run: AsyncParsableCommand {
         "warning: the command's stdin is /dev/null, so this shell ends at once: use -it for an interactive one")
     }
     let (manager, handle) = try await options.createTask(state: state)
-    let forwarding = SignalForwarding(manager: manager, id: handle.id.rawValue)
+    let forwarding = SignalForwarding(
+      manager: manager, id: handle.id.rawValue, endingForGood: options.restart.map { $0 != "no" } ?? false)
     defer { forwarding.stop() }
     // A reader that goes away (`tasker run ... | head -1`) must end the task as a pipeline
     // would, not leave it writing to its log forever: tasker takes EPIPE instead of dying of
@@ -66,6 +67,7 @@ struct Run: AsyncParsableCommand {
       printError(error.message)
       throw ExitCode(1)
     }
+    if final.oomKilled { printError("task \(handle.id) ran out of memory: the kernel's OOM killer ended it") }
     if rm { _ = try? await manager.remove(handle.id.rawValue, force: true) }
     guard let code = final.shellExitStatus else {
       printError("task \(handle.id) ended without a recorded exit status")
@@ -111,12 +113,16 @@ final class SignalForwarding {
   static let forwarded: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT]
   private let sources: [any DispatchSourceSignal]
 
-  init(manager: TaskManager, id: String) {
+  /// With `endingForGood`, a restart policy does not start the task again after the signal.
+  init(manager: TaskManager, id: String, endingForGood: Bool = false) {
     sources = Self.forwarded.map { number in
       // The default action would end tasker and leave the task running unwatched.
       signal(number, SIG_IGN)
       let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-      source.setEventHandler { try? manager.signal(id, signal: number) }
+      source.setEventHandler {
+        if endingForGood { try? manager.preventRestart(id) }
+        try? manager.signal(id, signal: number)
+      }
       source.resume()
       return source
     }

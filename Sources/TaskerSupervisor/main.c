@@ -14,8 +14,11 @@
 // creator over fd 3 either
 //     ok CMD_PID CMD_START SUPERVISOR_PID SUPERVISOR_START INIT_PID INIT_START
 // or  error STEP ERRNO DETAIL
-// then relays the command's streams (see serve_streams) until it ends, and records its end in exit.json of the state directory (written
-// to a temporary name, then renamed).
+// then relays the command's streams (see serve_streams) until it ends, and records its end in
+// exit.json of the state directory (written to a temporary name, then renamed): the exit code
+// or signal, whether the OOM killer ended a process of the task's memory cgroup, and the
+// restarts so far. With a restart policy (the "restart" record) it then starts the command
+// again (see supervise); each restart's processes go to run.json.
 //
 // The plan is one versioned document (Sources/Tasker/JailPlan+Document.swift writes it): lines
 // of tab-separated fields, each field percent-encoded (%25 %09 %0A), the first line
@@ -65,6 +68,10 @@
 //     seccomp-rule NAME ACTION ERRNO [INDEX OP VALUE VALUE2]...
 //                                 (libseccomp compiles them for this host's architecture; a name
 //                                 this libseccomp does not know is skipped, as runc does)
+//     restart POLICY MAX          after the command ends, start it again (fresh namespaces, the
+//                                 same root): POLICY on-failure (a non-zero exit or a signal)
+//                                 or always; MAX restarts at most (0: no bound). Not once the
+//                                 state directory holds "stopping" (stop, rm) or is deleted.
 //
 // Written in C and linked statically (libseccomp included) so that a thousand idle tasks cost a
 // thousand small processes, not a thousand Swift runtimes. It is single-threaded, so after fork
@@ -266,6 +273,10 @@ struct hook {
 enum mode { MODE_TASK, MODE_OCI, MODE_EXEC };
 static const char *const mode_names[] = {"task", "oci", "exec"};
 
+// When a task's command is started again after it ends (the plan's "restart" record).
+enum restart_policy { RESTART_NO, RESTART_ON_FAILURE, RESTART_ALWAYS };
+static const char *const restart_names[] = {"no", "on-failure", "always"};
+
 struct plan {
   int jail;
   int mode;
@@ -321,6 +332,8 @@ struct plan {
   int log_relay;   // mode task: stdout and stderr through the supervisor into the logs
   int stdin_pipe;  // mode task: stdin a pipe fed from the attach socket
   int preserve_fds;
+  int restart_policy;  // RESTART_NO, RESTART_ON_FAILURE, RESTART_ALWAYS
+  unsigned restart_max;
   const char *state_prefix, *state_suffix;  // the hooks' state document, around status and pid
   struct hook hooks[MAX_HOOKS];
   int nhooks;
@@ -574,6 +587,12 @@ static int parse_plan(char *buffer, struct plan *plan) {
       EXPECT(2);
       if (parse_number(fields[1], 10, 1000, &a) != 0) return line_number;
       plan->preserve_fds = (int)a;
+    } else if (strcmp(key, "restart") == 0) {
+      EXPECT(3);
+      int policy = lookup(fields[1], restart_names, 3);
+      if (policy <= RESTART_NO || parse_number(fields[2], 10, UINT32_MAX, &a) != 0) return line_number;
+      plan->restart_policy = policy;
+      plan->restart_max = (unsigned)a;
     } else if (strcmp(key, "hook-state") == 0) {
       EXPECT(3);
       plan->state_prefix = fields[1];
@@ -796,6 +815,8 @@ static void print_plan(FILE *out, const struct plan *plan) {
   if (plan->stdin_pipe) fprintf(out, "stdin-pipe\n");
   if (plan->preserve_fds) fprintf(out, "preserve-fds\t%d\n", plan->preserve_fds);
   if (plan->no_new_privs) fprintf(out, "no-new-privileges\n");
+  if (plan->restart_policy != RESTART_NO)
+    fprintf(out, "restart\t%s\t%u\n", restart_names[plan->restart_policy], plan->restart_max);
   if (plan->seccomp) {
     fprintf(out, "seccomp\t%s\t%d\n", action_names[plan->seccomp_default], plan->seccomp_default_errno);
     for (int i = 0; i < plan->nrules; i++) {
@@ -896,18 +917,52 @@ static int write_file(const char *path, const char *value) {
   return -1;
 }
 
+// The plan of the task being supervised (for what its end record reads of its cgroups), how
+// often it was restarted, and how its command last ended (see supervise).
+static const struct plan *supervised;
+static unsigned restart_count;
+static int last_status, last_status_known;
+
+// How many processes the kernel's OOM killer ended in the task's memory cgroup: v2's
+// memory.events and v1's memory.oom_control both count them as "oom_kill N" (v1 since 4.13).
+static unsigned long long oom_kills(const struct plan *plan) {
+  unsigned long long total = 0;
+  for (int i = 0; plan && i < plan->ncgroups; i++) {
+    if (plan->cgroups[i].parent || !plan->cgroups[i].made) continue;
+    static const char *const files[] = {"memory.events", "memory.oom_control"};
+    for (int f = 0; f < 2; f++) {
+      char path[4096];
+      snprintf(path, sizeof path, "%s/%s", plan->cgroups[i].path, files[f]);
+      FILE *in = fopen(path, "re");
+      if (!in) continue;
+      char key[64];
+      unsigned long long value;
+      while (fscanf(in, "%63s %llu", key, &value) == 2)
+        if (strcmp(key, "oom_kill") == 0) total += value;
+      fclose(in);
+    }
+  }
+  return total;
+}
+
 static void write_exit_record(int statefd, int status) {
   struct timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
-  char body[256];
+  char body[320];
   int len;
   double finished = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+  last_status = status;
+  last_status_known = 1;
+  // Read while the cgroups still exist (they are removed after this record).
+  const char *oom = oom_kills(supervised) > 0 ? "true" : "false";
   if (WIFSIGNALED(status))
-    len = snprintf(body, sizeof body, "{\"exitCode\":null,\"signal\":%d,\"finishedAt\":%.6f}\n",
-                   WTERMSIG(status), finished);
+    len = snprintf(body, sizeof body,
+                   "{\"exitCode\":null,\"signal\":%d,\"finishedAt\":%.6f,\"oomKilled\":%s,\"restartCount\":%u}\n",
+                   WTERMSIG(status), finished, oom, restart_count);
   else
-    len = snprintf(body, sizeof body, "{\"exitCode\":%d,\"signal\":null,\"finishedAt\":%.6f}\n",
-                   WEXITSTATUS(status), finished);
+    len = snprintf(body, sizeof body,
+                   "{\"exitCode\":%d,\"signal\":null,\"finishedAt\":%.6f,\"oomKilled\":%s,\"restartCount\":%u}\n",
+                   WEXITSTATUS(status), finished, oom, restart_count);
   int fd = openat(statefd, "exit.json.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return;  // the task was removed meanwhile: nothing left to record into
   ssize_t written = write(fd, body, (size_t)len);
@@ -2080,6 +2135,24 @@ static pid_t await_exec(int channel, struct failure *failure, int *console) {
   }
 }
 
+// A restart's report: the new processes in run.json of the state directory (tasker reads them
+// over task.json's, which its creator wrote), then the previous end's exit.json goes. Written
+// to a temporary name and renamed, as every record.
+static int report_restarted(int statefd, const char *line) {
+  int pid, supervisor, init;
+  unsigned long long start, supervisor_start, init_start;
+  if (sscanf(line, "ok %d %llu %d %llu %d %llu", &pid, &start, &supervisor, &supervisor_start, &init, &init_start) != 6)
+    return -1;
+  int fd = openat(statefd, "run.json.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return -1;
+  dprintf(fd, "{\"pid\":%d,\"startTime\":%llu,\"initPID\":%d,\"initStartTime\":%llu,\"restartCount\":%u}\n", pid,
+          start, init, init_start, restart_count);
+  close(fd);
+  if (renameat(statefd, "run.json.tmp", statefd, "run.json") != 0) return -1;
+  unlinkat(statefd, "exit.json", 0);
+  return 0;
+}
+
 // Tells the creator the task runs, and leaves the same line (and the task's root) in
 // STATE_DIR/supervisor for a later tasker that finds the create abandoned or the record damaged. Returns -1 if the creator is gone (killed before it
 // read this): then no record will ever claim the task, and the caller ends it.
@@ -2091,6 +2164,7 @@ static int report_started(int statefd, const char *line, const char *rootfs) {
     close(fd);
     renameat(statefd, "supervisor.tmp", statefd, "supervisor");
   }
+  if (restart_count > 0) return report_restarted(statefd, line);
   size_t len = strlen(line);
   ssize_t n = write(REPORT_FD, line, len);
   close(REPORT_FD);
@@ -2546,6 +2620,124 @@ static void make_cgroups(struct plan *plan) {
   }
 }
 
+// --- restarts (the plan's "restart" record) ------------------------------------------------
+
+// What a restart needs again: the task's streams and its root (the first start gives them up),
+// copies kept close-on-exec above the fixed descriptors. Only for a plan that restarts: any
+// other supervisor keeps none of the task's streams.
+static int saved_fds[4] = {-1, -1, -1, -1};  // stdin, stdout, stderr, the root
+// A spare copy of each attach step's detached tree (the first start moves the tree itself into
+// the task's mount namespace, which goes with it), indexed by step.
+static int spare_trees[MAX_STEPS];
+
+static void save_for_restarts(struct plan *plan) {
+  if (plan->restart_policy == RESTART_NO) return;
+  for (int i = 0; i < 3; i++) saved_fds[i] = fcntl(i, F_DUPFD_CLOEXEC, 10);
+  saved_fds[3] = fcntl(ROOT_FD, F_DUPFD_CLOEXEC, 10);
+  for (int i = 0; i < plan->nsteps; i++) {
+    spare_trees[i] = -1;
+    if (plan->steps[i].kind != ATTACH) continue;
+    // A copy of a detached tree, its mount flags (ro, nosuid, ...) kept. A kernel that refuses
+    // to copy a tree attached nowhere (EINVAL; 6.18 allows it) fails the create with that
+    // reason rather than losing the task's mounts at its first restart.
+    spare_trees[i] = (int)syscall(SYS_open_tree, (int)plan->steps[i].number, "",
+                                  OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+    if (spare_trees[i] < 0)
+      report_failure(failure_of(STEP_BIND, errno, "a copy of a mount tree for restarts (--restart)"));
+  }
+}
+
+// In the init: it keeps nothing of the supervisor's.
+static void close_saved(void) {
+  for (int i = 0; i < 4; i++)
+    if (saved_fds[i] >= 0) close(saved_fds[i]);
+  for (int i = 0; supervised && i < supervised->nsteps; i++)
+    if (supervised->restart_policy != RESTART_NO && spare_trees[i] >= 0) close(spare_trees[i]);
+}
+
+// The first start's relay is over (end_streams has drained it): its descriptors go, and the
+// next start's prepare_streams begins from nothing.
+static void reset_streams(void) {
+  close_streams();
+  if (streams.master >= 0 && streams.master != streams.outputs[0].fd) close(streams.master);
+  free(streams.input);
+  memset(&streams, 0, sizeof streams);
+  streams.master = streams.stdin_write = streams.listener = -1;
+}
+
+// Puts back what the first start found, with /dev/null for the creator's report pipe (nobody
+// reads a restart's report there: it goes to run.json), and forgets the cgroups' state.
+static void restore_for_restart(struct plan *plan) {
+  for (int i = 0; i < 3; i++)
+    if (saved_fds[i] >= 0) dup2(saved_fds[i], i);
+  if (saved_fds[3] >= 0) dup2(saved_fds[3], ROOT_FD);
+  int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  if (devnull >= 0 && devnull != REPORT_FD) {
+    dup2(devnull, REPORT_FD);
+    close(devnull);
+  }
+  for (int i = 0; i < plan->ncgroups; i++) plan->cgroups[i].made = plan->cgroups[i].joined = 0;
+  plan->network_helper = 0;
+  if (streams.active) reset_streams();
+  // Each attach step's descriptor again: a fresh copy of its spare, made above the attach
+  // range first (a copy must not land on a number another step is about to take).
+  int copies[MAX_STEPS];
+  for (int i = 0; i < plan->nsteps; i++) {
+    copies[i] = -1;
+    if (spare_trees[i] < 0 || plan->steps[i].kind != ATTACH) continue;
+    int tree = (int)syscall(SYS_open_tree, spare_trees[i], "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH |
+                                                                   AT_RECURSIVE);
+    if (tree < 0) continue;  // run_jailed finds the step's descriptor missing and says so
+    copies[i] = fcntl(tree, F_DUPFD_CLOEXEC, ATTACH_FD + MAX_ATTACH);
+    close(tree);
+  }
+  for (int i = 0; i < plan->nsteps; i++) {
+    if (copies[i] < 0) continue;
+    dup2(copies[i], (int)plan->steps[i].number);  // without O_CLOEXEC: the init inherits it
+    close(copies[i]);
+  }
+}
+
+// `stop` and `rm` leave "stopping" in the state directory before they end the task; a removed
+// task's directory has no links left. Either way the task is not started again.
+static int stop_requested(int statefd) {
+  struct stat state;
+  if (fstat(statefd, &state) != 0 || state.st_nlink == 0) return 1;
+  return faccessat(statefd, "stopping", F_OK, 0) == 0;
+}
+
+static int should_restart(const struct plan *plan, int statefd) {
+  if (plan->restart_policy == RESTART_NO || !last_status_known) return 0;
+  if (plan->restart_policy == RESTART_ON_FAILURE && WIFEXITED(last_status) && WEXITSTATUS(last_status) == 0)
+    return 0;
+  if (plan->restart_max && restart_count >= plan->restart_max) return 0;
+  return !stop_requested(statefd);
+}
+
+static int run_jailed(struct plan *plan, int statefd, char **command, char **argv, int argc);
+static int run_chrooted(struct plan *plan, int statefd, char **command);
+
+// A task's whole life: its command started (run_jailed, run_chrooted) and, per the plan's
+// restart policy, started again after it ends, in fresh namespaces over the same root, after
+// 100 ms, doubling up to 10 s; each end is recorded in exit.json with the restarts so far.
+static int supervise(struct plan *plan, int statefd, char **command, char **argv, int argc) {
+  supervised = plan;
+  save_for_restarts(plan);
+  unsigned delay = 100;  // milliseconds
+  for (;;) {
+    last_status_known = 0;
+    int rc = plan->jail ? run_jailed(plan, statefd, command, argv, argc) : run_chrooted(plan, statefd, command);
+    if (!should_restart(plan, statefd)) return rc;
+    for (unsigned waited = 0; waited < delay; waited += 50) {
+      usleep(50 * 1000);
+      if (stop_requested(statefd)) return rc;
+    }
+    delay = delay >= 5000 ? 10000 : delay * 2;
+    restart_count++;
+    restore_for_restart(plan);
+  }
+}
+
 static int run_jailed(struct plan *plan, int statefd, char **command, char **argv, int argc) {
   // Every attach step's descriptor must be one tasker passed, before this process opens any
   // of its own (which could take a missing one's number).
@@ -2600,6 +2792,7 @@ static int run_jailed(struct plan *plan, int statefd, char **command, char **arg
     close(status[0]);
     close(REPORT_FD);
     close_streams();
+    close_saved();
     run_init(plan, command, go[0], channel[1], status[1], argv, argc);
   }
   close(channel[1]);
@@ -2677,6 +2870,7 @@ static int run_jailed(struct plan *plan, int statefd, char **command, char **arg
   do {
     n = read(status[0], &command_status, sizeof command_status);
   } while (n < 0 && errno == EINTR);
+  close(status[0]);
   // The init tells how the command ended; if it was killed first (rm --force), its own end is
   // the task's. Recorded first, as soon as it is known: the network and the cgroups go after
   // (rm waits for this process to end, so it finds no pasta left).
@@ -3135,7 +3329,6 @@ int main(int argc, char **argv) {
   struct stat state;
   if (fstat(STATE_FD, &state) != 0 || !S_ISDIR(state.st_mode))
     report_failure(failure_of(STEP_STATE, errno ? errno : ENOTDIR, "the task's state directory"));
-  if (plan.jail) return run_jailed(&plan, STATE_FD, command, argv, argc);
-  return run_chrooted(&plan, STATE_FD, command);
+  return supervise(&plan, STATE_FD, command, argv, argc);
 }
 #endif

@@ -199,3 +199,30 @@ struct PlanDocumentTests {
     #expect(parsed.stdout.isEmpty)
   }
 }
+
+extension PlanDocumentTests {
+  /// A restart policy crosses too, and the supervisor refuses one it does not know.
+  @Test(arguments: [RestartPolicy.always, .onFailure(nil), .onFailure(3)])
+  func theRestartPolicyCrosses(policy: RestartPolicy) throws {
+    var plan = try JailPlan.make(id: id, options: JailOptions(network: .none), host: hybrid)
+    plan.restart = policy
+    let document = plan.document(workdir: "/")
+    #expect(document.contains("restart\t"))
+    let parsed = try parsedBySupervisor(document)
+    #expect(parsed.status == 0, "\(parsed.stderr)")
+    #expect(parsed.stdout == document)
+    let bad = try parsedBySupervisor(document.replacingOccurrences(of: "restart\t", with: "restart\tsometimes"))
+    #expect(bad.status != 0)
+  }
+
+  @Test func restartPoliciesParse() {
+    #expect(RestartPolicy(parsing: "no") == RestartPolicy.no)
+    #expect(RestartPolicy(parsing: "always") == .always)
+    #expect(RestartPolicy(parsing: "on-failure") == .onFailure(nil))
+    #expect(RestartPolicy(parsing: "on-failure:4") == .onFailure(4))
+    for bad in ["", "sometimes", "on-failure:0", "on-failure:-1", "on-failure:x", "always:3"] {
+      #expect(RestartPolicy(parsing: bad) == nil, "\(bad)")
+    }
+    #expect(RestartPolicy.onFailure(4).description == "on-failure:4")
+  }
+}

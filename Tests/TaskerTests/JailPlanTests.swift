@@ -89,6 +89,25 @@ struct JailPlanTests {
     #expect(plan.measurements.processes == "/sys/fs/cgroup/unified/tasker/0123456789ab")
   }
 
+  /// Usage is measured without limits wherever the host can: in v1 where v2 lacks the
+  /// controllers, in v2 alone where it has them.
+  @Test func memoryAndCPUAreMeasuredWithoutLimits() throws {
+    let plan = try JailPlan.make(id: id, options: JailOptions(), host: hybrid)
+    #expect(plan.measurements.memory == .v1("/sys/fs/cgroup/memory/tasker/0123456789ab"))
+    #expect(plan.measurements.cpu == .v2("/sys/fs/cgroup/unified/tasker/0123456789ab"))
+    #expect(plan.cgroups.contains { $0.path == "/sys/fs/cgroup/memory/tasker/0123456789ab" && !$0.required })
+    let v2 = try JailPlan.make(id: id, options: JailOptions(), host: pureV2)
+    #expect(v2.measurements.memory == .v2("/sys/fs/cgroup/tasker/0123456789ab"))
+    #expect(v2.cgroups.filter { !$0.isParent }.count == 1)
+    let v1Only = CgroupHost(
+      unifiedMount: nil, unifiedControllers: [],
+      v1Mounts: ["memory": "/sys/fs/cgroup/memory", "cpuacct": "/sys/fs/cgroup/cpuacct"])
+    let v1 = try JailPlan.make(id: id, options: JailOptions(), host: v1Only)
+    #expect(v1.measurements.memory == .v1("/sys/fs/cgroup/memory/tasker/0123456789ab"))
+    #expect(v1.measurements.cpu == .v1("/sys/fs/cgroup/cpuacct/tasker/0123456789ab"))
+    #expect(try JailPlan.make(id: id, options: JailOptions(), host: bare).measurements.memory == nil)
+  }
+
   @Test func networkNoneAddsANamespaceWithLoopback() throws {
     let plan = try JailPlan.make(id: id, options: JailOptions(network: .none), host: hybrid)
     #expect(plan.namespaces.contains(.net))

@@ -31,6 +31,11 @@ int tasker_pipe_cloexec(int fds[2]);
 // prctl(PR_SET_CHILD_SUBREAPER, 1): orphans below this process become its children (variadic
 // prctl is not callable from Swift).
 int tasker_become_subreaper(void);
+/// One descriptor received over a unix socket (SCM_RIGHTS, close-on-exec); -1 with errno.
+int tasker_receive_fd(int sock);
+/// ioctl(TIOCGWINSZ) / ioctl(TIOCSWINSZ) (variadic in C, so not callable from Swift).
+int tasker_window_size(int fd, unsigned short *rows, unsigned short *cols);
+int tasker_set_window_size(int fd, unsigned short rows, unsigned short cols);
 
 // connect(2) to a unix stream socket at PATH; a descriptor, or -1 with errno.
 int tasker_connect_unix(const char *path);

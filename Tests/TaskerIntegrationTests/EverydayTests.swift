@@ -1,0 +1,285 @@
+import Foundation
+import Glibc
+import Testing
+
+/// exec, stop, restart and restart policies, out-of-memory ends, usage and stats, export: what
+/// a podman user reaches for every day, driven through the real binary.
+@Suite(.enabled(if: isRoot, rootReason))
+struct EverydayTests {
+  /// What a process sees of its own confinement, one `key value` line each (run by the task's
+  /// command and by exec, and compared).
+  static let confinement = """
+    grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp|Seccomp_filters):' /proc/self/status
+    cat /proc/self/cgroup
+    for ns in /proc/self/ns/*; do echo "$ns $(readlink $ns)"; done
+    hostname
+    """
+
+  @Test func execRunsWithTheTasksOwnConfinement() throws {
+    let images = try Images.shared()
+    let box = try Sandbox(createOptions: ["--network", "none"])
+    defer { box.scratch.remove() }
+    let id = try box.create(
+      images.url("busybox.tar.gz"), ["--", "/bin/sh", "-c", "(\(Self.confinement)) > /own; sleep 60"])
+    defer { _ = try? box.tasker(["rm", "--force", id]) }
+    let ownPath = box.downloads.appendingPathComponent(id + "/own").path
+    #expect(try eventually { (try? String(contentsOfFile: ownPath, encoding: .utf8))?.contains("uts") == true })
+    let own = try String(contentsOfFile: ownPath, encoding: .utf8)
+    let exec = try box.tasker(["exec", id, "sh", "-c", Self.confinement])
+    #expect(exec.status == 0, "\(exec.stderr)")
+    #expect(exec.stdout == own)
+    // Confined for real: not the host's values.
+    #expect(own.contains("NoNewPrivs:\t1"))
+    #expect(own.contains("Seccomp:\t2"))
+    #expect(!own.contains("CapEff:\t000001ffffffffff"))
+    let hostNamespace = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/pid")
+    #expect(!own.contains(hostNamespace))
+
+    // Exit codes as run gives them, its options, and no task of its own.
+    #expect(try box.tasker(["exec", id, "sh", "-c", "exit 7"]).status == 7)
+    #expect(try box.tasker(["exec", id, "no-such-command"]).status == 127)
+    #expect(try box.tasker(["exec", id, "/etc/passwd"]).status == 126)
+    let options = try box.tasker([
+      "exec", "--env", "GREETING=hi", "--workdir", "/tmp", "--user", "1000:1001", id, "sh", "-c",
+      "echo $GREETING $(pwd) $(id -u) $(id -g); grep CapEff /proc/self/status",
+    ])
+    #expect(options.stdout == "hi /tmp 1000 1001\nCapEff:\t0000000000000000\n", "\(options.stderr)")
+    #expect(try box.tasker(["exec", "--user", "nobody", id, "true"]).status == 64)
+    let listed = try box.tasker(["list", "-q"]).stdout
+    #expect(listed == id + "\n")
+    // stdin is /dev/null unless -i.
+    #expect(try box.tasker(["exec", id, "readlink", "/proc/self/fd/0"]).stdout == "/dev/null\n")
+    let piped = try run(
+      "/bin/sh", ["-c", "echo typed | \"$0\" exec -i \"$1\" cat", taskerPath, id],
+      environment: ["TASKER_ROOT": box.state.path])
+    #expect(piped.stdout == "typed\n", "\(piped.stderr)")
+  }
+
+  @Test func execProcessesEndWithTheTask() throws {
+    let images = try Images.shared()
+    let box = try Sandbox(createOptions: ["--network", "none"])
+    defer { box.scratch.remove() }
+    let id = try box.create(images.url("busybox.tar.gz"), ["sleep 60"])
+    defer { _ = try? box.tasker(["rm", "--force", id]) }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: taskerPath)
+    process.arguments = ["exec", id, "sleep", "60"]
+    process.environment = ["TASKER_ROOT": box.state.path, "PATH": "/usr/bin:/bin"]
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    #expect(try eventually { try box.tasker(["exec", id, "sh", "-c", "ps | grep -c '[s]leep 60'"]).stdout == "2\n" })
+    #expect(try box.tasker(["stop", "-t", "0", id]).status == 0)
+    process.waitUntilExit()
+    #expect(process.terminationStatus == 128 + SIGKILL)
+    #expect(try box.tasker(["exec", id, "true"]).status != 0)
+  }
+
+  @Test func execGivesATerminalMadeInsideTheTask() throws {
+    let script = "/usr/bin/script"
+    guard FileManager.default.isExecutableFile(atPath: script) else { return }
+    let images = try Images.shared()
+    let box = try Sandbox(createOptions: ["--network", "none"])
+    defer { box.scratch.remove() }
+    let id = try box.create(images.url("busybox.tar.gz"), ["sleep 60"])
+    defer { _ = try? box.tasker(["rm", "--force", id]) }
+    let command = "\(taskerPath) exec -t \(id) sh -c 'tty; exit 3'"
+    let result = try run(script, ["-qec", command, "/dev/null"], environment: ["TASKER_ROOT": box.state.path])
+    #expect(result.status == 3)
+    #expect(result.stdout.contains("/dev/pts/0"), "\(result.stdout)")
+    // Without -t, tasker's terminal is never handed in: the command sees a pipe.
+    let piped = try run(
+      script, ["-qec", "\(taskerPath) exec \(id) sh -c 'tty; readlink /proc/self/fd/1'", "/dev/null"],
+      environment: ["TASKER_ROOT": box.state.path])
+    #expect(piped.stdout.contains("not a tty"), "\(piped.stdout)")
+    #expect(piped.stdout.contains("pipe:"), "\(piped.stdout)")
+  }
+
+  @Test func stopSendsTheStopSignalThenSigkillAfterTheTimeout() throws {
+    let images = try Images.shared()
+    let box = try Sandbox(createOptions: ["--network", "none"])
+    defer { box.scratch.remove() }
+    let image = images.url("busybox.tar.gz")
+    let polite = try box.create(image, ["sleep 60"])
+    defer { _ = try? box.tasker(["rm", "--force", polite]) }
+    let stopped = try box.tasker(["stop", polite])
+    #expect(stopped.status == 0 && stopped.stdout == polite + "\n", "\(stopped.stderr)")
+    #expect(try box.json(polite)["signalName"] as? String == "SIGTERM")
+    // Stopping what has ended is no error.
+    #expect(try box.tasker(["stop", polite]).status == 0)
+
+    let stubborn = try box.create(image, ["--", "/bin/sh", "-c", "trap '' TERM; while :; do sleep 1; done"])
+    defer { _ = try? box.tasker(["rm", "--force", stubborn]) }
+    #expect(try eventually { try box.health(stubborn).contains("sleeping") })
+    #expect(try box.tasker(["stop", "-t", "1", stubborn]).status == 0)
+    #expect(try box.json(stubborn)["signalName"] as? String == "SIGKILL")
+
+    let interrupted = try box.tasker(["create", "--network", "none", "--stop-signal", "INT", image, "sleep 60"])
+    let id = interrupted.stdout.trimmingCharacters(in: .newlines)
+    defer { _ = try? box.tasker(["rm", "--force", id]) }
+    #expect(try box.tasker(["stop", id]).status == 0)
+    #expect(try box.json(id)["signalName"] as? String == "SIGINT")
+    #expect(try box.tasker(["stop", "no-such-task"]).status == 1)
+    #expect(try box.tasker(["create", "--stop-signal", "SIGNOPE", image, "true"]).status == 64)
+  }
+
+  @Test func restartStartsTheSameCommandOverTheSameRoot() throws {
+    let images = try Images.shared()
+    let box = try Sandbox(createOptions: ["--network", "none"])
+    defer { box.scratch.remove() }
+    let id = try box.create(images.url("busybox.tar.gz"), ["--", "/bin/sh", "-c", "echo run >> /runs; sleep 60"])
+    defer { _ = try? box.tasker(["rm", "--force", id]) }
+    let runs = box.downloads.appendingPathComponent(id + "/runs").path
+    #expect(try eventually { (try? String(contentsOfFile: runs, encoding: .utf8)) == "run\n" })
+    let before = try box.json(id)["pid"] as? Int
+    let restarted = try box.tasker(["restart", "-t", "1", id])
+    #expect(restarted.status == 0 && restarted.stdout == id + "\n", "\(restarted.stderr)")
+    #expect(try eventually { (try? String(contentsOfFile: runs, encoding: .utf8)) == "run\nrun\n" })
+    let now = try box.json(id)
+    #expect(now["exists"] as? Bool == true)
+    #expect(now["exitCode"] is NSNull)
+    #expect(now["pid"] as? Int != before)
+    // The new processes are the task's: stop reaches them.
+    #expect(try box.tasker(["stop", id]).status == 0)
+    #expect(try box.json(id)["signalName"] as? String == "SIGTERM")
+  }
+
+  @Test func theSupervisorKeepsARestartPolicy() throws {
+    let images = try Images.shared()
+    let box = try Sandbox()
+    defer { box.scratch.remove() }
+    let image = images.url("busybox.tar.gz")
+    let failing = try box.tasker([
+      "create", "--network", "none", "--restart", "on-failure:2", image, "--", "/bin/sh", "-c",
+      "echo run >> /runs; exit 3",
+    ]).stdout.trimmingCharacters(in: .newlines)
+    defer { _ = try? box.tasker(["rm", "--force", failing]) }
+    // wait returns once the policy is done with it.
+    #expect(try box.tasker(["wait", failing]).status == 3)
+    let status = try box.json(failing)
+    #expect(status["restartCount"] as? Int == 2)
+    let runs = try String(contentsOfFile: box.downloads.appendingPathComponent(failing + "/runs").path, encoding: .utf8)
+    #expect(runs == "run\nrun\nrun\n")
+
+    let always = try box.tasker([
+      "create", "--network", "none", "--restart", "always", image, "--", "/bin/sh", "-c", "sleep 0.2",
+    ]).stdout.trimmingCharacters(in: .newlines)
+    defer { _ = try? box.tasker(["rm", "--force", always]) }
+    #expect(try eventually { (try box.json(always)["restartCount"] as? Int ?? 0) >= 2 })
+    // stop ends it for good: the policy does not start it again.
+    #expect(try box.tasker(["stop", always]).status == 0)
+    let count = try box.json(always)["restartCount"] as? Int
+    usleep(800_000)
+    let after = try box.json(always)
+    #expect(after["exists"] as? Bool == false)
+    #expect(after["restartCount"] as? Int == count)
+    #expect(try box.tasker(["create", "--restart", "sometimes", image, "true"]).status == 64)
+  }
+
+  @Test(.timeLimit(.minutes(1))) func ctrlCEndsARunWithARestartPolicyForGood() throws {
+    let images = try Images.shared()
+    let box = try Sandbox()
+    defer { box.scratch.remove() }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: taskerPath)
+    process.arguments = [
+      "run", "--network", "none", "--restart", "always", "--name", "forever", images.url("busybox.tar.gz"), "sleep 30",
+    ]
+    process.environment = ["TASKER_ROOT": box.state.path, "PATH": "/usr/bin:/bin"]
+    process.currentDirectoryURL = box.downloads
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    defer { _ = try? box.tasker(["rm", "--force", "forever"]) }
+    #expect(try eventually { (try? box.json("forever"))?["status"] as? String == "sleeping" })
+    kill(process.processIdentifier, SIGINT)
+    process.waitUntilExit()
+    #expect(process.terminationStatus == 128 + SIGINT)
+    let status = try box.json("forever")
+    #expect(status["exists"] as? Bool == false)
+    #expect(status["restartCount"] as? Int == 0)
+  }
+
+  @Test func anOutOfMemoryEndIsReportedAsSuch() throws {
+    let images = try Images.shared()
+    let box = try Sandbox(createOptions: ["--network", "none"])
+    defer { box.scratch.remove() }
+    // busybox tail keeps a line whole: 100 MB without a newline is 100 MB of its memory.
+    let result = try box.tasker([
+      "run", "--network", "none", "--memory", "32m", "--name", "hog", images.url("busybox.tar.gz"),
+      "sh -c 'head -c 100m /dev/zero | tail > /dev/null'",
+    ])
+    #expect(result.status == 137)
+    #expect(result.stderr.contains("ran out of memory"), "\(result.stderr)")
+    let status = try box.json("hog")
+    #expect(status["oomKilled"] as? Bool == true)
+    #expect(try box.tasker(["list"]).stdout.contains("oom-killed"))
+    let fine = try box.tasker(["run", "--network", "none", "--memory", "32m", images.url("busybox.tar.gz"), "true"])
+    #expect(fine.status == 0)
+    let listed = try box.tasker(["list", "--json"]).stdout
+    #expect(listed.contains("\"oomKilled\":false"))
+  }
+
+  @Test func usageIsMeasuredWithoutLimitsAndStatsShowsIt() throws {
+    let images = try Images.shared()
+    let box = try Sandbox(createOptions: ["--network", "none"])
+    defer { box.scratch.remove() }
+    let id = try box.create(images.url("busybox.tar.gz"), ["--", "/bin/sh", "-c", "while :; do :; done"])
+    defer { _ = try? box.tasker(["rm", "--force", id]) }
+    let usage = try #require(try box.json(id)["usage"] as? [String: Any])
+    let cgroups = (try? String(contentsOfFile: "/proc/cgroups", encoding: .utf8)) ?? ""
+    if cgroups.split(separator: "\n").contains(where: { $0.hasPrefix("memory\t") && $0.hasSuffix("\t1") }) {
+      #expect((usage["memoryBytes"] as? Int ?? 0) > 0, "\(usage)")
+    }
+    #expect(usage["cpuSeconds"] is Double, "\(usage)")
+    let table = try box.tasker(["stats"])
+    #expect(table.status == 0)
+    let lines = table.stdout.split(separator: "\n")
+    #expect(lines.count == 2)
+    #expect(lines.first?.hasPrefix("ID") == true && lines.first?.contains("CPU %") == true)
+    #expect(lines.last?.hasPrefix(id) == true)
+    let json = try box.tasker(["stats", "--json", id]).stdout
+    let rows = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]])
+    #expect(rows.count == 1)
+    // A busy loop on a CPU of its own: far above nothing (never a timing bound).
+    #expect((rows.first?["cpuPercent"] as? Double ?? 0) > 5, "\(json)")
+    #expect(rows.first?["processes"] as? Int == 2)
+    #expect(try box.tasker(["stop", "-t", "0", id]).status == 0)
+    #expect(try box.tasker(["stats", id]).status == 1)
+  }
+
+  @Test func exportedRootsBecomeImages() throws {
+    let images = try Images.shared()
+    let box = try Sandbox(createOptions: ["--network", "none"])
+    defer { box.scratch.remove() }
+    let id = try box.create(
+      images.url("busybox.tar.gz"),
+      [
+        "--", "/bin/sh", "-c",
+        "echo made > /made; ln /made /linked; ln -s /etc/passwd /pointer; mkdir -p /d/e; chown 12:34 /d/e; "
+          + "chmod 4711 /d/e; touch /ready; sleep 60",
+      ])
+    defer { _ = try? box.tasker(["rm", "--force", id]) }
+    #expect(try eventually { FileManager.default.fileExists(atPath: box.downloads.path + "/\(id)/ready") })
+    let script = "/usr/bin/script"
+    if FileManager.default.isExecutableFile(atPath: script) {
+      let onTerminal = try run(
+        script, ["-qec", "\(taskerPath) export \(id); echo status $?", "/dev/null"],
+        environment: ["TASKER_ROOT": box.state.path])
+      #expect(onTerminal.stdout.contains("refusing to write a tar archive to a terminal"), "\(onTerminal.stdout)")
+      #expect(onTerminal.stdout.contains("status 64"))
+    }
+    let archive = box.scratch.url.appendingPathComponent("exported.tar").path
+    let exported = try box.tasker(["export", "-o", archive, id])
+    #expect(exported.status == 0, "\(exported.stderr)")
+    let members = try run("/bin/tar", ["-tvf", archive]).stdout
+    #expect(members.contains("made link to linked"), "names in order: the first is the file, the next its link")
+    #expect(members.contains("pointer -> /etc/passwd"))
+    #expect(members.contains("drws--x--x 12/34"))
+    #expect(!members.contains(" proc/self"), "the jail's /proc is not the task's root")
+    let again = try box.tasker([
+      "run", "--network", "none", archive, "--", "/bin/sh", "-c",
+      "cat /made /linked; stat -c '%u:%g %a' /d/e; readlink /pointer",
+    ])
+    #expect(again.status == 0, "\(again.stderr)")
+    #expect(again.stdout == "made\nmade\n12:34 4711\n/etc/passwd\n")
+  }
+}
