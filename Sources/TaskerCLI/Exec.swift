@@ -8,14 +8,9 @@ import TaskerSystem
 struct Exec: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Run a command in a running task.",
+    usage: "tasker exec [<options>] <id> <COMMAND> ...",
     discussion: """
-      The command runs in every namespace and cgroup of the task, with the task's capabilities,
-      seccomp filter and no_new_privs, in its root; it ends with the task and is no task of its
-      own. Exits with the command's exit code (128+N for signal N; 125, 126, 127 when it could
-      not be started). Its stdin is /dev/null unless -i. With -t it gets a terminal made inside
-      the task, relayed by tasker (raw mode on tasker's own terminal while it runs); without
-      -t, a terminal of tasker's is never handed into the task: its output is relayed through
-      pipes instead. --user takes UID[:GID] or NAME[:GROUP], looked up in the task's /etc/passwd and /etc/group; without it, the task's own user.
+      The command runs in every namespace and cgroup of the task, with the task's capabilities, seccomp filter and no_new_privs, in its root; it ends with the task and is no task of its own. Exits with the command's exit code (128+N for signal N; 125, 126, 127 when it could not be started). Its stdin is /dev/null unless -i. With -t it gets a terminal made inside the task, relayed by tasker (raw mode on tasker's own terminal while it runs); without -t, a terminal of tasker's is never handed into the task: its output is relayed through pipes instead. --user takes UID[:GID] or NAME[:GROUP], looked up in the task's /etc/passwd and /etc/group; without it, the task's own user.
 
       Examples:
         tasker exec web cat /etc/hostname
@@ -42,7 +37,7 @@ struct Exec: AsyncParsableCommand {
   @Option(name: [.short, .long], help: ArgumentHelp("The user: UID[:GID].", valueName: "user"))
   var user: String?
 
-  @Argument(help: "The task's ID, unique ID prefix, or name.")
+  @Argument(help: "The task's ID, unique ID prefix, or name.", completion: .taskIDs)
   var id: String
 
   @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("The command and its arguments.", valueName: "COMMAND"))

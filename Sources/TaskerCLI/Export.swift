@@ -6,10 +6,7 @@ struct Export: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Write a task's root filesystem as a tar archive.",
     discussion: """
-      The root as the task sees it (its image and what it wrote; not the /proc, /dev and other
-      mounts of its jail), with owners, modes, extended attributes, symlinks and hardlinks, as
-      a tar archive that create reads: a task's result becomes an image. Written to stdout
-      (refused when stdout is a terminal) or to --output.
+      The root as the task sees it (its image and what it wrote; not the /proc, /dev and other mounts of its jail), with owners, modes, extended attributes, symlinks and hardlinks, as a tar archive that create reads: a task's result becomes an image. Written to stdout (refused when stdout is a terminal) or to --output.
 
       Examples:
         tasker export web > web.tar
@@ -21,7 +18,7 @@ struct Export: AsyncParsableCommand {
   @Option(name: [.short, .long], help: ArgumentHelp("Write to FILE instead of stdout.", valueName: "file"))
   var output: String?
 
-  @Argument(help: "The task's ID, unique ID prefix, or name.")
+  @Argument(help: "The task's ID, unique ID prefix, or name.", completion: .taskIDs)
   var id: String
 
   func run() async throws {

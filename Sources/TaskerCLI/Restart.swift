@@ -5,8 +5,7 @@ struct Restart: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Stop tasks if they run, and start their commands again in the same root.",
     discussion: """
-      Stops each task as stop does, then starts the same command with the same options and ID
-      over the same root: what the task wrote is still there. Prints each ID.
+      Stops each task as stop does, then starts the same command with the same options and ID over the same root: what the task wrote is still there. Prints each ID.
 
       Examples:
         tasker restart web
@@ -19,7 +18,7 @@ struct Restart: AsyncParsableCommand {
     help: ArgumentHelp("Seconds to wait before SIGKILL when stopping (default 10).", valueName: "seconds"))
   var time: Int = 10
 
-  @Argument(help: "IDs, unique ID prefixes, or names.")
+  @Argument(help: "IDs, unique ID prefixes, or names.", completion: .taskIDs)
   var ids: [String]
 
   func validate() throws {

@@ -5,10 +5,7 @@ struct Stats: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Show running tasks' CPU, memory and process counts.",
     discussion: """
-      One line per running task (every running task, or those named): ID, NAME, CPU % (CPU
-      time per second over half a second, in percent of one CPU), MEM USAGE / LIMIT (the
-      host's memory when the task has no limit), PIDS; "--" where the host cannot measure.
-      One measurement, as podman stats --no-stream: there is no streaming mode.
+      One line per running task (every running task, or those named): ID, NAME, CPU % (CPU time per second over half a second, in percent of one CPU), MEM USAGE / LIMIT (the host's memory when the task has no limit), PIDS; "--" where the host cannot measure. One measurement, as podman stats --no-stream: there is no streaming mode.
 
       Examples:
         tasker stats
@@ -23,7 +20,7 @@ struct Stats: AsyncParsableCommand {
   @Flag(name: .customLong("no-stream"), help: "One measurement and exit (the only mode; accepted for podman's sake).")
   var noStream = false
 
-  @Argument(help: "IDs, unique ID prefixes, or names (default: every running task).")
+  @Argument(help: "IDs, unique ID prefixes, or names (default: every running task).", completion: .taskIDs)
   var ids: [String] = []
 
   func run() async throws {

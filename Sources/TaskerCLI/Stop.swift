@@ -5,10 +5,7 @@ struct Stop: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Stop tasks: their stop signal, then SIGKILL after a timeout.",
     discussion: """
-      Sends each task's stop signal (create's --stop-signal, default SIGTERM) to its command,
-      and SIGKILL to everything the task started if it has not ended after --time seconds.
-      Returns once the end is recorded; a restart policy does not start it again. Prints each
-      ID. A task that has already ended is not an error.
+      Sends each task's stop signal (create's --stop-signal, default SIGTERM) to its command, and SIGKILL to everything the task started if it has not ended after --time seconds. Returns once the end is recorded; a restart policy does not start it again. Prints each ID. A task that has already ended is not an error.
 
       Examples:
         tasker stop 3f9c2a7b1e04
@@ -22,7 +19,7 @@ struct Stop: AsyncParsableCommand {
     help: ArgumentHelp("Seconds to wait before SIGKILL (default 10).", valueName: "seconds"))
   var time: Int = 10
 
-  @Argument(help: "IDs, unique ID prefixes, or names.")
+  @Argument(help: "IDs, unique ID prefixes, or names.", completion: .taskIDs)
   var ids: [String]
 
   func validate() throws {

@@ -62,8 +62,7 @@ struct VolumeRemove: AsyncParsableCommand {
     commandName: "rm",
     abstract: "Remove volumes and their contents.",
     discussion: """
-      A volume a task uses (running or ended, until that task is removed) is refused, as podman
-      refuses; --force removes those tasks first (as rm --force), then the volume.
+      A volume a task uses (running or ended, until that task is removed) is refused, as podman refuses; --force removes those tasks first (as rm --force), then the volume.
       """,
     aliases: ["remove"])
 

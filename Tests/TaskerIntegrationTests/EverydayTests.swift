@@ -44,7 +44,11 @@ struct EverydayTests {
       "echo $GREETING $(pwd) $(id -u) $(id -g); grep CapEff /proc/self/status",
     ])
     #expect(options.stdout == "hi /tmp 1000 1001\nCapEff:\t0000000000000000\n", "\(options.stderr)")
-    #expect(try box.tasker(["exec", "--user", "nobody", id, "true"]).status == 64)
+    // A name is looked up in the task's own /etc/passwd and /etc/group (the busybox image's).
+    let named = try box.tasker(["exec", "--user", "nobody:nogroup", id, "sh", "-c", "echo $(id -u) $(id -g)"])
+    #expect(named.stdout == "65534 65534\n", "\(named.stderr)")
+    let unknown = try box.tasker(["exec", "--user", "nosuchuser", id, "true"])
+    #expect(unknown.status == 125 && unknown.stderrLines.count == 1, "\(unknown.stderr)")
     let listed = try box.tasker(["list", "-q"]).stdout
     #expect(listed == id + "\n")
     // stdin is /dev/null unless -i.
@@ -53,6 +57,18 @@ struct EverydayTests {
       "/bin/sh", ["-c", "echo typed | \"$0\" exec -i \"$1\" cat", taskerPath, id],
       environment: ["TASKER_ROOT": box.state.path])
     #expect(piped.stdout == "typed\n", "\(piped.stderr)")
+  }
+
+  /// Without --user, exec runs as the task's own user (create --user), as podman's does.
+  @Test func execRunsAsTheTasksUser() throws {
+    let images = try Images.shared()
+    let box = try Sandbox(createOptions: ["--network", "none", "--user", "nobody"])
+    defer { box.scratch.remove() }
+    let id = try box.create(images.url("busybox.tar.gz"), ["sleep 60"])
+    defer { _ = try? box.tasker(["rm", "--force", id]) }
+    let own = try box.tasker(["exec", id, "sh", "-c", "echo $(id -u) $(id -g) $HOME"])
+    #expect(own.stdout == "65534 65534 /\n", "\(own.stderr)")
+    #expect(try box.tasker(["exec", "--user", "0", id, "id", "-u"]).stdout == "0\n")
   }
 
   @Test func execProcessesEndWithTheTask() throws {
@@ -126,7 +142,12 @@ struct EverydayTests {
     let images = try Images.shared()
     let box = try Sandbox(createOptions: ["--network", "none"])
     defer { box.scratch.remove() }
-    let id = try box.create(images.url("busybox.tar.gz"), ["--", "/bin/sh", "-c", "echo run >> /runs; sleep 60"])
+    // A bind and the task's /etc files are mounts made from descriptors: a restart makes them again.
+    let shared = try box.scratch.sub("shared")
+    let id = try box.tasker([
+      "create", "--network", "none", "-v", shared.path + ":/shared", images.url("busybox.tar.gz"), "--", "/bin/sh",
+      "-c", "echo run >> /runs; cat /etc/hostname >> /shared/seen; sleep 60",
+    ]).stdout.trimmingCharacters(in: .newlines)
     defer { _ = try? box.tasker(["rm", "--force", id]) }
     let runs = box.downloads.appendingPathComponent(id + "/runs").path
     #expect(try eventually { (try? String(contentsOfFile: runs, encoding: .utf8)) == "run\n" })
@@ -134,6 +155,8 @@ struct EverydayTests {
     let restarted = try box.tasker(["restart", "-t", "1", id])
     #expect(restarted.status == 0 && restarted.stdout == id + "\n", "\(restarted.stderr)")
     #expect(try eventually { (try? String(contentsOfFile: runs, encoding: .utf8)) == "run\nrun\n" })
+    let seen = shared.appendingPathComponent("seen").path
+    #expect(try eventually { (try? String(contentsOfFile: seen, encoding: .utf8)) == id + "\n" + id + "\n" })
     let now = try box.json(id)
     #expect(now["exists"] as? Bool == true)
     #expect(now["exitCode"] is NSNull)
@@ -148,9 +171,11 @@ struct EverydayTests {
     let box = try Sandbox()
     defer { box.scratch.remove() }
     let image = images.url("busybox.tar.gz")
+    let shared = try box.scratch.sub("shared")
+    try "given\n".write(to: shared.appendingPathComponent("given"), atomically: true, encoding: .utf8)
     let failing = try box.tasker([
-      "create", "--network", "none", "--restart", "on-failure:2", image, "--", "/bin/sh", "-c",
-      "echo run >> /runs; exit 3",
+      "create", "--network", "none", "--restart", "on-failure:2", "-v", shared.path + ":/shared:ro", image, "--",
+      "/bin/sh", "-c", "echo run >> /runs; cat /etc/hostname /shared/given >> /runs; touch /shared/x; exit 3",
     ]).stdout.trimmingCharacters(in: .newlines)
     defer { _ = try? box.tasker(["rm", "--force", failing]) }
     // wait returns once the policy is done with it.
@@ -158,7 +183,9 @@ struct EverydayTests {
     let status = try box.json(failing)
     #expect(status["restartCount"] as? Int == 2)
     let runs = try String(contentsOfFile: box.downloads.appendingPathComponent(failing + "/runs").path, encoding: .utf8)
-    #expect(runs == "run\nrun\nrun\n")
+    // Every start had the bind (read-only still) and the task's /etc/hostname.
+    #expect(runs == String(repeating: "run\n\(failing)\ngiven\n", count: 3))
+    #expect(!FileManager.default.fileExists(atPath: shared.appendingPathComponent("x").path))
 
     let always = try box.tasker([
       "create", "--network", "none", "--restart", "always", image, "--", "/bin/sh", "-c", "sleep 0.2",
