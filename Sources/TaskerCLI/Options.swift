@@ -45,3 +45,35 @@ func printError(_ message: String) {
   var text = "tasker: " + message + "\n"
   text.withUTF8 { bytes in _ = write(STDERR_FILENO, bytes.baseAddress, bytes.count) }
 }
+
+/// Runs `body` for each of `names` (task IDs, names, volumes) in order, printing what it returns
+/// (the ID as the command knows it); a failure is its one line on stderr and the others still
+/// run, as podman's rm and stop do. Exit 1 if any failed.
+func reportEach(_ names: [String], _ body: (String) async throws(TaskerError) -> String) async throws {
+  var failed = false
+  for name in names {
+    do {
+      print(try await body(name))
+    } catch {
+      printError(error.message)
+      failed = true
+    }
+  }
+  if failed { throw ExitCode(1) }
+}
+
+/// `stop`'s and `restart`'s `-t/--time` and their task arguments.
+struct StopOptions: ParsableArguments {
+  @Option(
+    name: [.short, .customLong("time")], parsing: .unconditional,
+    help: ArgumentHelp("Seconds to wait before SIGKILL when stopping (default 10).", valueName: "seconds"))
+  var time: Int = 10
+
+  @Argument(help: "IDs, unique ID prefixes, or names.", completion: .taskIDs)
+  var ids: [String]
+
+  func validate() throws {
+    if ids.isEmpty { throw ValidationError("give at least one task ID") }
+    if time < 0 { throw ValidationError("--time must not be negative") }
+  }
+}

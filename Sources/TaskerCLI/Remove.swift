@@ -27,15 +27,6 @@ struct Remove: AsyncParsableCommand {
 
   func run() async throws {
     let manager = try await state.manager()
-    var failed = false
-    for id in ids {
-      do {
-        print(try await manager.remove(id, force: force))
-      } catch {
-        printError(error.message)
-        failed = true
-      }
-    }
-    if failed { throw ExitCode(1) }
+    try await reportEach(ids) { (id) throws(TaskerError) in try await manager.remove(id, force: force).rawValue }
   }
 }

@@ -13,30 +13,12 @@ struct Restart: AsyncParsableCommand {
 
   @OptionGroup var state: StateOptions
 
-  @Option(
-    name: [.short, .customLong("time")], parsing: .unconditional,
-    help: ArgumentHelp("Seconds to wait before SIGKILL when stopping (default 10).", valueName: "seconds"))
-  var time: Int = 10
-
-  @Argument(help: "IDs, unique ID prefixes, or names.", completion: .taskIDs)
-  var ids: [String]
-
-  func validate() throws {
-    if ids.isEmpty { throw ValidationError("give at least one task ID") }
-    if time < 0 { throw ValidationError("--time must not be negative") }
-  }
+  @OptionGroup var stop: StopOptions
 
   func run() async throws {
     let manager = try await state.manager()
-    var failed = false
-    for id in ids {
-      do {
-        print(try await manager.restart(id, timeoutSeconds: time))
-      } catch {
-        printError(error.message)
-        failed = true
-      }
+    try await reportEach(stop.ids) { (id) throws(TaskerError) in
+      try await manager.restart(id, timeoutSeconds: stop.time).rawValue
     }
-    if failed { throw ExitCode(1) }
   }
 }

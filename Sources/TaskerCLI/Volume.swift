@@ -80,16 +80,9 @@ struct VolumeRemove: AsyncParsableCommand {
 
   func run() async throws {
     let manager = try await state.manager()
-    var failed = false
-    for name in names {
-      do {
-        try await manager.removeVolume(name, force: force)
-        print(name)
-      } catch {
-        printError(error.message)
-        failed = true
-      }
+    try await reportEach(names) { (name) throws(TaskerError) in
+      try await manager.removeVolume(name, force: force)
+      return name
     }
-    if failed { throw ExitCode(1) }
   }
 }
