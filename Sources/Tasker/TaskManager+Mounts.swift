@@ -54,8 +54,12 @@ extension TaskManager {
       if mount.noDev { attributes |= 4 }  // MOUNT_ATTR_NODEV
       if mount.noExec { attributes |= 8 }  // MOUNT_ATTR_NOEXEC
       // Podman follows a symlink the user names: so does this, once, here.
+      var isHostPath = false
+      if case .host = mount.source { isHostPath = true }
       attachments.append(
-        try attachTree(source, attributes: attributes, trees: &trees, sources: &sources, missingIsError: true))
+        try attachTree(
+          source, attributes: attributes, trees: &trees, sources: &sources, missingIsError: true,
+          refuseStateRoot: isHostPath))
     }
     plan.steps += JailPlan.userMountSteps(
       mounts: spec.jail.mounts, trees: attachments, readOnlyRoot: spec.jail.readOnlyRoot)
@@ -105,7 +109,8 @@ extension TaskManager {
   /// `attributes` set; the clone's descriptor joins `trees` (the supervisor's descriptors from
   /// `JailPlan.attachDescriptorBase`).
   private func attachTree(
-    _ path: String, attributes: UInt64, trees: inout [Int32], sources: inout [TreeSource], missingIsError: Bool
+    _ path: String, attributes: UInt64, trees: inout [Int32], sources: inout [TreeSource], missingIsError: Bool,
+    refuseStateRoot: Bool = false
   ) throws(TaskerError) -> (descriptor: Int32, kind: JailPlan.AttachKind)? {
     guard trees.count < JailPlan.maxAttachments else {
       throw TaskerError(.invalidArgument, "at most \(JailPlan.maxAttachments - 3) mounts per task")
@@ -124,13 +129,19 @@ extension TaskManager {
       let error = SystemError("fstat", path: path, errno: errno)
       throw TaskerError(.startFailed, "cannot mount \(path): \(error)", cause: error)
     }
+    if refuseStateRoot, isWithinStateRoot(fd) {
+      throw TaskerError(
+        .invalidArgument, "cannot mount \(path): it is inside tasker's state root \(settings.stateRoot)")
+    }
     let tree = tasker_clone_tree(fd, attributes)
     guard tree >= 0 else {
       let error = SystemError("open_tree", path: path, errno: errno)
       throw TaskerError(.startFailed, "cannot mount \(path): \(error)", cause: error)
     }
     trees.append(tree)
-    sources.append(TreeSource(path: path, attributes: attributes))
+    sources.append(
+      TreeSource(
+        path: path, attributes: attributes, device: UInt64(info.st_dev), inode: UInt64(info.st_ino)))
     let isDirectory = info.st_mode & S_IFMT == S_IFDIR
     let descriptor = JailPlan.attachDescriptorBase + Int32(trees.count - 1)
     return (descriptor, isDirectory ? .directory : .file)
@@ -138,14 +149,22 @@ extension TaskManager {
 
   /// The trees of a task's attach steps made again from their sources (`restart`: the first
   /// start's trees went into the namespace that ended with it). A source is opened by its path
-  /// again, as a restarted podman container's binds are.
+  /// again, and must be the very object it was at create (device and inode): a task that can
+  /// write where a path leads (a bind of a parent directory, a shared one) could otherwise swap
+  /// a component for a symlink to anything of the host's and have restart bind that.
   func remakeTrees(_ sources: [TreeSource]) throws(TaskerError) -> [Int32] {
     var trees: [Int32] = []
     var again: [TreeSource] = []
-    do {
+    do throws(TaskerError) {
       for source in sources {
         _ = try attachTree(
           source.path, attributes: source.attributes, trees: &trees, sources: &again, missingIsError: true)
+        guard let opened = again.last, opened.device == source.device, opened.inode == source.inode else {
+          throw TaskerError(
+            .startFailed,
+            "cannot mount \(source.path) again: it is no longer what it was when the task was created"
+              + " (recreate the task)")
+        }
       }
     } catch {
       for tree in trees { close(tree) }
@@ -171,6 +190,10 @@ extension TaskManager {
       let error = SystemError("open", path: path, errno: errno)
       throw TaskerError(.image, "cannot use the directory image dir:\(path): \(error)", cause: error)
     }
+    if isWithinStateRoot(fd) {
+      close(fd)
+      throw TaskerError(.invalidArgument, "dir:\(path) is inside tasker's state root \(settings.stateRoot)")
+    }
     var image = stat()
     fstat(fd, &image)
     var ancestor = absolutePath(settings.stateRoot)
@@ -187,10 +210,59 @@ extension TaskManager {
   }
 }
 
+extension TaskManager {
+  /// Whether the file `fd` was opened on is the state root or below it: its directory (itself,
+  /// for a directory) and each parent up to `/` compared by device and inode with the state
+  /// root, so another path to the same tree (a bind of it elsewhere) is caught too. Binding it
+  /// would show a task every other task's state, plan and logs.
+  func isWithinStateRoot(_ fd: Int32) -> Bool {
+    var root = stat()
+    guard stat(settings.stateRoot, &root) == 0 else { return false }
+    var info = stat()
+    guard fstat(fd, &info) == 0 else { return false }
+    var current: Int32
+    if info.st_mode & S_IFMT == S_IFDIR {
+      current = dup(fd)
+    } else {
+      // A file: start from the directory the kernel names it in.
+      var buffer = [CChar](repeating: 0, count: 4097)
+      let length = readlink("/proc/self/fd/\(fd)", &buffer, 4096)
+      guard length > 0 else { return false }
+      let resolved = String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+      guard let slash = resolved.utf8.lastIndex(of: UInt8(ascii: "/")) else { return false }
+      let parent = slash == resolved.startIndex ? "/" : String(resolved[..<slash])
+      current = open(parent, TASKER_O_PATH | O_DIRECTORY | O_CLOEXEC)
+    }
+    while current >= 0 {
+      let here = current
+      guard fstat(here, &info) == 0 else { break }
+      if info.st_dev == root.st_dev && info.st_ino == root.st_ino {
+        close(here)
+        return true
+      }
+      let parent = openat(here, "..", TASKER_O_PATH | O_DIRECTORY | O_CLOEXEC)
+      var above = stat()
+      close(here)
+      current = -1
+      guard parent >= 0 else { break }
+      guard fstat(parent, &above) == 0, above.st_dev != info.st_dev || above.st_ino != info.st_ino else {
+        close(parent)  // `/`, whose parent is itself
+        break
+      }
+      current = parent
+    }
+    if current >= 0 { close(current) }
+    return false
+  }
+}
+
 /// What one attach descriptor of a task's plan was made from (kept in the task's `trees.json`).
 struct TreeSource: Codable, Equatable, Sendable {
   /// The host path, opened with a final symlink followed.
   var path: String
   /// MOUNT_ATTR_* flags set on the tree.
   var attributes: UInt64
+  /// What the path led to at create: restart binds that object or nothing.
+  var device: UInt64
+  var inode: UInt64
 }

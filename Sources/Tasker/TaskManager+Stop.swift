@@ -79,6 +79,15 @@ extension TaskManager {
         .invalidArgument, "task \(id) cannot be restarted: it was made by an older tasker (no plan kept)",
         cause: error)
     }
+    // The plan's attach steps name descriptors: the trees of its binds and /etc files, made
+    // again from what they were made of (a task of a tasker before trees.json had none), and
+    // before the task is stopped, so that a source that changed leaves it running.
+    let sources =
+      (try? readFileBytes(store.treesPath(of: id))).flatMap {
+        try? JSONDecoder.tasker.decode([TreeSource].self, from: Data($0))
+      } ?? []
+    let trees = try remakeTrees(sources)
+    defer { for tree in trees { close(tree) } }
     _ = try await stop(idText, timeoutSeconds: timeoutSeconds)
     let ended = store.exitRecord(of: id)
     // The new supervisor reads neither: the previous end and the previous restarts go, and the
@@ -93,14 +102,6 @@ extension TaskManager {
     }
     let started: Started
     do {
-      // The plan's attach steps name descriptors: the trees of its binds and /etc files, made
-      // again from what they were made of (a task of a tasker before trees.json had none).
-      let sources =
-        (try? readFileBytes(store.treesPath(of: id))).flatMap {
-          try? JSONDecoder.tasker.decode([TreeSource].self, from: Data($0))
-        } ?? []
-      let trees = try remakeTrees(sources)
-      defer { for tree in trees { close(tree) } }
       let text = try spawnSupervisor(
         id: id, command: record.command, environment: record.environment, output: .logFiles, document: document,
         root: store.rootPath(of: id), trees: trees)

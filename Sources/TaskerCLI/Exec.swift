@@ -10,7 +10,7 @@ struct Exec: AsyncParsableCommand {
     abstract: "Run a command in a running task.",
     usage: "tasker exec [<options>] <id> <COMMAND> ...",
     discussion: """
-      The command runs in every namespace and cgroup of the task, with the task's capabilities, seccomp filter and no_new_privs, in its root; it ends with the task and is no task of its own. Exits with the command's exit code (128+N for signal N; 125, 126, 127 when it could not be started). Its stdin is /dev/null unless -i. With -t it gets a terminal made inside the task, relayed by tasker (raw mode on tasker's own terminal while it runs); without -t, a terminal of tasker's is never handed into the task: its output is relayed through pipes instead. --user takes UID[:GID] or NAME[:GROUP], looked up in the task's /etc/passwd and /etc/group; without it, the task's own user.
+      The command runs in every namespace and cgroup of the task, with the task's capabilities, seccomp filter and no_new_privs, in its root; it ends with the task and is no task of its own. Exits with the command's exit code (128+N for signal N; 125, 126, 127 when it could not be started). Its stdin is /dev/null unless -i. With -t it gets a terminal made inside the task, relayed by tasker (raw mode on tasker's own terminal while it runs); without -t, no descriptor of tasker's is handed into the task: its stdin (with -i), stdout and stderr are relayed through pipes. --user takes UID[:GID] or NAME[:GROUP], looked up in the task's /etc/passwd and /etc/group; without it, the task's own user.
 
       Examples:
         tasker exec web cat /etc/hostname
@@ -79,7 +79,10 @@ struct Exec: AsyncParsableCommand {
 /// tasker exec's side of the process's stdio. A descriptor of a terminal of the host never goes
 /// into the task (a process there could read it, or push input into it with TIOCSTI): with -t
 /// the process gets a terminal of the task's own devpts, whose master this relays; without,
-/// a terminal of tasker's is replaced by a pipe this relays. Files and pipes are handed over.
+/// every stream of tasker's is replaced by a pipe this relays. Nothing of tasker's own is
+/// handed over, files and pipes included: root in the task could reopen a descriptor the
+/// process holds (`/proc/PID/fd/1`, read-write with CAP_DAC_OVERRIDE) and keep a host file the
+/// user redirected into for good.
 final class ExecRelay {
   /// What becomes the process's 0, 1 and 2.
   private(set) var childStdio: (Int32, Int32, Int32) = (-1, STDOUT_FILENO, STDERR_FILENO)
@@ -109,14 +112,14 @@ final class ExecRelay {
       return
     }
     if interactive {
-      childStdio.0 = isatty(STDIN_FILENO) == 1 ? try pipeInto(from: STDIN_FILENO) : STDIN_FILENO
+      childStdio.0 = try pipeInto(from: STDIN_FILENO)
     } else {
       let devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)
       childStdio.0 = devnull
       childEnds.append(devnull)
     }
-    if isatty(STDOUT_FILENO) == 1 { childStdio.1 = try pipeOut(to: STDOUT_FILENO) }
-    if isatty(STDERR_FILENO) == 1 { childStdio.2 = try pipeOut(to: STDERR_FILENO) }
+    childStdio.1 = try pipeOut(to: STDOUT_FILENO)
+    childStdio.2 = try pipeOut(to: STDERR_FILENO)
   }
 
   /// The size of tasker's terminal, for the one made inside the task.

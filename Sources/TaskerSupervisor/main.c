@@ -1410,7 +1410,15 @@ static int make_directory(int rootfd, const char *path, mode_t mode) {
   if (parent < 0) return -1;
   int rc = mkdirat(parent, leaf, mode);
   int saved = errno;
-  if (rc == 0) fchmodat(parent, leaf, mode, 0);
+  if (rc == 0) {
+    // The mode past the umask, set through a descriptor of what was made: fchmodat would follow
+    // a symlink swapped in meanwhile (by whoever can write the task's root) to the host's files.
+    int made = openat(parent, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (made >= 0) {
+      fchmod(made, mode);
+      close(made);
+    }
+  }
   close(parent);
   if (rc != 0 && saved == EEXIST) {
     // Whatever is there must be a real directory, not a symlink the image planted.
@@ -2575,7 +2583,7 @@ static void serve_streams(pid_t watched) {
 
 // The task's end, told to every client; the socket goes. Then whatever processes a chroot's
 // command left behind still write goes into the logs until they close their ends.
-static void end_streams(int status) {
+static void end_streams(int status, int wait_for_eof) {
   if (streams.listener >= 0) {
     unlinkat(streams.statefd, "attach", 0);
     close(streams.listener);
@@ -2597,9 +2605,29 @@ static void end_streams(int status) {
   }
   for (int i = 0; i < streams.noutputs; i++) {
     struct output *o = &streams.outputs[i];
-    // Blocking reads to EOF (a master gives EIO once no process holds its slave).
-    if (o->fd >= 0) fcntl(o->fd, F_SETFL, 0);
-    while (o->fd >= 0) read_output(o);
+    if (wait_for_eof) {
+      // Blocking reads to EOF (a master gives EIO once no process holds its slave): a chroot's
+      // command may have left processes that still write.
+      if (o->fd >= 0) fcntl(o->fd, F_SETFL, 0);
+      while (o->fd >= 0) read_output(o);
+      continue;
+    }
+    // A jail's processes all died with its init: what they wrote is in the pipe now. A read
+    // that would block means a writer outside the task (an end passed to another task over a
+    // shared socket), which must not keep this supervisor, its network and its cgroups alive.
+    while (o->fd >= 0) {
+      fcntl(o->fd, F_SETFL, O_NONBLOCK);
+      char buffer[65536];
+      ssize_t got = read(o->fd, buffer, sizeof buffer);
+      if (got < 0 && errno == EINTR) continue;
+      if (got > 0) {
+        record_output(o, buffer, (size_t)got);
+        continue;
+      }
+      if (o->fd == streams.master) streams.master = -1;
+      close(o->fd);
+      o->fd = -1;
+    }
   }
 }
 
@@ -2878,7 +2906,7 @@ static int run_jailed(struct plan *plan, int statefd, char **command, char **arg
     write_exit_record(statefd, command_status);
   else if (waited == init)
     write_exit_record(statefd, init_status);
-  if (streams.active) end_streams(n == (ssize_t)sizeof command_status ? command_status : init_status);
+  if (streams.active) end_streams(n == (ssize_t)sizeof command_status ? command_status : init_status, 0);
   stop_network(plan);
   remove_cgroups(plan);
   return 0;
@@ -2924,7 +2952,7 @@ static int run_chrooted(struct plan *plan, int statefd, char **command) {
   if (streams.active) serve_streams(child);
   int status = 0;
   if (wait_for(child, &status) == child) write_exit_record(statefd, status);
-  if (streams.active) end_streams(status);
+  if (streams.active) end_streams(status, 1);
   return 0;
 }
 

@@ -57,6 +57,18 @@ struct EverydayTests {
       "/bin/sh", ["-c", "echo typed | \"$0\" exec -i \"$1\" cat", taskerPath, id],
       environment: ["TASKER_ROOT": box.state.path])
     #expect(piped.stdout == "typed\n", "\(piped.stderr)")
+    // A host file tasker's streams are redirected to never goes in: the process gets pipes.
+    let redirected = box.scratch.url.appendingPathComponent("redirected")
+    let viaFile = try run(
+      "/bin/sh",
+      [
+        "-c", "\"$0\" exec -i \"$1\" sh -c \'readlink /proc/self/fd/0; readlink /proc/self/fd/1\' </etc/hostname >\"$2\"",
+        taskerPath, id, redirected.path,
+      ],
+      environment: ["TASKER_ROOT": box.state.path])
+    #expect(viaFile.status == 0, "\(viaFile.stderr)")
+    let links = try String(contentsOf: redirected, encoding: .utf8).split(separator: "\n")
+    #expect(links.count == 2 && links.allSatisfy { $0.hasPrefix("pipe:") }, "\(links)")
   }
 
   /// Without --user, exec runs as the task's own user (create --user), as podman's does.
@@ -164,6 +176,31 @@ struct EverydayTests {
     // The new processes are the task's: stop reaches them.
     #expect(try box.tasker(["stop", id]).status == 0)
     #expect(try box.json(id)["signalName"] as? String == "SIGTERM")
+  }
+
+  /// A bind source the task could swap (a directory inside another bind it writes) for a
+  /// symlink to a host path: restart binds the object create bound or nothing.
+  @Test func restartNeverBindsWhatTheTaskSwappedIn() throws {
+    let images = try Images.shared()
+    let box = try Sandbox(createOptions: ["--network", "none"])
+    defer { box.scratch.remove() }
+    let app = try box.scratch.sub("app")
+    _ = try box.scratch.sub("app/conf")
+    let secret = try box.scratch.sub("secret")
+    try "host secret\n".write(to: secret.appendingPathComponent("file"), atomically: true, encoding: .utf8)
+    let id = try box.tasker([
+      "create", "--network", "none", "-v", app.path + ":/app", "-v", app.path + "/conf:/conf:ro",
+      images.url("busybox.tar.gz"), "sleep 60",
+    ]).stdout.trimmingCharacters(in: .newlines)
+    defer { _ = try? box.tasker(["rm", "--force", id]) }
+    let swapped = try box.tasker(["exec", id, "sh", "-c", "rm -r /app/conf && ln -s \(secret.path) /app/conf"])
+    #expect(swapped.status == 0, "\(swapped.stderr)")
+    let restarted = try box.tasker(["restart", "-t", "1", id])
+    #expect(restarted.status == 1 && restarted.stderrLines.count == 1, "\(restarted.stderr)")
+    #expect(restarted.stderr.contains("no longer what it was"), "\(restarted.stderr)")
+    // Refused before the stop: the task still runs, without the host's file.
+    #expect(try box.health(id).contains("exists: True"))
+    #expect(try box.tasker(["exec", id, "cat", "/conf/file"]).status != 0)
   }
 
   @Test func theSupervisorKeepsARestartPolicy() throws {

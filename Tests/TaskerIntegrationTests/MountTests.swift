@@ -116,6 +116,18 @@ struct MountTests {
     ])
     #expect(missing.status == 125)
     #expect(missing.stderrLines == ["tasker: cannot mount /nonexistent-\(getpid()): it does not exist on the host"])
+    // The state root, or anything in it, by any path to it (tasks' plans, logs, roots).
+    let state = box.state.path
+    let stateAgain = box.scratch.url.appendingPathComponent("state-link").path
+    try FileManager.default.createSymbolicLink(atPath: stateAgain, withDestinationPath: state)
+    _ = try box.tasker(["images"])  // the state root's directories exist
+    for spec in [state + ":/s", state + "/tasks:/t", stateAgain + "/tasks:/t", state + "/names:/n:ro"] {
+      let refused = try box.tasker(["create", "-v", spec, images.url("busybox.tar.gz"), "true"])
+      #expect(
+        refused.status == 64 && refused.stderr.contains("inside tasker's state root"), "\(spec): \(refused.stderr)")
+    }
+    let stateImage = try box.tasker(["create", "dir:" + state + "/tasks", "true"])
+    #expect(stateImage.status == 64 && stateImage.stderr.contains("inside tasker's state root"), "\(stateImage.stderr)")
     for spec in ["/tmp:/", "/tmp:/proc/sys", "/tmp:relative", "/tmp:/a/../b", "./x:/data", "bad/name:/data"] {
       let refused = try box.tasker(["create", "-v", spec, images.url("busybox.tar.gz"), "true"])
       #expect(refused.status == 64, "\(spec): \(refused.stderr)")
