@@ -132,6 +132,8 @@ FORWARD_VOID(archive, archive_entry_set_symlink, (struct archive_entry * e, cons
 FORWARD_VOID(archive, archive_entry_set_hardlink, (struct archive_entry * e, const char *link), (e, link))
 FORWARD_VOID(archive, archive_entry_set_rdevmajor, (struct archive_entry * e, dev_t major), (e, major))
 FORWARD_VOID(archive, archive_entry_set_rdevminor, (struct archive_entry * e, dev_t minor), (e, minor))
+FORWARD_VOID(archive, archive_entry_sparse_add_entry, (struct archive_entry * e, la_int64_t offset, la_int64_t length),
+             (e, offset, length))
 FORWARD_VOID(archive, archive_entry_xattr_add_entry,
         (struct archive_entry * e, const char *name, const void *value, size_t size), (e, name, value, size))
 

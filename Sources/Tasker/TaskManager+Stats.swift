@@ -94,8 +94,10 @@ extension TaskManager {
   /// Writes the task's root as the task sees it — its image with its writes, without the
   /// /proc, /dev and other mounts of its jail (they live in its own mount namespace) — as a tar
   /// archive (what `create` reads) to `output`. The root is read from the root-only state
-  /// directory by descriptor, never following the task's symlinks.
-  public func export(_ idText: String, to output: Int32) async throws(TaskerError) {
+  /// directory by descriptor, never following the task's symlinks. Returns a warning for each
+  /// file left out because a process holds a lease on it.
+  @discardableResult
+  public func export(_ idText: String, to output: Int32) async throws(TaskerError) -> [String] {
     let id = try store.resolve(idText)
     _ = try store.record(of: id)
     let root = store.rootPath(of: id)
@@ -105,11 +107,11 @@ extension TaskManager {
       throw TaskerError(.system, "cannot export task \(id): \(error)", cause: error)
     }
     defer { close(fd) }
-    let result: Result<Void, TreeArchiver.Failure> = await onBlockingThread {
+    let result: Result<[String], TreeArchiver.Failure> = await onBlockingThread {
       Result { () throws(TreeArchiver.Failure) in try TreeArchiver.write(root: fd, to: output) }
     }
     do {
-      try result.get()
+      return try result.get().map { "skipped \"/\($0)\": another process holds a lease on it" }
     } catch {
       throw TaskerError(.system, "cannot export task \(id): \(error)", cause: error)
     }

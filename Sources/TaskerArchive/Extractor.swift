@@ -41,7 +41,6 @@ public final class Extractor {
   private let rootFD: Int32
   private let options: ExtractionOptions
   private var summary = ExtractionSummary()
-  private var declaredBytes: UInt64 = 0
   private var directoryFixups: [(path: [UInt8], entry: EntryMetadata, xattrs: [ExtendedAttribute])] = []
   private var cachedParent: (path: [UInt8], fd: Int32)?
   /// Set when the tree changed in a way that can change where names resolve (a symlink made,
@@ -171,18 +170,20 @@ public final class Extractor {
     _ path: MemberPath, metadata: EntryMetadata, xattrs: [ExtendedAttribute], archive: OpaquePointer,
     box: SourceBox, display: String
   ) throws(ArchiveError) {
-    // The declared size counts against the limit before a byte is written, holes of sparse
-    // files included: a file that claims a terabyte is refused, not written.
-    declaredBytes += UInt64(max(0, metadata.size))
-    if declaredBytes > options.limits.maxBytes {
-      throw .limitExceeded("more than \(options.limits.maxBytes) bytes of content (at \"\(display)\")")
+    // What counts against the limit is the data the archive brings, each block before it is
+    // written: the holes of a sparse member are passed over (lseek, ftruncate) and cost no disk.
+    // The file is made at its first block, so a member over the limit leaves nothing behind.
+    var fd: Int32 = -1
+    defer { if fd >= 0 { close(fd) } }
+    func created() throws(ArchiveError) -> Int32 {
+      if fd >= 0 { return fd }
+      let parent = try openParent(path, display: display)
+      try replaceExisting(parent: parent, path: path, keepDirectory: false, display: display)
+      fd = try check(display, "openat") {
+        openat(parent, path.leaf.cString, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+      }
+      return fd
     }
-    let parent = try openParent(path, display: display)
-    try replaceExisting(parent: parent, path: path, keepDirectory: false, display: display)
-    let fd = try check(display, "openat") {
-      openat(parent, path.leaf.cString, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-    }
-    defer { close(fd) }
     var position: Int64 = 0
     while true {
       var block: UnsafeRawPointer?
@@ -191,19 +192,20 @@ public final class Extractor {
       let status = archive_read_data_block(archive, &block, &size, &offset)
       if status == ARCHIVE_EOF { break }
       if status < ARCHIVE_WARN { throw box.failure ?? .unreadable(archiveMessage(archive)) }
-      summary.bytes += UInt64(size)
-      if summary.bytes > options.limits.maxBytes {
-        throw .limitExceeded("more than \(options.limits.maxBytes) bytes of content")
+      if summary.bytes + UInt64(size) > options.limits.maxBytes {
+        throw .limitExceeded("more than \(options.limits.maxBytes) bytes of content (at \"\(display)\")")
       }
+      summary.bytes += UInt64(size)
+      let output = try created()
       if offset != position {
         // A hole in a sparse file: seek past it instead of writing zeros.
-        try check(display, "lseek") { Int32(truncatingIfNeeded: lseek(fd, Int(offset), SEEK_SET) < 0 ? -1 : 0) }
+        try check(display, "lseek") { Int32(truncatingIfNeeded: lseek(output, Int(offset), SEEK_SET) < 0 ? -1 : 0) }
         position = offset
       }
       guard let block, size > 0 else { continue }
       var written = 0
       while written < size {
-        let n = Glibc.write(fd, block + written, size - written)
+        let n = Glibc.write(output, block + written, size - written)
         if n < 0 {
           if errno == EINTR { continue }
           throw .member(path: display, SystemError("write", path: display, errno: errno))
@@ -212,11 +214,12 @@ public final class Extractor {
       }
       position += Int64(size)
     }
+    let output = try created()
     if position < metadata.size {
       // A sparse file that ends in a hole.
-      try check(display, "ftruncate") { ftruncate(fd, Int(metadata.size)) }
+      try check(display, "ftruncate") { ftruncate(output, Int(metadata.size)) }
     }
-    try applyMetadata(fd: fd, metadata: metadata, xattrs: xattrs, display: display)
+    try applyMetadata(fd: output, metadata: metadata, xattrs: xattrs, display: display)
   }
 
   private func makeSymlink(

@@ -8,6 +8,8 @@ struct Export: AsyncParsableCommand {
     discussion: """
       The root as the task sees it (its image and what it wrote; not the /proc, /dev and other mounts of its jail), with owners, modes, extended attributes, symlinks and hardlinks, as a tar archive that create reads: a task's result becomes an image. Written to stdout (refused when stdout is a terminal) or to --output.
 
+      A file with holes is written as a sparse member (its data only). A file another process holds a lease on (fcntl F_SETLEASE) is left out with a warning, instead of waiting for the lease to be given up; the exit status is still 0.
+
       Examples:
         tasker export web > web.tar
         tasker create ./web.tar "ls /"
@@ -37,7 +39,7 @@ struct Export: AsyncParsableCommand {
     }
     defer { if fd != STDOUT_FILENO { close(fd) } }
     do {
-      try await manager.export(id, to: fd)
+      for warning in try await manager.export(id, to: fd) { printError("warning: " + warning) }
     } catch {
       printError(error.message)
       // A half-written file is no archive.

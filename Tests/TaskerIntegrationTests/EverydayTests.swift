@@ -346,4 +346,82 @@ struct EverydayTests {
     #expect(again.status == 0, "\(again.stderr)")
     #expect(again.stdout == "made\nmade\n12:34 4711\n/etc/passwd\n")
   }
+
+  /// A file with a 1 TiB hole costs its data in the archive, not its size: GNU tar lists it
+  /// whole, and create takes it back with its size and its data where it was.
+  @Test func exportWritesSparseFilesSparse() throws {
+    let images = try Images.shared()
+    let box = try Sandbox(createOptions: ["--network", "none"])
+    defer { box.scratch.remove() }
+    let id = try box.create(images.url("busybox.tar.gz"), ["--", "/bin/sh", "-c", "touch /ready; sleep 60"])
+    defer { _ = try? box.tasker(["rm", "--force", id]) }
+    #expect(try eventually { FileManager.default.fileExists(atPath: box.downloads.path + "/\(id)/ready") })
+    // 1 TiB, with "sparse-data" at 5 GiB and a hole at each side of it; and 1 GiB of hole only.
+    let made = try box.tasker([
+      "exec", id, "sh", "-c",
+      "dd if=/dev/zero of=/hole bs=1 seek=1073741824 count=0 2>/dev/null && "
+        + "dd if=/dev/zero of=/big bs=1 seek=1099511627776 count=0 2>/dev/null && "
+        + "printf sparse-data | dd of=/big bs=1 seek=5368709120 conv=notrunc 2>/dev/null",
+    ])
+    #expect(made.status == 0, "\(made.stderr)")
+    let archive = box.scratch.url.appendingPathComponent("exported.tar").path
+    let exported = try box.tasker(["export", "-o", archive, id])
+    #expect(exported.status == 0, "\(exported.stderr)")
+    #expect(try #require(Self.status(archive)).st_size < 8 << 20)
+    let members = try run("/bin/tar", ["-tvf", archive])
+    #expect(members.status == 0, "\(members.stderr)")
+    #expect(members.stdout.contains(" 1099511627776 "), "\(members.stdout)")
+    #expect(members.stdout.contains(" big\n"))
+    #expect(members.stdout.contains(" 1073741824 "), "\(members.stdout)")
+    #expect(!members.stdout.contains("GNUSparseFile"), "GNU tar reads the sparse member as the file")
+
+    // GNU tar extracts it: the size, the data at its offset, and zeros around it.
+    let unpacked = box.scratch.url.appendingPathComponent("unpacked").path
+    try FileManager.default.createDirectory(atPath: unpacked, withIntermediateDirectories: false)
+    let extracted = try run("/bin/tar", ["-C", unpacked, "-xf", archive, "big"])
+    #expect(extracted.status == 0, "\(extracted.stderr)")
+    let big = try #require(Self.status(unpacked + "/big"))
+    #expect(big.st_size == 1 << 40)
+    #expect(Int(big.st_blocks) * 512 < 1 << 20, "extracted sparse")
+    let handle = try #require(FileHandle(forReadingAtPath: unpacked + "/big"))
+    try handle.seek(toOffset: (5 << 30) - 4)
+    #expect(try handle.read(upToCount: 19) == Data([0, 0, 0, 0] + Array("sparse-data".utf8) + [0, 0, 0, 0]))
+    try handle.close()
+
+    // And create takes it back the same.
+    let again = try box.tasker([
+      "run", "--network", "none", archive, "--", "/bin/sh", "-c",
+      "stat -c %s /hole /big; dd if=/big bs=1 skip=5368709116 count=19 2>/dev/null | od -An -c",
+    ])
+    #expect(again.status == 0, "\(again.stderr)")
+    #expect(
+      again.stdout.split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") } == [
+        "1073741824", "1099511627776", "\\0 \\0 \\0 \\0 s p a r s e - d a t a \\0", "\\0 \\0 \\0",
+      ], "\(again.stdout)")
+  }
+
+  /// A task that holds a lease on one of its files cannot make export wait or fail: that file is
+  /// left out, said on stderr, and the rest is written.
+  @Test func exportSkipsLeasedFiles() throws {
+    let images = try Images.shared()
+    let box = try Sandbox(createOptions: ["--network", "none"])
+    defer { box.scratch.remove() }
+    let id = try box.create(
+      images.url("busybox-escape.tar"), ["--", "/bin/sh", "-c", "echo kept > /kept; exec /lease /zz /ready"])
+    defer { _ = try? box.tasker(["rm", "--force", id]) }
+    #expect(try eventually { FileManager.default.fileExists(atPath: box.downloads.path + "/\(id)/ready") })
+    let archive = box.scratch.url.appendingPathComponent("exported.tar").path
+    let exported = try box.tasker(["export", "-o", archive, id])
+    #expect(exported.status == 0, "\(exported.stderr)")
+    #expect(exported.stderr == "tasker: warning: skipped \"/zz\": another process holds a lease on it\n")
+    let members = try run("/bin/tar", ["-tf", archive]).stdout.split(separator: "\n")
+    #expect(members.contains("kept"))
+    #expect(members.contains("bin/busybox"))
+    #expect(!members.contains("zz"))
+  }
+
+  static func status(_ path: String) -> stat? {
+    var info = stat()
+    return lstat(path, &info) == 0 ? info : nil
+  }
 }

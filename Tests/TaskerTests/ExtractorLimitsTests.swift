@@ -37,7 +37,7 @@ import Testing
         return
       }
       let parts = directoryEntries(fixture.root)
-      #expect(parts.count == 10)  // the 11th is refused by its declared size, before a byte is written
+      #expect(parts.count == 10)  // the 11th is refused at its first block, before it is made
       let total = parts.compactMap { fileStatus(fixture.root + "/" + $0) }.reduce(0) { $0 + Int($1.st_size) }
       #expect(total <= 10 << 20)
     }

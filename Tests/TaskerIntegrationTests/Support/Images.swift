@@ -35,14 +35,14 @@ final class Images: @unchecked Sendable {
     let whole = try Data(contentsOf: directory.appendingPathComponent("busybox.tar.gz"))
     try whole.prefix(whole.count / 2).write(to: directory.appendingPathComponent("truncated.tar.gz"))
 
-    // busybox plus the chroot-escape helper, the probe and the network probe (Tests/Fixtures; the
-    // network probe also kept beside the images, for the tests' own namespaces), and an image
-    // whose /proc is a symlink out.
+    // busybox plus the chroot-escape helper, the probe, the network probe and the lease holder
+    // (Tests/Fixtures; the network probe also kept beside the images, for the tests' own
+    // namespaces), and an image whose /proc is a symlink out.
     let tree = try Scratch("tasker-tree")
     defer { tree.remove() }
     let unpack = try run("/bin/tar", ["-C", tree.path, "-xf", directory.appendingPathComponent("busybox.tar").path])
     guard unpack.status == 0 else { throw ImagesError.build(unpack.stderr) }
-    for helper in ["escape", "probe", "netprobe"] {
+    for helper in ["escape", "probe", "netprobe", "lease"] {
       let source = repositoryRoot.appendingPathComponent("Tests/Fixtures/\(helper).c").path
       let compiled = try run("/usr/bin/cc", ["-static", "-O2", "-o", tree.path + "/" + helper, source])
       guard compiled.status == 0 else { throw ImagesError.build(compiled.stderr) }
