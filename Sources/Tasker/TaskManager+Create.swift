@@ -170,7 +170,10 @@ extension TaskManager {
     throws(TaskerError)
   {
     func fail(_ error: SystemError) -> TaskerError {
-      TaskerError(.system, "cannot create task directory: \(error)", cause: error)
+      // Mounting the root needs root on the host: say so to a user who is not (rootless use
+      // is not there yet).
+      let hint = error.errno == EPERM && geteuid() != 0 ? " (tasker needs root to make a task's root)" : ""
+      return TaskerError(.system, "cannot create task directory: \(error)\(hint)", cause: error)
     }
     if mkdir(root, 0o755) != 0 { throw fail(SystemError("mkdir", path: root, errno: errno)) }
     let state = store.directory(of: id)

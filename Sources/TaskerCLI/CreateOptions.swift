@@ -23,7 +23,7 @@ struct CreateOptions: ParsableArguments {
   var sha256: String?
 
   @Option(
-    name: .long, parsing: .singleValue,
+    name: [.short, .long], parsing: .singleValue,
     help: ArgumentHelp(
       "Set an environment variable for the command: K=V, or K (K* for every name starting with K) to pass tasker's own value, skipped where unset (repeatable; PATH has a default).",
       valueName: "K=V"))
@@ -36,7 +36,7 @@ struct CreateOptions: ParsableArguments {
       valueName: "file"))
   var envFile: [String] = []
 
-  @Option(name: .long, help: ArgumentHelp("Working directory inside the task's root.", valueName: "dir"))
+  @Option(name: [.short, .long], help: ArgumentHelp("Working directory inside the task's root.", valueName: "dir"))
   var workdir: String = "/"
 
   @Option(name: .long, help: ArgumentHelp("A unique name, usable wherever the ID is.", valueName: "name"))

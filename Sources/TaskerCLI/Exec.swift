@@ -34,7 +34,9 @@ struct Exec: AsyncParsableCommand {
   @Option(name: [.short, .long], help: ArgumentHelp("Working directory inside the task.", valueName: "dir"))
   var workdir: String?
 
-  @Option(name: [.short, .long], help: ArgumentHelp("The user: UID[:GID].", valueName: "user"))
+  @Option(
+    name: [.short, .long],
+    help: ArgumentHelp("The user: UID[:GID] or NAME[:GROUP] (default: the task's own).", valueName: "user"))
   var user: String?
 
   @Argument(help: "The task's ID, unique ID prefix, or name.", completion: .taskIDs)

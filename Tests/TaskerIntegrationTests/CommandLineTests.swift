@@ -213,6 +213,12 @@ struct CommandLineRootTests {
     #expect(!lines.contains { $0.hasPrefix("UNSET_HERE") || $0.hasPrefix("NOT_SET") })
     #expect(lines.filter { $0.hasPrefix("WIN=") }.count == 1)
 
+    // podman's short forms.
+    let short = try box.tasker([
+      "run", "--rm", "-e", "SHORT=yes", "-w", "/tmp", image, "sh", "-c", "echo $SHORT $(pwd)",
+    ])
+    #expect(short.stdout == "yes /tmp\n", "\(short.stderr)")
+
     let missing = try box.tasker(["run", "--env-file", "/nonexistent/env", image, "env"])
     #expect(missing.status == 64 && missing.stderr.contains("/nonexistent/env"), "\(missing.stderr)")
     try Data("=oops\n".utf8).write(to: file)

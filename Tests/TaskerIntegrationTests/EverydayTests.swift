@@ -62,7 +62,8 @@ struct EverydayTests {
     let viaFile = try run(
       "/bin/sh",
       [
-        "-c", "\"$0\" exec -i \"$1\" sh -c \'readlink /proc/self/fd/0; readlink /proc/self/fd/1\' </etc/hostname >\"$2\"",
+        "-c",
+        "\"$0\" exec -i \"$1\" sh -c \'readlink /proc/self/fd/0; readlink /proc/self/fd/1\' </etc/hostname >\"$2\"",
         taskerPath, id, redirected.path,
       ],
       environment: ["TASKER_ROOT": box.state.path])
