@@ -58,8 +58,9 @@
 //                                 and stdio; the master comes back over the exec channel and the
 //                                 supervisor copies it into the stdout log (see serve_streams)
 //     log-relay                   the command's stdout and stderr are pipes the supervisor copies
-//                                 into fds 1 and 2 (the log files), noting when each line started
-//                                 in stdout.index and stderr.index of the state directory
+//                                 into fds 1 and 2 (the log files), noting when lines started (one
+//                                 entry per read) in stdout.index and stderr.index of the state
+//                                 directory
 //     stdin-pipe                  the command's stdin is a pipe fed from the attach socket
 //                                 (without it, stdin is what fd 0 is: /dev/null); with stdin-pipe
 //                                 or terminal the supervisor serves STATE_DIR/attach (see below)
@@ -2195,9 +2196,11 @@ static void detach_from_streams(void) {
 //
 // With log-relay, terminal or stdin-pipe the supervisor stays between the command and its
 // streams instead of handing it the log files: it copies the command's stdout and stderr pipes
-// (or its terminal's master) into the logs, noting in stdout.index / stderr.index the time each
-// line started ("OFFSET SECONDS NANOSECONDS", one line each, OFFSET the line's first byte in the
-// log), and never stops reading them, so a task never blocks for want of a reader. With a
+// (or its terminal's master) into the logs, noting in stdout.index / stderr.index when lines
+// started ("OFFSET SECONDS NANOSECONDS" lines in offset order, at most one per read: OFFSET the
+// log offset of the first line that begins in that read, the time that of the read; a line
+// without an entry of its own has the time of the last entry at or before its start), and
+// never stops reading them, so a task never blocks for want of a reader. With a
 // terminal or stdin-pipe it also serves a stream socket, STATE_DIR/attach (0600 in the
 // root-only state directory: nothing inside the task can reach it), to which `tasker run -i/-t`
 // and `tasker attach` connect. Frames both ways are TYPE (one byte), LENGTH (four bytes, big
@@ -2298,28 +2301,27 @@ static void flush_client(struct client *c) {
   }
 }
 
-// Bytes the command wrote: into the log (with the times of the lines they start), and to every
-// client that said hello.
+// Bytes the command wrote (one read): into the log, and to every client that said hello. The
+// index gets at most one entry per read, the offset of the first line that begins in it and the
+// time of the read (as conmon stamps each read), so it grows with the reads, never with the
+// lines; a line without an entry of its own has the time of the last entry at or before its
+// start. The entry goes before the bytes: a reader that sees a line's bytes, then reads the
+// index, finds its entry.
 static void record_output(struct output *o, const char *data, size_t size) {
-  write_all(o->log, data, size);
   if (o->index >= 0) {
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    char entries[4096];
-    size_t used = 0;
-    for (size_t i = 0; i < size; i++) {
-      if (o->line_start) {
-        if (used > sizeof entries - 64) {
-          write_all(o->index, entries, used);
-          used = 0;
-        }
-        used += (size_t)snprintf(entries + used, sizeof entries - used, "%lld %lld %ld\n",
-                                 (long long)(o->offset + (off_t)i), (long long)now.tv_sec, now.tv_nsec);
-      }
-      o->line_start = data[i] == '\n';
+    size_t first = 0;
+    while (first < size && !o->line_start) o->line_start = data[first++] == '\n';
+    if (first < size) {
+      struct timespec now;
+      clock_gettime(CLOCK_REALTIME, &now);
+      char entry[64];
+      int used = snprintf(entry, sizeof entry, "%lld %lld %ld\n", (long long)(o->offset + (off_t)first),
+                          (long long)now.tv_sec, now.tv_nsec);
+      write_all(o->index, entry, (size_t)used);
     }
-    write_all(o->index, entries, used);
+    o->line_start = data[size - 1] == '\n';
   }
+  write_all(o->log, data, size);
   o->offset += (off_t)size;
   for (int i = 0; i < MAX_CLIENTS; i++) {
     struct client *c = &streams.clients[i];

@@ -72,4 +72,29 @@ struct LogOptionsTests {
     #expect(lines.map(\.text) == ["a", "b", "c"], "\(followed.stdout)")
     #expect(lines.allSatisfy { Self.seconds($0.time) != nil })
   }
+
+  /// Two million empty lines: the index grows with the supervisor's reads, not the lines, and
+  /// `--tail 1` still finds the last line (read as a stream, never held whole).
+  @Test func manyLinesLeaveASmallIndex() throws {
+    let images = try Images.shared()
+    let box = try Sandbox(createOptions: ["--network", "none"])
+    defer { box.removeEverything() }
+    let script = "yes '' | head -c 2000000; echo last"
+    let id = try box.create(images.url("busybox.tar.gz"), ["--", "/bin/sh", "-c", script])
+    #expect(try box.tasker(["wait", id]).status == 0)
+    let directory = box.state.appendingPathComponent("tasks/\(id)")
+    let size = { (name: String) throws -> Int in
+      try #require(
+        FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent(name).path)[.size] as? Int)
+    }
+    let (log, index) = (try size("stdout.log"), try size("stdout.index"))
+    #expect(log == 2_000_005)
+    #expect(index > 0 && index < log / 100, "a \(index)-byte index for a \(log)-byte log")
+    let tail = try box.tasker(["logs", "--tail", "1", id])
+    #expect(tail.status == 0 && tail.stdout == "last\n" && tail.stderr == "", "\(tail.stderr)")
+    let stamped = try box.tasker(["logs", "--tail", "2", "--timestamps", id])
+    let lines = Self.stamped(stamped.stdout)
+    #expect(lines.map(\.text) == ["", "last"], "\(stamped.stdout.prefix(200))")
+    #expect(lines.allSatisfy { Self.seconds($0.time) != nil })
+  }
 }
