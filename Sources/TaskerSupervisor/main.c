@@ -2572,13 +2572,25 @@ static void serve_streams(pid_t watched) {
   if (pidfd >= 0) close(pidfd);
   close_stdin();
   // What the command wrote before it ended is in its pipes (or terminal) now: into the logs
-  // before the end is recorded, so a reader that stops at exit.json has all of it.
+  // before the end is recorded, so a reader that stops at exit.json has all of it. Read, not
+  // polled: a terminal's last output may still be on its way from the slave (the kernel's
+  // flip buffer), which poll does not wait for and a read of a master whose slave is closed
+  // does (then EIO).
   for (int i = 0; i < streams.noutputs; i++) {
     struct output *o = &streams.outputs[i];
+    if (o->fd >= 0) fcntl(o->fd, F_SETFL, O_NONBLOCK);
     while (o->fd >= 0) {
-      struct pollfd p = {o->fd, POLLIN, 0};
-      if (poll(&p, 1, 0) <= 0) break;
-      read_output(o);
+      char buffer[65536];
+      ssize_t got = read(o->fd, buffer, sizeof buffer);
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0 && errno == EAGAIN) break;  // nothing more now (a chroot's leftovers may write later)
+      if (got > 0) {
+        record_output(o, buffer, (size_t)got);
+        continue;
+      }
+      if (o->fd == streams.master) streams.master = -1;
+      close(o->fd);
+      o->fd = -1;
     }
   }
 }
