@@ -58,7 +58,7 @@ let package = Package(
     .executableTarget(
       name: "TaskerCLI",
       dependencies: [
-        "Tasker", "TaskerSystem", "TaskerArchive",
+        "Tasker", "TaskerSystem", "TaskerArchive", "TaskerImage",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     // tasker-runtime: an OCI runtime with runc's command line, on the library's ContainerRuntime.

@@ -12,7 +12,9 @@ public final class TaskAttachment {
     case ended(waitStatus: Int32)
     /// The detach keys were typed: the task goes on.
     case detached
-    /// The supervisor went away without telling the end (it was killed).
+    /// The supervisor went away without telling the end: it was killed, or the task ended while
+    /// this connection still waited to be accepted (then `heardFromSupervisor` is false and the
+    /// task's output is in its logs).
     case lost
   }
 
@@ -24,6 +26,9 @@ public final class TaskAttachment {
   private let socket: Int32
   private var inbox: [UInt8] = []
   private var outbox: [UInt8] = []
+  /// Whether any frame came from the supervisor: a connection it never accepted (the task ended
+  /// first) closes with nothing.
+  public private(set) var heardFromSupervisor = false
 
   init(id: TaskID, socket: Int32, terminal: Bool, interactive: Bool) {
     self.id = id
@@ -88,6 +93,7 @@ public final class TaskAttachment {
         let n = buffer.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
         if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
         if n <= 0 { return .lost }
+        heardFromSupervisor = true
         inbox += buffer[0..<n]
         while inbox.count >= 5 {
           let size = Int(inbox[1]) << 24 | Int(inbox[2]) << 16 | Int(inbox[3]) << 8 | Int(inbox[4])

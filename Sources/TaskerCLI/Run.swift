@@ -86,14 +86,15 @@ extension Run {
     defer { forwarding.stop() }
     signal(SIGPIPE, SIG_IGN)
     let ending: TaskAttachment.Ending
+    var missedEverything = false  // the task ended before this run was let in
     do {
       let attachment = try manager.attach(to: id, replay: true)
       ending = try AttachSession.relay(
         attachment, passInput: options.interactive, detachKeys: TaskAttachment.parseDetachKeys(detachKeys) ?? [])
+      missedEverything = ending == .lost && !attachment.heardFromSupervisor
     } catch let error as TaskerError where error.code == .notRunning {
-      // Ended before tasker could connect: what it wrote is in its logs.
       ending = .lost
-      _ = try? await manager.copyLogs(of: id, follow: false)
+      missedEverything = true
     } catch let error as SystemError where error.errno == EPIPE {
       try? manager.signal(id, signal: SIGPIPE)
       throw ExitCode(128 + SIGPIPE)
@@ -103,6 +104,9 @@ extension Run {
     }
     if ending == .detached { return }
     let final = try await reportingErrors { try await manager.wait(for: id) }
+    // Ended before tasker could connect, or while its connection waited to be accepted: what
+    // it wrote is in its logs.
+    if missedEverything { _ = try? await manager.copyLogs(of: id, follow: false) }
     if rm { _ = try? await manager.remove(id, force: true) }
     throw ExitCode(AttachSession.exitCode(of: final, id: handle.id))
   }

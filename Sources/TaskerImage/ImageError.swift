@@ -17,6 +17,21 @@ public enum ImageError: Error, Sendable, CustomStringConvertible {
   case checksumMismatch(expected: String, actual: String)
   /// `--sha256` was not 64 hex digits.
   case invalidChecksum(String)
+  /// Not `sha256:` and 64 lowercase hex digits.
+  case invalidDigest(String)
+  /// Not `os/arch[/variant]`.
+  case invalidPlatform(String)
+  /// An image reference (`docker://...`, `oci:...`, ...) that cannot be read: the text, why.
+  case invalidReference(String, reason: String)
+  /// A blob, manifest or config whose bytes do not have the digest (or size) that names it.
+  case digestMismatch(what: String, expected: String, actual: String)
+  /// A document of the image that cannot be used: one line saying what and why (schema 1, a
+  /// manifest too large, a config naming no layers, ...).
+  case format(String)
+  /// No image for the platform asked for: the reference, the platform, what there is.
+  case platform(String)
+  /// The registry refused or failed: one line (status, what was asked, the registry's reason).
+  case registry(String)
 
   public var description: String {
     switch self {
@@ -30,6 +45,12 @@ public enum ImageError: Error, Sendable, CustomStringConvertible {
     case .checksumMismatch(let expected, let actual):
       return "image checksum mismatch: expected sha256 \(expected), got \(actual)"
     case .invalidChecksum(let text): return "invalid --sha256 \"\(text)\": expected 64 hex digits"
+    case .invalidDigest(let text): return "invalid digest \"\(text)\": expected sha256: and 64 lowercase hex digits"
+    case .invalidPlatform(let text): return "invalid platform \"\(text)\": expected os/arch[/variant], as linux/amd64"
+    case .invalidReference(let text, let reason): return "invalid image reference \"\(text)\": \(reason)"
+    case .digestMismatch(let what, let expected, let actual):
+      return "\(what) does not match its digest: expected \(expected), got \(actual)"
+    case .format(let message), .platform(let message), .registry(let message): return message
     }
   }
 

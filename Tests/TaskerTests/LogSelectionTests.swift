@@ -1,5 +1,7 @@
-import Tasker
+import Glibc
 import Testing
+
+@testable import Tasker
 
 /// `logs --since` and `--timestamps`: the times they read and print.
 struct LogSelectionTests {
@@ -65,5 +67,38 @@ struct DetachKeysTests {
   @Test(arguments: ["ctrl-1", "ctrl-", "ab", "ctrl-p,", "é", "ctrl-pq"])
   func refusesOthers(text: String) {
     #expect(TaskAttachment.parseDetachKeys(text) == nil)
+  }
+}
+
+/// How a relay tells a supervisor that never let it in (the task ended while the connection
+/// waited to be accepted: `run -t` then prints the task's logs) from one that was cut off.
+struct AttachmentEndingTests {
+  /// A relay over one end of a socket pair whose other end sends `frames`, then closes.
+  func relay(after frames: [UInt8]) throws -> (TaskAttachment.Ending, heard: Bool) {
+    var ends: [Int32] = [-1, -1]
+    #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &ends) == 0)
+    let attachment = TaskAttachment(
+      id: try #require(TaskID("0123456789ab")), socket: ends[0], terminal: true, interactive: false)
+    if !frames.isEmpty { #expect(write(ends[1], frames, frames.count) == frames.count) }
+    close(ends[1])
+    let sink = open("/dev/null", O_WRONLY)
+    defer { close(sink) }
+    let ending = try attachment.relay(input: nil, stdout: sink, stderr: sink)
+    return (ending, attachment.heardFromSupervisor)
+  }
+
+  @Test func aConnectionClosedUnheardIsLostUnheard() throws {
+    let (ending, heard) = try relay(after: [])
+    #expect(ending == .lost && !heard)
+  }
+
+  @Test func aConnectionCutAfterOutputIsLostHeard() throws {
+    let (ending, heard) = try relay(after: [UInt8(ascii: "o"), 0, 0, 0, 2, UInt8(ascii: "h"), UInt8(ascii: "i")])
+    #expect(ending == .lost && heard)
+  }
+
+  @Test func anEndFrameGivesTheStatus() throws {
+    let (ending, heard) = try relay(after: [UInt8(ascii: "x"), 0, 0, 0, 4, 0, 0, 4, 0])
+    #expect(ending == .ended(waitStatus: 0x400) && heard)
   }
 }
