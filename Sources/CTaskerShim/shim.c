@@ -309,6 +309,10 @@ static size_t write_to_socket(char *data, size_t size, size_t count, void *user)
   struct sink *sink = user;
   size_t total = size * count, done = 0;
   sink->request->received += (long long)total;
+  if (sink->request->max_body > 0 && sink->request->received > sink->request->max_body) {
+    sink->request->too_large = 1;
+    return 0;  // CURLE_WRITE_ERROR: a body past its bound is never held whole
+  }
   while (done < total) {
     ssize_t n = send(sink->request->fd, data + done, total - done, MSG_NOSIGNAL);
     if (n < 0) {
@@ -329,22 +333,60 @@ static void header_value(const char *line, size_t len, size_t skip, char *out, s
   snprintf(out, out_len, "%.*s", (int)(end - start), line + start);
 }
 
-// Keeps the final response's validators and length (a redirect starts a new response).
+static int header_is(const char *line, size_t len, const char *name) {
+  size_t n = strlen(name);
+  return len > n && strncasecmp(line, name, n) == 0;
+}
+
+// Keeps the final response's headers (a redirect or a 100 starts a new response).
 static size_t read_header(char *line, size_t size, size_t count, void *user) {
   struct tasker_http_request *request = user;
   size_t len = size * count;
   if (len >= 5 && strncmp(line, "HTTP/", 5) == 0) {
     request->etag[0] = '\0';
     request->last_modified[0] = '\0';
+    request->content_type[0] = '\0';
+    request->docker_content_digest[0] = '\0';
+    request->www_authenticate[0] = '\0';
+    request->retry_after[0] = '\0';
+    request->content_range[0] = '\0';
     request->content_length = -1;
-  } else if (len > 5 && strncasecmp(line, "etag:", 5) == 0) {
+    const char *space = memchr(line, ' ', len);
+    request->status = space ? strtol(space + 1, NULL, 10) : 0;
+  } else if (len <= 2 && (line[0] == '\r' || line[0] == '\n')) {
+    // The end of a response's headers: a redirect's or a 1xx's is not the last one.
+    long status = request->status;
+    int redirect = status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+    if (status >= 200 && !redirect) {
+      if (request->max_body > 0 && request->content_length > request->max_body && !request->head) {
+        request->too_large = 1;
+        return 0;  // refused from its announced length, before a byte of the body
+      }
+      request->headers_done = 1;
+    }
+  } else if (header_is(line, len, "etag:")) {
     header_value(line, len, 5, request->etag, sizeof request->etag);
-  } else if (len > 14 && strncasecmp(line, "last-modified:", 14) == 0) {
+  } else if (header_is(line, len, "last-modified:")) {
     header_value(line, len, 14, request->last_modified, sizeof request->last_modified);
-  } else if (len > 15 && strncasecmp(line, "content-length:", 15) == 0) {
+  } else if (header_is(line, len, "content-length:")) {
     char value[32];
     header_value(line, len, 15, value, sizeof value);
     request->content_length = strtoll(value, NULL, 10);
+  } else if (header_is(line, len, "content-type:")) {
+    header_value(line, len, 13, request->content_type, sizeof request->content_type);
+  } else if (header_is(line, len, "docker-content-digest:")) {
+    header_value(line, len, 22, request->docker_content_digest, sizeof request->docker_content_digest);
+  } else if (header_is(line, len, "www-authenticate:")) {
+    // Several challenges may come as several headers: joined with ", " as RFC 9110 allows.
+    char value[2048];
+    header_value(line, len, 17, value, sizeof value);
+    size_t used = strlen(request->www_authenticate);
+    snprintf(request->www_authenticate + used, sizeof request->www_authenticate - used, "%s%s",
+             used ? ", " : "", value);
+  } else if (header_is(line, len, "retry-after:")) {
+    header_value(line, len, 12, request->retry_after, sizeof request->retry_after);
+  } else if (header_is(line, len, "content-range:")) {
+    header_value(line, len, 14, request->content_range, sizeof request->content_range);
   }
   return len;
 }
@@ -355,6 +397,9 @@ int tasker_http_fetch(struct tasker_http_request *request) {
   request->content_length = -1;
   request->received = 0;
   request->error[0] = '\0';
+  request->final_url[0] = '\0';
+  request->too_large = 0;
+  request->headers_done = 0;
   CURL *curl = tasker_curl.easy_init();
   if (curl == NULL) {
     snprintf(request->error, sizeof request->error, "cannot initialise libcurl");
@@ -364,7 +409,7 @@ int tasker_http_fetch(struct tasker_http_request *request) {
   struct sink sink = {.request = request};
   clock_gettime(CLOCK_MONOTONIC, &sink.last_progress);
   struct curl_slist *headers = NULL;
-  char header[512];
+  char header[4096];
   if (request->if_none_match && *request->if_none_match) {
     snprintf(header, sizeof header, "If-None-Match: %s", request->if_none_match);
     headers = tasker_curl.slist_append(headers, header);
@@ -373,6 +418,13 @@ int tasker_http_fetch(struct tasker_http_request *request) {
     snprintf(header, sizeof header, "If-Modified-Since: %s", request->if_modified_since);
     headers = tasker_curl.slist_append(headers, header);
   }
+  for (const char *line = request->headers; line && *line;) {
+    const char *end = strchr(line, '\n');
+    size_t length = end ? (size_t)(end - line) : strlen(line);
+    snprintf(header, sizeof header, "%.*s", (int)length, line);
+    if (length > 0) headers = tasker_curl.slist_append(headers, header);
+    line += length + (end ? 1 : 0);
+  }
   tasker_curl.easy_setopt(curl, CURLOPT_URL, request->url);
   tasker_curl.easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_err);
   tasker_curl.easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
@@ -380,7 +432,10 @@ int tasker_http_fetch(struct tasker_http_request *request) {
   tasker_curl.easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   tasker_curl.easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
   tasker_curl.easy_setopt(curl, CURLOPT_MAXREDIRS, request->max_redirects);
-  tasker_curl.easy_setopt(curl, CURLOPT_FAILONERROR, 1L);
+  // A custom Authorization header goes to the first host only (libcurl's rule unless told).
+  tasker_curl.easy_setopt(curl, CURLOPT_UNRESTRICTED_AUTH, 0L);
+  tasker_curl.easy_setopt(curl, CURLOPT_FAILONERROR, request->keep_errors ? 0L : 1L);
+  if (request->head) tasker_curl.easy_setopt(curl, CURLOPT_NOBODY, 1L);
   tasker_curl.easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, request->stall_seconds);
   tasker_curl.easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
   tasker_curl.easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, watch_progress);
@@ -391,13 +446,28 @@ int tasker_http_fetch(struct tasker_http_request *request) {
   tasker_curl.easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
   tasker_curl.easy_setopt(curl, CURLOPT_HEADERFUNCTION, read_header);
   tasker_curl.easy_setopt(curl, CURLOPT_HEADERDATA, request);
+  struct curl_blob ca = {.data = (void *)request->ca_pem, .len = request->ca_pem_length,
+                         .flags = CURL_BLOB_COPY};
+  if (request->ca_pem) tasker_curl.easy_setopt(curl, CURLOPT_CAINFO_BLOB, &ca);
+  if (request->client_cert) tasker_curl.easy_setopt(curl, CURLOPT_SSLCERT, request->client_cert);
+  if (request->client_key) tasker_curl.easy_setopt(curl, CURLOPT_SSLKEY, request->client_key);
+  if (request->insecure) {
+    tasker_curl.easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
+    tasker_curl.easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
   if (headers) tasker_curl.easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   CURLcode rc = tasker_curl.easy_perform(curl);
   tasker_curl.easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &request->status);
+  char *final_url = NULL;
+  if (tasker_curl.easy_getinfo(curl, CURLINFO_EFFECTIVE_URL, &final_url) == CURLE_OK && final_url)
+    snprintf(request->final_url, sizeof request->final_url, "%s", final_url);
   if (rc == CURLE_ABORTED_BY_CALLBACK && sink.stalled) {
     snprintf(request->error, sizeof request->error, "no data received for %ld seconds",
              request->stall_seconds);
     rc = CURLE_OPERATION_TIMEDOUT;
+  } else if (request->too_large) {
+    snprintf(request->error, sizeof request->error, "the response is longer than %lld bytes",
+             request->max_body);
   } else if (rc != CURLE_OK) {
     snprintf(request->error, sizeof request->error, "%s",
              curl_err[0] ? curl_err : tasker_curl.easy_strerror(rc));

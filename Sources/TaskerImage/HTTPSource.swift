@@ -27,21 +27,30 @@ public final class HTTPSource: ByteSource {
   private let url: String
   private let readFD: Int32
   private let thread: JoinableThread
-  private let request: UnsafeMutablePointer<tasker_http_request>
+  let request: UnsafeMutablePointer<tasker_http_request>
   private let strings: [UnsafeMutablePointer<CChar>?]
-  private let outcome: Outcome
+  private let caPEM: UnsafeMutableBufferPointer<CChar>?
+  let outcome: Outcome
   private var finished = false
   private var pending: [UInt8] = []
 
-  private final class Outcome: @unchecked Sendable {
+  final class Outcome: @unchecked Sendable {
     var code: Int32 = 0
   }
 
   /// Starts downloading `url`. A transfer with no byte for `stallSeconds` fails. With
   /// `validators` of a copy already held, the server may answer 304 (see `hasBody`).
-  public init(url: String, stallSeconds: Int = 30, maxRedirects: Int = 10, validators: HTTPValidators? = nil)
-    throws(ImageError)
-  {
+  public convenience init(
+    url: String, stallSeconds: Int = 30, maxRedirects: Int = 10, validators: HTTPValidators? = nil
+  ) throws(ImageError) {
+    try self.init(url: url, options: HTTPRequestOptions(), stallSeconds: stallSeconds, validators: validators)
+  }
+
+  /// Starts a request with `options` (headers, HEAD, readable errors, a bounded body, TLS).
+  public init(
+    url: String, options: HTTPRequestOptions, stallSeconds: Int = 30, maxRedirects: Int = 10,
+    validators: HTTPValidators? = nil
+  ) throws(ImageError) {
     self.url = url
     var fds: [Int32] = [-1, -1]
     if socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) != 0 {
@@ -52,7 +61,17 @@ public final class HTTPSource: ByteSource {
     setsockopt(fds[1], SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
     readFD = fds[0]
     let writeFD = fds[1]
-    strings = [strdup(url), validators?.etag.map { strdup($0) }, validators?.lastModified.map { strdup($0) }]
+    let headerText = options.headers.isEmpty ? nil : options.headers.map { $0 + "\n" }.joined()
+    strings = [
+      strdup(url), validators?.etag.map { strdup($0) }, validators?.lastModified.map { strdup($0) },
+      headerText.map { strdup($0) }, options.clientCertificate.map { strdup($0) },
+      options.clientKey.map { strdup($0) },
+    ]
+    caPEM = options.caPEM.map { bytes in
+      let copy = UnsafeMutableBufferPointer<CChar>.allocate(capacity: max(1, bytes.count))
+      for (index, byte) in bytes.enumerated() { copy[index] = CChar(bitPattern: byte) }
+      return copy
+    }
     request = .allocate(capacity: 1)
     request.initialize(to: tasker_http_request())
     request.pointee.url = UnsafePointer(strings[0])
@@ -61,6 +80,17 @@ public final class HTTPSource: ByteSource {
     request.pointee.max_redirects = maxRedirects
     request.pointee.if_none_match = UnsafePointer(strings[1])
     request.pointee.if_modified_since = UnsafePointer(strings[2])
+    request.pointee.headers = UnsafePointer(strings[3])
+    request.pointee.client_cert = UnsafePointer(strings[4])
+    request.pointee.client_key = UnsafePointer(strings[5])
+    request.pointee.head = options.head ? 1 : 0
+    request.pointee.keep_errors = options.keepErrors ? 1 : 0
+    request.pointee.max_body = options.maxBody ?? 0
+    request.pointee.insecure = options.insecure ? 1 : 0
+    if let caPEM, let count = options.caPEM?.count {
+      request.pointee.ca_pem = UnsafePointer(caPEM.baseAddress)
+      request.pointee.ca_pem_length = count
+    }
     let outcome = Outcome()
     self.outcome = outcome
     let shared = UnsafeTransfer(request)
@@ -74,6 +104,7 @@ public final class HTTPSource: ByteSource {
       close(fds[1])
       request.deallocate()
       for string in strings { free(string) }
+      caPEM?.deallocate()
       throw .file(error)
     }
   }
@@ -83,6 +114,7 @@ public final class HTTPSource: ByteSource {
     thread.join()
     request.deallocate()
     for string in strings { free(string) }
+    caPEM?.deallocate()
   }
 
   /// Waits for the response: false if the server answered 304 Not Modified (no body), true if
@@ -133,9 +165,10 @@ public final class HTTPSource: ByteSource {
     }
   }
 
-  private func checkOutcome() throws(ImageError) {
+  func checkOutcome() throws(ImageError) {
     let curlHTTPReturnedError: Int32 = 22
     let curlOperationTimedOut: Int32 = 28
+    let curlTooManyRedirects: Int32 = 47
     let status = request.pointee.status
     let message = text(request.pointee.error) ?? "unknown error"
     switch outcome.code {
@@ -144,12 +177,14 @@ public final class HTTPSource: ByteSource {
       throw .httpStatus(status, url: url)
     case curlOperationTimedOut:
       throw .download("timed out: \(message)", url: url)
+    case curlTooManyRedirects:
+      throw .download("redirect loop: more than \(request.pointee.max_redirects) redirects", url: url)
     default:
       throw .download(message, url: url)
     }
   }
 
-  private func text<T>(_ tuple: T) -> String? {
+  func text<T>(_ tuple: T) -> String? {
     withUnsafeBytes(of: tuple) { raw in
       let bytes = raw.prefix { $0 != 0 }
       return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self)

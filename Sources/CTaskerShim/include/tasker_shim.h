@@ -92,11 +92,40 @@ struct tasker_http_request {
   /// Validators of a copy already held (NULL if none): the server may answer 304.
   const char *if_none_match;
   const char *if_modified_since;
+  /// Extra request headers, each ending in "\n" (Accept, Authorization, Range), or NULL. libcurl
+  /// sends a custom Authorization only to the first host: never to a redirect's other host.
+  const char *headers;
+  /// Non-zero: HEAD (no body).
+  int head;
+  /// Non-zero: an HTTP error status is answered like any other (its headers and body reach the
+  /// caller) instead of failing the transfer.
+  int keep_errors;
+  /// A response body longer than this fails (announced: at its headers; else once exceeded),
+  /// with `too_large` set. 0: no bound.
+  long long max_body;
+  /// TLS: the trusted CAs as PEM bytes (NULL: the system's), a client certificate and key (PEM
+  /// files, or NULL), and `insecure` non-zero to check neither the peer nor its name.
+  const char *ca_pem;
+  size_t ca_pem_length;
+  const char *client_cert;
+  const char *client_key;
+  int insecure;
   /// The final response: status, validators, announced length (-1 if none).
   long status;
   char etag[256];
   char last_modified[64];
   long long content_length;
+  /// The registry protocol's headers of the final response ("" when absent).
+  char content_type[256];
+  char docker_content_digest[128];
+  char www_authenticate[2048];
+  char retry_after[64];
+  char content_range[128];
+  /// Where the last response came from (after redirects).
+  char final_url[2048];
+  /// Set when the headers of the final response are all in (before any body byte is sent).
+  volatile int headers_done;
+  int too_large;
   /// Body bytes received so far (read by a progress display while the transfer runs).
   volatile long long received;
   char error[512];

@@ -33,8 +33,8 @@ public enum ImageSources {
     -> any ImageSource
   {
     switch reference {
-    case .registry:
-      throw .format("\(reference): registries are not supported yet")
+    case .registry(let registryReference):
+      return try RegistryClient(reference: registryReference, options: registry)
     case .ociLayout, .ociArchive, .dockerArchive:
       throw .format("\(reference): image layouts and archives are not supported yet")
     }
