@@ -155,7 +155,7 @@ public final class RegistryClient: ImageSource, Sendable {
       if source.bodyTooLarge {
         throw .format("\(host): \(what) is larger than \(Self.maxDocumentBytes) bytes: refused")
       }
-      throw Self.imageError(error)
+      throw .registry("\(host): \(what): \(Self.reason(Self.imageError(error)))")
     }
     return bytes
   }
