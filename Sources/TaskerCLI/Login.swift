@@ -19,7 +19,9 @@ struct Login: AsyncParsableCommand {
   @Option(name: [.short, .long], help: ArgumentHelp("The user name.", valueName: "user"))
   var username: String?
 
-  @Option(name: [.short, .long], help: ArgumentHelp("The password (visible to other users in ps: prefer --password-stdin).", valueName: "password"))
+  @Option(
+    name: [.short, .long],
+    help: ArgumentHelp("The password (visible to other users in ps: prefer --password-stdin).", valueName: "password"))
   var password: String?
 
   @Flag(name: .customLong("password-stdin"), help: "Read the password from stdin.")

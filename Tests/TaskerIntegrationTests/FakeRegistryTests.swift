@@ -62,7 +62,9 @@ import Testing
     let missing = Self.failure { _ = try client.resolve(platform: Platform(os: "linux", architecture: "s390x")) }
     #expect(missing.contains("no image for linux/s390x") && missing.contains("linux/amd64, linux/arm64"))
     // A lone manifest for another platform is refused too.
-    let lone = Self.failure { _ = try Self.client(registry, "ok").resolve(platform: Platform(os: "linux", architecture: "arm64")) }
+    let lone = Self.failure {
+      _ = try Self.client(registry, "ok").resolve(platform: Platform(os: "linux", architecture: "arm64"))
+    }
     #expect(lone.contains("no image for linux/arm64") && lone.contains("linux/amd64"))
   }
 
@@ -72,7 +74,8 @@ import Testing
     let client = try Self.client(registry, "badblob")
     let image = try client.resolve(platform: amd64)
     let message = Self.failure { _ = try Self.drain(try client.openBlob(image.manifest.layers[0])) }
-    #expect(message.contains("does not match its digest") && message.contains(image.manifest.layers[0].digest.description))
+    #expect(
+      message.contains("does not match its digest") && message.contains(image.manifest.layers[0].digest.description))
   }
 
   @Test(arguments: ["bigmanifest", "bigchunked"]) func aHugeManifestIsRefused(_ mode: String) throws {
@@ -126,7 +129,9 @@ import Testing
     #expect(forbidden.contains("access denied") && forbidden.contains("status403:latest"))
     let missing = Self.failure { _ = try Self.client(registry, "status404").resolve(platform: amd64) }
     #expect(
-      missing == "\(registry.host): manifest status404:latest: manifest unknown (404 Not Found): MANIFEST_UNKNOWN: manifest unknown")
+      missing
+        == "\(registry.host): manifest status404:latest: manifest unknown (404 Not Found): MANIFEST_UNKNOWN: manifest unknown"
+    )
     let busy = Self.failure { _ = try Self.client(registry, "status429", retries: 1).resolve(platform: amd64) }
     #expect(busy.contains("too many requests (429), still after 1 retries"))
   }
@@ -149,14 +154,18 @@ import Testing
     #expect(try Self.drain(try client.openBlob(image.manifest.layers[0])) == 256 * 1024)
     #expect(try registry.count("range") == 1)
     // Without retries the cut is the error.
-    let cut = Self.failure { _ = try Self.drain(try Self.client(registry, "cut", retries: 0).openBlob(image.manifest.layers[0])) }
+    let cut = Self.failure {
+      _ = try Self.drain(try Self.client(registry, "cut", retries: 0).openBlob(image.manifest.layers[0]))
+    }
     #expect(cut.contains(registry.host) && cut.contains("blob \(image.manifest.layers[0].digest)"))
   }
 
   @Test func aStalledRegistryTimesOut() throws {
     let registry = try FakeRegistry()
     defer { registry.stop() }
-    let message = Self.failure { _ = try Self.client(registry, "stall", stallSeconds: 1, retries: 1).resolve(platform: amd64) }
+    let message = Self.failure {
+      _ = try Self.client(registry, "stall", stallSeconds: 1, retries: 1).resolve(platform: amd64)
+    }
     #expect(message.contains("no data received for 1 seconds") && message.contains("stall:latest"))
   }
 }

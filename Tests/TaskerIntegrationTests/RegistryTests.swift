@@ -18,7 +18,8 @@ struct RegistryTests {
     }
     let archive = scratch.path + "/busybox.tar"
     let made = try run(
-      "/bin/bash", [repositoryRoot.appendingPathComponent("scripts/make-oci-image.sh").path, archive, "test/busybox:latest"])
+      "/bin/bash",
+      [repositoryRoot.appendingPathComponent("scripts/make-oci-image.sh").path, archive, "test/busybox:latest"])
     try #require(made.status == 0, "make-oci-image.sh: \(made.stderr)")
     try registry.push("oci-archive:" + archive, as: "busybox:latest")
     try body(registry, scratch)
@@ -106,7 +107,8 @@ struct RegistryTests {
       var info = stat()
       #expect(stat(authFile, &info) == 0 && info.st_mode & 0o777 == 0o600)
       #expect(
-        try AuthFile.credentials(for: registry.host, paths: [authFile]) == .init(username: "tasker", password: "secret"))
+        try AuthFile.credentials(for: registry.host, paths: [authFile]) == .init(username: "tasker", password: "secret")
+      )
       // The stored credentials are what the client uses.
       let options = RegistryOptions(certsDirectory: registry.certsDirectory, authFile: authFile)
       let client = try RegistryClient(

@@ -1,10 +1,11 @@
+import Glibc
+import TaskerSystem
+
 #if canImport(FoundationEssentials)
   import FoundationEssentials
 #else
   import Foundation
 #endif
-import Glibc
-import TaskerSystem
 
 /// Registry credentials in the containers `auth.json` format that podman, skopeo and buildah
 /// share: `{"auths": {"HOST[:PORT]": {"auth": base64("user:password")}}}`. Docker's

@@ -51,7 +51,9 @@ final class RegistryBlobSource: ByteSource {
     while left > 0 {
       let n: Int
       do {
-        n = try buffer.withUnsafeMutableBytes { try source.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<Int(min(Int64($0.count), left))])) }
+        n = try buffer.withUnsafeMutableBytes {
+          try source.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<Int(min(Int64($0.count), left))]))
+        }
       } catch {
         throw .registry("\(client.host): \(what): \(RegistryClient.reason(RegistryClient.imageError(error)))")
       }

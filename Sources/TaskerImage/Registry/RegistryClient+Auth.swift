@@ -21,7 +21,8 @@ extension RegistryClient {
     } else {
       throw .registry(
         "\(host): \(what): 401 Unauthorized with "
-          + (header.map { "an unsupported challenge \"\(String($0.prefix(200)))\"" } ?? "no WWW-Authenticate challenge"))
+          + (header.map { "an unsupported challenge \"\(String($0.prefix(200)))\"" } ?? "no WWW-Authenticate challenge")
+      )
     }
   }
 
@@ -53,15 +54,20 @@ extension RegistryClient {
     case 401, 403:
       throw .registry(
         "\(prefix) refused "
-          + (credentials == nil ? "anonymous access (\(status)): use tasker login \(host)" : "the credentials (\(status))"))
+          + (credentials == nil
+            ? "anonymous access (\(status)): use tasker login \(host)" : "the credentials (\(status))"))
     default: throw .registry("\(prefix) answered \(status)")
     }
     struct Answer: Decodable {
       var token: String?
-      var access_token: String?
+      var accessToken: String?
+      enum CodingKeys: String, CodingKey {
+        case token
+        case accessToken = "access_token"
+      }
     }
     guard let answer = try? JSONDecoder().decode(Answer.self, from: Data(bytes)),
-      let token = answer.token ?? answer.access_token, !token.isEmpty
+      let token = answer.token ?? answer.accessToken, !token.isEmpty
     else { throw .registry("\(prefix) answered no token (not JSON with token or access_token)") }
     guard token.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) else {
       throw .registry("\(prefix) answered a token with spaces or control characters")

@@ -1,9 +1,10 @@
+import TaskerArchive
+
 #if canImport(FoundationEssentials)
   import FoundationEssentials
 #else
   import Foundation
 #endif
-import TaskerArchive
 
 extension RegistryClient {
   /// One request to the registry, through authentication and retries: the open response (its

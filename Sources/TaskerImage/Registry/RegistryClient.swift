@@ -1,10 +1,11 @@
+import Synchronization
+import TaskerArchive
+
 #if canImport(FoundationEssentials)
   import FoundationEssentials
 #else
   import Foundation
 #endif
-import Synchronization
-import TaskerArchive
 
 /// An image in a registry, read through the registry HTTP API v2 (the OCI distribution spec):
 /// manifests negotiated (OCI index and manifest, Docker manifest list and schema 2), an index

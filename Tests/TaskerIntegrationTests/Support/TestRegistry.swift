@@ -90,7 +90,8 @@ final class TestRegistry: @unchecked Sendable {
       run(
         "/usr/bin/openssl",
         ["req", "-x509"] + curve + [
-          "-keyout", "\(dir)/\(name).key", "-out", "\(dir)/\(name).crt", "-days", "2", "-subj", "/CN=tasker test \(name)",
+          "-keyout", "\(dir)/\(name).key", "-out", "\(dir)/\(name).crt", "-days", "2", "-subj",
+          "/CN=tasker test \(name)",
         ]), "openssl req (CA)")
     guard name == "ca" else { return }
     try check(
@@ -146,7 +147,8 @@ final class TestRegistry: @unchecked Sendable {
     for _ in 0..<100 {
       if !process.isRunning { return nil }
       let probe = try run(
-        "/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", "\(dir)/ca.crt", "https://127.0.0.1:\(port)/v2/"])
+        "/usr/bin/curl",
+        ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", "\(dir)/ca.crt", "https://127.0.0.1:\(port)/v2/"])
       if probe.stdout == "200" || probe.stdout == "401" { return (process, port) }
       usleep(100_000)
     }
