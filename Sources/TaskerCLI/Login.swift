@@ -5,6 +5,7 @@ import TaskerImage
 struct Login: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Store credentials for a registry, after checking them against it.",
+    usage: "tasker login [<options>] [-u <user>] [-p <pw> | --password-stdin] <host>",
     discussion: """
       The user name and password are sent to the registry (GET /v2/ through its authentication, Basic or Bearer token) and stored only if it accepts them, base64-encoded in the containers auth.json that podman and skopeo read: --authfile, else $REGISTRY_AUTH_FILE, else $XDG_RUNTIME_DIR/containers/auth.json (root without XDG_RUNTIME_DIR: /run/containers/0/auth.json). The file is written whole and renamed into place, mode 0600; other registries' entries are kept.
 
