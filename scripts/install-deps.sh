@@ -4,8 +4,11 @@ set -euo pipefail
 # mmdebstrap: the tests' Debian image (a bookworm minbase root built from the apt mirror, kept in
 # .build/test-images). containerd (with runc, and procps for pkill): for the containerd tests, which start a containerd of
 # their own (scripts/containerd.sh). On a host with systemd, the package also starts the system's.
+# docker-registry, skopeo, apache2-utils (htpasswd), openssl, curl: the registry tests' own registry on loopback with TLS
+# and htpasswd (Tests/TaskerIntegrationTests/Support/TestRegistry.swift), filled with skopeo copy.
 packages=(libarchive-dev libcurl4-openssl-dev libssl-dev libseccomp-dev pkg-config busybox-static python3 file gcc
-  libc6-dev gzip bzip2 xz-utils zstd tar passt iproute2 util-linux containerd runc procps mmdebstrap)
+  libc6-dev gzip bzip2 xz-utils zstd tar passt iproute2 util-linux containerd runc procps mmdebstrap
+  docker-registry skopeo apache2-utils openssl curl)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
