@@ -169,3 +169,37 @@ import Testing
     #expect(message.contains("no data received for 1 seconds") && message.contains("stall:latest"))
   }
 }
+
+/// Recovery paths of blobs: a registry that ignores Range, a stall mid-blob, and credentials
+/// kept from the host a redirect leads to.
+@Suite(.serialized) struct FakeRegistryRecoveryTests {
+  let amd64 = Platform(os: "linux", architecture: "amd64")
+
+  @Test func aRetryAnsweredWholeSkipsWhatWasAlreadyPassedOn() throws {
+    let registry = try FakeRegistry()
+    defer { registry.stop() }
+    let client = try FakeRegistryTests.client(registry, "cutnorange")
+    let image = try client.resolve(platform: amd64)
+    #expect(try FakeRegistryTests.drain(try client.openBlob(image.manifest.layers[0])) == 256 * 1024)
+    #expect(try registry.count("range") == 1)
+  }
+
+  @Test func aBlobStalledHalfWayIsResumed() throws {
+    let registry = try FakeRegistry()
+    defer { registry.stop() }
+    let client = try FakeRegistryTests.client(registry, "stallblob", stallSeconds: 1)
+    let image = try client.resolve(platform: amd64)
+    #expect(try FakeRegistryTests.drain(try client.openBlob(image.manifest.layers[0])) == 256 * 1024)
+    #expect(try registry.count("range") == 1)
+  }
+
+  @Test func theTokenIsNotSentToTheHostARedirectLeadsTo() throws {
+    let registry = try FakeRegistry()
+    defer { registry.stop() }
+    let client = try FakeRegistryTests.client(registry, "tokenredirect")
+    let image = try client.resolve(platform: amd64)
+    #expect(try FakeRegistryTests.drain(try client.openBlob(image.manifest.layers[0])) == 256 * 1024)
+    #expect(try registry.count("token") == 1)
+    #expect(try registry.count("storageauth") == 0)
+  }
+}

@@ -107,11 +107,25 @@ public final class RegistryClient: ImageSource, Sendable {
   /// against `expected` (when asked by digest) and the registry's Docker-Content-Digest.
   func manifest(_ ref: String, expected: Digest?, size: Int64?) throws(ImageError) -> ([UInt8], String?) {
     let what = "manifest \(reference.repository)" + (ref.hasPrefix("sha256:") ? "@" : ":") + ref
-    let (source, head) = try send(
-      "/v2/\(reference.repository)/manifests/\(ref)", accept: Self.manifestTypes, range: nil,
-      maxBody: Int64(Self.maxDocumentBytes), scope: scope, what: what)
-    guard head.status == 200 else { throw failure(head, source: source, what: what) }
-    let bytes = try readWhole(source, what: what)
+    var attempt = 0
+    var result: ([UInt8], HTTPResponseHead)?
+    while result == nil {
+      let (source, head) = try send(
+        "/v2/\(reference.repository)/manifests/\(ref)", accept: Self.manifestTypes, range: nil,
+        maxBody: Int64(Self.maxDocumentBytes), scope: scope, what: what)
+      guard head.status == 200 else { throw failure(head, source: source, what: what) }
+      do {
+        result = (try readWhole(source, what: what), head)
+      } catch {
+        // A body cut or stalled after its headers: the whole request again, as for a reset.
+        guard attempt < retry.retries, RetryPolicy.retryableTransfers.contains(source.transferCode) else {
+          throw error
+        }
+        RetryPolicy.sleep(seconds: retry.delay(afterAttempt: attempt, retryAfter: nil))
+        attempt += 1
+      }
+    }
+    guard let (bytes, head) = result else { throw .registry("\(host): \(what): no answer") }
     if let expected {
       try VerifyingSource.check(bytes, expected: expected, size: size, what: what)
     } else if let announced = head.dockerContentDigest, let digest = try? Digest(announced) {

@@ -25,6 +25,11 @@ manifest, its config, a 256 KiB layer) unless its mode says otherwise:
     flaky         the first manifest request answers 503 with Retry-After: 1, then all is well
     cut           the layer's first transfer stops half-way (the connection closed); requests
                   with Range are answered 206 from there
+    cutnorange    the same cut, but Range is ignored: the retry gets 200 and the whole layer
+    tokenredirect Bearer auth as "token", and blobs redirected to http://localhost:PORT/storage/
+                  (another host name): /count/storageauth counts the requests there that
+                  carried an Authorization header
+    stallblob     the layer's first transfer stalls half-way; the retry (Range) completes it
     stall         the manifest's headers and a few bytes, then nothing
 
 GET /count/<name> answers how many requests of that kind came in: "range" (blob requests with
@@ -125,6 +130,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.answer(200, json.dumps({"access_token": "good-token", "expires_in": 300}).encode())
             return
         if parts[0] == "storage":
+            if self.headers.get("Authorization"):
+                self.count("storageauth")
             self.blob(parts[1], "ok")
             return
         if parts == ["v2"]:
@@ -134,7 +141,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.answer(404, b"no such route", content_type="text/plain")
             return
         mode, kind, ref = parts[1], parts[2], parts[3]
-        if mode in ("token", "tokenfail", "tokenjson"):
+        if mode in ("token", "tokenfail", "tokenjson", "tokenredirect"):
             if self.headers.get("Authorization") != "Bearer good-token":
                 realm = f"http://127.0.0.1:{self.server.server_address[1]}/token"
                 challenge = f'Bearer realm="{realm}",service="fake,registry",scope="repository:{mode}:pull"'
@@ -220,18 +227,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.error(404, "BLOB_UNKNOWN", "blob unknown to registry")
             return
         data = BLOBS[ref]
-        if mode == "redirect":
+        if mode in ("redirect", "tokenredirect"):
             self.send_response(307)
-            self.send_header("Location", f"/storage/{ref}")
+            where = f"http://localhost:{self.server.server_address[1]}" if mode == "tokenredirect" else ""
+            self.send_header("Location", f"{where}/storage/{ref}")
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
         if mode == "badblob" and data is LAYER:
             data = bytes([data[0] ^ 1]) + data[1:]
         ranged = self.headers.get("Range")
-        if mode == "cut" and data is LAYER:
+        if mode in ("cut", "cutnorange", "stallblob") and data is LAYER:
             if ranged:
                 self.count("range")
+            if ranged and mode == "cutnorange":
+                self.answer(200, data, content_type="application/octet-stream")
+                return
+            if ranged:
                 start = int(ranged.split("=", 1)[1].split("-", 1)[0])
                 self.send_response(206)
                 self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
@@ -244,6 +256,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(data[: len(data) // 2])
             self.wfile.flush()
+            if mode == "stallblob":
+                time.sleep(30)
             self.close_connection = True
             return
         self.answer(200, data, content_type="application/octet-stream")
