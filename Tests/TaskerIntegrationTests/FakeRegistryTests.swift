@@ -48,6 +48,22 @@ import Testing
     #expect(image.manifest.layers.count == 1)
     let layer = try Self.client(registry, "ok").openBlob(image.manifest.layers[0])
     #expect(try Self.drain(layer) == 256 * 1024)
+    // Through ImageSources, as create and pull reach it.
+    let opened = try ImageSources.open(
+      try ImageReference(parsing: "docker://\(registry.host)/ok:latest"),
+      registry: RegistryOptions(tlsVerify: false, certsDirectory: "/nonexistent", authFile: "/nonexistent/a.json"))
+    #expect(try opened.resolve(platform: amd64).manifestDigest == image.manifestDigest)
+  }
+
+  @Test func plainHTTPOnlyWithTLSVerificationOff() throws {
+    let registry = try FakeRegistry()
+    defer { registry.stop() }
+    let options = RegistryOptions(certsDirectory: "/nonexistent", authFile: "/nonexistent/auth.json", retries: 0)
+    let client = try RegistryClient(
+      reference: RegistryReference(host: registry.host, repository: "ok", tag: "latest"), options: options)
+    let message = Self.failure { _ = try client.resolve(platform: amd64) }
+    #expect(message.hasPrefix("\(registry.host): manifest ok:latest: ") && !message.contains("\n"))
+    #expect(try registry.count("manifest") == 0)
   }
 
   @Test func choosesThePlatformFromAnIndex() throws {

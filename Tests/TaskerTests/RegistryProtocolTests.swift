@@ -138,3 +138,41 @@ import Testing
     }
   }
 }
+
+@Suite struct RegistryTLSTests {
+  private func certsDirectory(_ files: [String]) throws -> String {
+    var template = Array("/tmp/tasker-certsd-XXXXXX".utf8CString)
+    guard let made = mkdtemp(&template) else { throw POSIXError(.EIO) }
+    let dir = String(cString: made)
+    try FileManager.default.createDirectory(atPath: dir + "/r.example:5000", withIntermediateDirectories: true)
+    for name in files {
+      try "PEM of \(name)\n".write(toFile: dir + "/r.example:5000/" + name, atomically: false, encoding: .utf8)
+    }
+    return dir
+  }
+
+  @Test func casAreAddedToTheSystemsAndClientPairsFound() throws {
+    let dir = try certsDirectory(["ca.crt", "extra.crt", "client.cert", "client.key"])
+    defer { _ = try? FileManager.default.removeItem(atPath: dir) }
+    let options = try RegistryTLS.options(host: "r.example:5000", registry: RegistryOptions(certsDirectory: dir))
+    let pem = String(decoding: options.caPEM ?? [], as: UTF8.self)
+    #expect(pem.hasSuffix("PEM of ca.crt\n\nPEM of extra.crt\n\n"))
+    let system = (try? String(contentsOfFile: RegistryTLS.systemBundle, encoding: .utf8)) ?? ""
+    #expect(pem.hasPrefix(system))
+    #expect(options.clientCertificate == dir + "/r.example:5000/client.cert")
+    #expect(options.clientKey == dir + "/r.example:5000/client.key")
+    #expect(!options.insecure)
+    // Another host's directory is not read; --tls-verify=false turns checking off.
+    let other = try RegistryTLS.options(
+      host: "other.example", registry: RegistryOptions(tlsVerify: false, certsDirectory: dir))
+    #expect(other.caPEM == nil && other.clientCertificate == nil && other.insecure)
+  }
+
+  @Test(arguments: [["client.cert"], ["client.key"]]) func halfAClientPairIsAnError(_ files: [String]) throws {
+    let dir = try certsDirectory(files)
+    defer { _ = try? FileManager.default.removeItem(atPath: dir) }
+    #expect(throws: ImageError.self) {
+      _ = try RegistryTLS.options(host: "r.example:5000", registry: RegistryOptions(certsDirectory: dir))
+    }
+  }
+}
