@@ -101,6 +101,13 @@ import Testing
     #expect(message.contains("larger than \(8 << 20) bytes: refused") && message.contains(mode))
   }
 
+  @Test func aManifestNotMatchingTheRegistrysDigestIsRefused() throws {
+    let registry = try FakeRegistry()
+    defer { registry.stop() }
+    let message = Self.failure { _ = try Self.client(registry, "wrongdigest").resolve(platform: amd64) }
+    #expect(message.hasPrefix("manifest wrongdigest:latest does not match its digest"))
+  }
+
   @Test func schema1IsRefusedWithWhatToDo() throws {
     let registry = try FakeRegistry()
     defer { registry.stop() }

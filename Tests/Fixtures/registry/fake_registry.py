@@ -13,6 +13,7 @@ manifest, its config, a 256 KiB layer) unless its mode says otherwise:
     bigmanifest   the manifest announces 100 MB (Content-Length) and sends it
     bigchunked    a 100 MB manifest without Content-Length (chunked)
     schema1       a Docker schema 1 manifest
+    wrongdigest   the manifest comes with a Docker-Content-Digest that is not its own
     redirectloop  the manifest redirects to itself, forever
     redirect      blobs are redirected (307) to /storage/..., served there
     token         Bearer auth: a token from /token (any credentials), then required
@@ -220,7 +221,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.error(404, "MANIFEST_UNKNOWN", "manifest unknown")
             return
         media = OCI_INDEX if body is INDEX else OCI_MANIFEST
-        self.answer(200, body, [("Docker-Content-Digest", digest(body))], content_type=media)
+        announced = digest(body + b" ") if mode == "wrongdigest" else digest(body)
+        self.answer(200, body, [("Docker-Content-Digest", announced)], content_type=media)
 
     def blob(self, ref, mode):
         if ref not in BLOBS:
