@@ -121,4 +121,36 @@ struct RegistryTests {
       #expect(again.status == 1 && again.stderr == "tasker: not logged in to \(registry.host)\n")
     }
   }
+
+  @Test func loginAsksOnATerminalWithoutEchoingThePassword() throws {
+    try Self.withBusybox { registry, scratch in
+      let box = try Sandbox()
+      defer { box.scratch.remove() }
+      let authFile = scratch.path + "/auth.json"
+      let terminal = try PseudoTerminal()
+      let login = try terminal.start(
+        ["login", "--cert-dir", registry.certsDirectory, "--authfile", authFile, registry.host], box: box)
+      #expect(terminal.read(until: "Username: "))
+      terminal.type("tasker\n")
+      #expect(terminal.read(until: "Password: "))
+      terminal.type("secret\n")
+      #expect(terminal.read(until: "Login Succeeded!"))
+      #expect(finish(login, on: terminal) == 0)
+      #expect(!terminal.text.contains("secret"), "\(terminal.text)")
+      #expect(
+        try AuthFile.credentials(for: registry.host, paths: [authFile]) == .init(username: "tasker", password: "secret")
+      )
+      // --password-stdin, for scripts: the trailing newline is not part of it.
+      let input = scratch.path + "/password"
+      try "secret\n".write(toFile: input, atomically: false, encoding: .utf8)
+      let other = scratch.path + "/other.json"
+      let piped = try tasker(
+        [
+          "login", "-u", "tasker", "--password-stdin", "--cert-dir", registry.certsDirectory, "--authfile", other,
+          registry.host,
+        ], box: box, stdinFile: input)
+      #expect(piped.status == 0, "\(piped.stderr)")
+      #expect(try AuthFile.credentials(for: registry.host, paths: [other])?.password == "secret")
+    }
+  }
 }
