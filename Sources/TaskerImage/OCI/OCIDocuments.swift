@@ -22,6 +22,8 @@ public enum MediaType {
   public static let dockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
   public static let dockerConfig = "application/vnd.docker.container.image.v1+json"
   public static let dockerLayerGzip = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+  /// An uncompressed layer of a Docker schema 2 manifest (what a `docker save` archive holds).
+  public static let dockerLayer = "application/vnd.docker.image.rootfs.diff.tar"
   /// Schema 1 (signed or not): refused, with a message saying so.
   public static let dockerSchema1 = "application/vnd.docker.distribution.manifest.v1+json"
   public static let dockerSchema1Signed = "application/vnd.docker.distribution.manifest.v1+prettyjws"
