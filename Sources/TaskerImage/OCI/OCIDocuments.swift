@@ -126,6 +126,12 @@ public struct ImageIndex: Sendable, Codable {
   public var schemaVersion: Int
   public var mediaType: String?
   public var manifests: [Descriptor]
+
+  public init(schemaVersion: Int = 2, mediaType: String? = MediaType.ociIndex, manifests: [Descriptor]) {
+    self.schemaVersion = schemaVersion
+    self.mediaType = mediaType
+    self.manifests = manifests
+  }
 }
 
 /// An OCI image manifest or a Docker schema 2 manifest.
@@ -134,6 +140,15 @@ public struct ImageManifest: Sendable, Codable {
   public var mediaType: String?
   public var config: Descriptor
   public var layers: [Descriptor]
+
+  public init(
+    schemaVersion: Int = 2, mediaType: String? = MediaType.ociManifest, config: Descriptor, layers: [Descriptor]
+  ) {
+    self.schemaVersion = schemaVersion
+    self.mediaType = mediaType
+    self.config = config
+    self.layers = layers
+  }
 }
 
 /// An image's configuration: what the image's author chose as the defaults of a task.
