@@ -159,7 +159,9 @@ public struct ImageConfig: Sendable, Codable, Equatable {
   public var config: Defaults?
   public var rootfs: RootFS
 
-  /// The `config` object: the defaults (docker's names).
+  /// The `config` object: the defaults. Its fields keep the document's own names (docker's
+  /// capitalised keys), so that code reading them says what the image says.
+  // swift-format-ignore: AlwaysUseLowerCamelCase
   public struct Defaults: Sendable, Codable, Equatable {
     public var User: String?
     public var Env: [String]?
@@ -173,7 +175,8 @@ public struct ImageConfig: Sendable, Codable, Equatable {
     public init() {}
   }
 
-  /// The layers' uncompressed digests, bottom first.
+  /// The layers' uncompressed digests, bottom first (`diff_ids`, the document's name).
+  // swift-format-ignore: AlwaysUseLowerCamelCase
   public struct RootFS: Sendable, Codable, Equatable {
     public var type: String
     public var diff_ids: [Digest]
