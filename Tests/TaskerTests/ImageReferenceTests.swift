@@ -99,6 +99,11 @@ struct ImageDocumentTests {
     #expect(try index.manifest(for: Platform(os: "linux", architecture: "arm", variant: "v7"), reference: "r") == armV7)
     #expect(
       try index.manifest(for: Platform(os: "linux", architecture: "arm64", variant: "v8"), reference: "r") == arm64)
+    // An arm v8 machine in 32-bit mode takes v7, the best it can run; v6 has nothing to take.
+    #expect(try index.manifest(for: Platform(os: "linux", architecture: "arm", variant: "v8"), reference: "r") == armV7)
+    #expect(throws: ImageError.self) {
+      try index.manifest(for: Platform(os: "linux", architecture: "arm", variant: "v6"), reference: "r")
+    }
     #expect {
       try index.manifest(for: Platform(os: "linux", architecture: "s390x"), reference: "docker://h/r")
     } throws: { error in
