@@ -35,6 +35,13 @@ public enum FuzzHarness {
   public static func parseInputs(_ bytes: [UInt8]) {
     let text = String(decoding: bytes, as: UTF8.self)
     _ = try? ImageLocation(text)
+    // An image reference printed reads back as itself; so does a platform.
+    if let reference = try? ImageReference(parsing: text) {
+      precondition((try? ImageReference(parsing: reference.description)) == reference, "reference: \(reference)")
+    }
+    if let platform = try? Platform(parsing: text) {
+      precondition((try? Platform(parsing: platform.description)) == platform, "platform: \(platform)")
+    }
     _ = TaskID(text)
     _ = TaskStore.isValidName(text)
     _ = Capabilities.number(of: text)

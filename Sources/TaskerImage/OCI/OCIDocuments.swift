@@ -128,6 +128,12 @@ public struct ImageIndex: Sendable, Codable {
   public var schemaVersion: Int
   public var mediaType: String?
   public var manifests: [Descriptor]
+
+  public init(schemaVersion: Int = 2, mediaType: String? = MediaType.ociIndex, manifests: [Descriptor]) {
+    self.schemaVersion = schemaVersion
+    self.mediaType = mediaType
+    self.manifests = manifests
+  }
 }
 
 /// An OCI image manifest or a Docker schema 2 manifest.
@@ -136,6 +142,15 @@ public struct ImageManifest: Sendable, Codable {
   public var mediaType: String?
   public var config: Descriptor
   public var layers: [Descriptor]
+
+  public init(
+    schemaVersion: Int = 2, mediaType: String? = MediaType.ociManifest, config: Descriptor, layers: [Descriptor]
+  ) {
+    self.schemaVersion = schemaVersion
+    self.mediaType = mediaType
+    self.config = config
+    self.layers = layers
+  }
 }
 
 /// An image's configuration: what the image's author chose as the defaults of a task.
@@ -146,7 +161,9 @@ public struct ImageConfig: Sendable, Codable, Equatable {
   public var config: Defaults?
   public var rootfs: RootFS
 
-  /// The `config` object: the defaults (docker's names).
+  /// The `config` object: the defaults. Its fields keep the document's own names (docker's
+  /// capitalised keys), so that code reading them says what the image says.
+  // swift-format-ignore: AlwaysUseLowerCamelCase
   public struct Defaults: Sendable, Codable, Equatable {
     public var User: String?
     public var Env: [String]?
@@ -160,7 +177,8 @@ public struct ImageConfig: Sendable, Codable, Equatable {
     public init() {}
   }
 
-  /// The layers' uncompressed digests, bottom first.
+  /// The layers' uncompressed digests, bottom first (`diff_ids`, the document's name).
+  // swift-format-ignore: AlwaysUseLowerCamelCase
   public struct RootFS: Sendable, Codable, Equatable {
     public var type: String
     public var diff_ids: [Digest]
