@@ -319,6 +319,97 @@ import Testing
     }
   }
 
+  @Test func dockerArchiveWithLayoutInside() throws {
+    try withTemporaryDirectory { dir in
+      // Docker 25 and later: an OCI layout, and a manifest.json naming its blobs.
+      let fixture = try Self.fixture(dir)
+      let config = "blobs/sha256/" + sha256Hex(fixture.config)
+      let layers = fixture.layers.map { "\"blobs/sha256/" + sha256Hex($0) + "\"" }.joined(separator: ",")
+      let manifest = "[{\"Config\":\"\(config)\",\"RepoTags\":[\"app:1\"],\"Layers\":[\(layers)]}]"
+      try fixture.layout.pack(into: dir + "/docker.tar", extra: [("manifest.json", Array(manifest.utf8))])
+      let source = try ImageSources.open(
+        .dockerArchive(path: dir + "/docker.tar", name: "app:1"), registry: RegistryOptions())
+      try Self.checkReads(source, fixture)
+      // The same archive is an oci-archive too.
+      try Self.checkReads(OCIArchiveSource(path: dir + "/docker.tar", tag: "v1"), fixture)
+    }
+  }
+
+  @Test func dockerArchiveRepeatedLayerIsALink() throws {
+    try withTemporaryDirectory { dir in
+      let fixture = try Self.fixture(dir)
+      let diffID = "sha256:" + sha256Hex(fixture.layers[0])
+      let config = Array(
+        "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Cmd\":[\"/bin/hello\"]},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"\(diffID)\",\"\(diffID)\"]}}"
+          .utf8)
+      func write(link: String) throws {
+        let tar = try TarBuilder(path: dir + "/docker.tar")
+        try tar.file("config.json", bytes: config)
+        try tar.file("l1/layer.tar", bytes: fixture.layers[0])
+        try tar.directory("l2/")
+        try tar.symlink("l2/layer.tar", target: link)
+        try tar.file(
+          "manifest.json",
+          "[{\"Config\":\"config.json\",\"RepoTags\":null,\"Layers\":[\"l1/layer.tar\",\"l2/layer.tar\"]}]")
+        try tar.finish()
+      }
+      // As docker save writes a layer an image holds twice: a link to its first copy.
+      try write(link: "../l1/layer.tar")
+      let source = try DockerArchiveSource(path: dir + "/docker.tar", name: nil)
+      let image = try source.resolve(platform: .host)
+      #expect(image.manifest.layers.map(\.digest.description) == [diffID, diffID])
+      #expect(try readToEnd(source.openBlob(image.manifest.layers[1])) == fixture.layers[0])
+      for outside in ["../../l1/layer.tar", "/l1/layer.tar"] {
+        try write(link: outside)
+        let error = #expect(throws: ImageError.self) { try DockerArchiveSource(path: dir + "/docker.tar", name: nil) }
+        #expect(error?.description.contains("outside the archive: refused") == true)
+      }
+      try write(link: "layer.tar")
+      let loop = #expect(throws: ImageError.self) { try DockerArchiveSource(path: dir + "/docker.tar", name: nil) }
+      #expect(loop?.description.contains("a chain of more than") == true)
+    }
+  }
+
+  @Test func nestedIndexesAreBounded() throws {
+    try withTemporaryDirectory { dir in
+      let layout = try LayoutBuilder(path: dir + "/layout")
+      let layer = try LayoutBuilder.layer(at: dir + "/l.tar", [("./x", "x\n")])
+      let image = try layout.image(layers: [layer], cmd: ["deep"])
+      var top = LayoutBuilder.descriptor(
+        MediaType.ociManifest, image.digest, image.size, platform: ("linux", "amd64", nil))
+      func tagged(_ entry: String) throws {
+        try layout.writeIndex([
+          String(entry.dropLast()) + ",\"annotations\":{\"org.opencontainers.image.ref.name\":\"t\"}}"
+        ])
+      }
+      for depth in 1...5 {
+        let index = try layout.index([top])
+        top = LayoutBuilder.descriptor(MediaType.ociIndex, index.digest, index.size, platform: ("linux", "amd64", nil))
+        try tagged(top)
+        if depth == 4 {
+          #expect(
+            try OCILayoutSource(path: layout.path, tag: "t").resolve(platform: .host).config.config?.Cmd == ["deep"])
+        }
+      }
+      let error = #expect(throws: ImageError.self) {
+        try OCILayoutSource(path: layout.path, tag: "t").resolve(platform: .host)
+      }
+      #expect(error?.description.contains("nested more than 4 deep") == true)
+    }
+  }
+
+  @Test func schemaOneIsRefused() throws {
+    try withTemporaryDirectory { dir in
+      let layout = try LayoutBuilder(path: dir + "/layout")
+      let digest = try layout.blob(Array("{\"schemaVersion\":1}".utf8))
+      try layout.writeIndex([LayoutBuilder.descriptor(MediaType.dockerSchema1Signed, digest, 19, name: "old")])
+      let error = #expect(throws: ImageError.self) {
+        try OCILayoutSource(path: layout.path, tag: "old").resolve(platform: .host)
+      }
+      #expect(error?.description.contains("Docker schema 1 manifest") == true)
+    }
+  }
+
   /// Runs `skopeo copy` with its scratch files in `dir`.
   private func skopeo(_ dir: String, _ from: String, _ to: String) throws {
     let child = Foundation.Process()

@@ -38,7 +38,7 @@ public struct DockerArchiveSource: ImageSource {
   public init(path: String, name: String?) throws(ImageError) {
     let label = "docker-archive:" + path
     let reference = label + (name.map { ":" + $0 } ?? "")
-    files = try TarMembers(path: path, label: label)
+    files = try TarMembers(path: path, label: label, followingLinks: true)
     guard let bytes = try files.read("manifest.json", limit: Self.maxDocumentBytes) else {
       throw .format("\(label) is not a docker archive: it has no manifest.json")
     }

@@ -72,7 +72,7 @@ struct OCILayoutReader: Sendable {
 
   /// Follows `descriptor` (an index or a manifest) to the image for `platform`.
   private func follow(_ descriptor: Descriptor, platform: Platform, depth: Int) throws(ImageError) -> ResolvedImage {
-    let what = "\(descriptor.mediaType == "" ? "document" : "manifest") \(descriptor.digest) of \(reference)"
+    let what = "manifest \(descriptor.digest) of \(reference)"
     if let refusal = LayoutDocuments.unsupported(descriptor.mediaType, what: what) { throw refusal }
     let bytes = try document(descriptor, what: what)
     if MediaType.isIndex(descriptor.mediaType) {

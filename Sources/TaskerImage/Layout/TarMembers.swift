@@ -14,18 +14,26 @@ import TaskerSystem
 /// member tasker serves is checked against one.
 ///
 /// Names are taken as the safe extractor takes them (`MemberPath`: `./` and `.` dropped);
-/// absolute names and `..` are never served. Only regular files are indexed (a hard link, a
-/// symlink, a directory is not a document or a blob). A name held twice is refused: tar's
-/// "the last one wins" would let an appended member replace a document without a trace.
+/// absolute names and `..` are never served. Only regular files are served (a hard link or a
+/// directory is not a document or a blob); a symlink only when `followingLinks` (docker-archive)
+/// and only to another member. A name held twice is refused: tar's "the last one wins" would
+/// let an appended member replace a document without a trace.
 final class TarMembers: LayoutFiles {
   let label: String
   private let file: OpenFile
   private let members: [String: (offset: Int64, size: Int64)]
+  /// The symlinks' targets, by name (read only when `followingLinks`).
+  private let links: [String: String]
+  private let followingLinks: Bool
+  /// Links are followed this many at most (a loop ends there).
+  static let maxLinks = 8
 
   /// Opens and indexes the archive at `path`; a compressed one is refused (it cannot be read
-  /// in place: `gunzip` it first).
-  init(path: String, label: String) throws(ImageError) {
+  /// in place: `gunzip` it first). `followingLinks`: a symlink member stands for the member it
+  /// names (`docker save` writes a layer that an image repeats as a link to its first copy).
+  init(path: String, label: String, followingLinks: Bool = false) throws(ImageError) {
     self.label = label
+    self.followingLinks = followingLinks
     let fd = Glibc.open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
     guard fd >= 0 else {
       let code = errno
@@ -43,11 +51,11 @@ final class TarMembers: LayoutFiles {
         "\(label) is compressed (\(compression)): tasker reads an archive in place, so it must be a plain tar"
           + " (decompress it first)")
     }
-    members = try Self.index(fd: fd, fileSize: Int64(info.st_size), label: label)
+    (members, links) = try Self.index(fd: fd, fileSize: Int64(info.st_size), label: label)
   }
 
   func read(_ path: String, limit: Int) throws(ImageError) -> [UInt8]? {
-    guard let member = members[path] else { return nil }
+    guard let member = try member(path) else { return nil }
     guard member.size <= limit else { throw .format("\(path) of \(label) is larger than \(limit) bytes: refused") }
     var bytes = [UInt8](repeating: 0, count: Int(member.size))
     var done = 0
@@ -67,12 +75,39 @@ final class TarMembers: LayoutFiles {
   }
 
   func open(_ path: String) throws(ImageError) -> (any ByteSource)? {
-    guard let member = members[path] else { return nil }
+    guard let member = try member(path) else { return nil }
     return FileRangeSource(file, offset: member.offset, length: member.size, what: path)
   }
 
-  /// The size of the regular file `path`, nil when the archive holds none.
-  func size(of path: String) -> Int64? { members[path]?.size }
+  /// The regular file `path` names, through links when they are followed; nil when none.
+  private func member(_ path: String) throws(ImageError) -> (offset: Int64, size: Int64)? {
+    var name = path
+    for _ in 0...Self.maxLinks {
+      if let member = members[name] { return member }
+      guard followingLinks, let target = links[name] else { return nil }
+      guard let next = Self.join(name, target) else {
+        throw .format("\(path) of \(label) is a link to \"\(target)\", outside the archive: refused")
+      }
+      name = next
+    }
+    throw .format("\(path) of \(label) is a chain of more than \(Self.maxLinks) links: refused")
+  }
+
+  /// `target` of the link `name`, as a member's name; nil when it leaves the archive (absolute,
+  /// or more `..` than there are directories above the link).
+  static func join(_ name: String, _ target: String) -> String? {
+    guard !target.hasPrefix("/") else { return nil }
+    var components = name.split(separator: "/").dropLast().map(String.init)
+    for part in target.split(separator: "/") where part != "." {
+      if part == ".." {
+        guard !components.isEmpty else { return nil }
+        components.removeLast()
+      } else {
+        components.append(String(part))
+      }
+    }
+    return components.isEmpty ? nil : components.joined(separator: "/")
+  }
 
   /// The compression named by the first bytes of a file, nil for none known.
   static func compression(_ magic: [UInt8]) -> String? {
@@ -83,9 +118,9 @@ final class TarMembers: LayoutFiles {
     return nil
   }
 
-  private static func index(fd: Int32, fileSize: Int64, label: String) throws(ImageError) -> [String: (
-    offset: Int64, size: Int64
-  )] {
+  private static func index(fd: Int32, fileSize: Int64, label: String) throws(ImageError) -> (
+    [String: (offset: Int64, size: Int64)], [String: String]
+  ) {
     guard let archive = archive_read_new() else { throw .format("\(label): libarchive could not start") }
     defer { archive_read_free(archive) }
     func failure(_ what: String) -> ImageError {
@@ -95,6 +130,7 @@ final class TarMembers: LayoutFiles {
     archive_read_support_format_tar(archive)
     guard archive_read_open_fd(archive, fd, 64 << 10) == ARCHIVE_OK else { throw failure("open") }
     var members: [String: (offset: Int64, size: Int64)] = [:]
+    var links: [String: String] = [:]
     var entry: OpaquePointer?
     while true {
       let status = archive_read_next_header(archive, &entry)
@@ -102,21 +138,26 @@ final class TarMembers: LayoutFiles {
       guard status == ARCHIVE_OK || status == ARCHIVE_WARN, let entry else { throw failure("header") }
       let offset = archive_filter_bytes(archive, 0)
       let size = archive_entry_size(entry)
-      if archive_entry_filetype(entry) == S_IFREG, archive_entry_hardlink(entry) == nil,
+      let type = archive_entry_filetype(entry)
+      if type == S_IFREG || type == S_IFLNK, archive_entry_hardlink(entry) == nil,
         let name = archive_entry_pathname(entry),
         let path = try? MemberPath(Array(String(cString: name).utf8)), !path.isRoot
       {
         let key = String(decoding: path.relative, as: UTF8.self)
-        guard members[key] == nil else {
+        guard members[key] == nil, links[key] == nil else {
           throw .format("\(label) holds \"\(key)\" twice: refused (which one is meant is ambiguous)")
         }
         guard offset >= 0, size >= 0, offset <= fileSize, size <= fileSize - offset else {
           throw .format("\(label) is truncated: \"\(key)\" ends past the end of the file")
         }
-        members[key] = (offset, size)
+        if type == S_IFLNK {
+          links[key] = archive_entry_symlink(entry).map { String(cString: $0) } ?? ""
+        } else {
+          members[key] = (offset, size)
+        }
       }
       guard archive_read_data_skip(archive) == ARCHIVE_OK else { throw failure("data") }
     }
-    return members
+    return (members, links)
   }
 }

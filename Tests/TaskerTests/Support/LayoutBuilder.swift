@@ -91,8 +91,13 @@ struct LayoutBuilder {
   }
 
   /// The layout's files as a tar at `archive` (members named `./...`, as skopeo writes them).
-  func pack(into archive: String, format: ArchiveFormat = .pax, compression: Compression = .none) throws {
+  /// `extra` members are written first (a docker 25 archive's manifest.json).
+  func pack(
+    into archive: String, format: ArchiveFormat = .pax, compression: Compression = .none,
+    extra: [(String, [UInt8])] = []
+  ) throws {
     let tar = try TarBuilder(path: archive, format: format, compression: compression)
+    for (name, bytes) in extra { try tar.file(name, bytes: bytes) }
     try tar.directory("./")
     try tar.file("./oci-layout", bytes: readFile(path + "/oci-layout"))
     try tar.file("./index.json", bytes: readFile(path + "/index.json"))
