@@ -61,11 +61,11 @@ import Testing
     }
   }
 
-  @Test(arguments: [ArchiveFormat.pax, .gnutar])
-  func archiveReadInPlace(format: ArchiveFormat) throws {
+  @Test(arguments: [ArchiveFormat.pax, .gnutar], [false, true])
+  func archiveReadInPlace(format: ArchiveFormat, extendedHeaders: Bool) throws {
     try withTemporaryDirectory { dir in
       let fixture = try Self.fixture(dir)
-      try fixture.layout.pack(into: dir + "/image.tar", format: format)
+      try fixture.layout.pack(into: dir + "/image.tar", format: format, extendedHeaders: extendedHeaders)
       try Self.checkReads(OCIArchiveSource(path: dir + "/image.tar", tag: "v1"), fixture)
       try Self.checkReads(
         ImageSources.open(.ociArchive(path: dir + "/image.tar", tag: nil), registry: RegistryOptions()), fixture)
@@ -195,6 +195,21 @@ import Testing
       #expect(symlink(dir + "/outside", blob) == 0)
       let error = #expect(throws: ImageError.self) { try source.openBlob(image.manifest.layers[0]) }
       #expect(error?.description.contains("symbolic link") == true)
+    }
+  }
+
+  @Test func fifoInPlaceOfIndexIsRefused() throws {
+    try withTemporaryDirectory { dir in
+      let fixture = try Self.fixture(dir)
+      unlink(fixture.layout.path + "/index.json")
+      #expect(mkfifo(fixture.layout.path + "/index.json", 0o644) == 0)
+      // Opened without blocking (no writer ever comes), then refused.
+      let error = #expect(throws: ImageError.self) {
+        try OCILayoutSource(path: fixture.layout.path, tag: "v1").resolve(platform: .host)
+      }
+      #expect(error?.description == "index.json of oci:\(fixture.layout.path) is not a regular file: refused")
+      let notLayout = #expect(throws: ImageError.self) { try OCILayoutSource(path: dir + "/nowhere", tag: nil) }
+      #expect(notLayout?.description == "oci:\(dir)/nowhere: no such directory")
     }
   }
 

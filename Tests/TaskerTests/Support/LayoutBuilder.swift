@@ -91,10 +91,12 @@ struct LayoutBuilder {
   }
 
   /// The layout's files as a tar at `archive` (members named `./...`, as skopeo writes them).
-  /// `extra` members are written first (a docker 25 archive's manifest.json).
+  /// `extra` members are written first (a docker 25 archive's manifest.json). With
+  /// `extendedHeaders`, each blob's member has a header of more than one block before its data
+  /// (a name of over 255 bytes: a pax record or a GNU long-name member, and a pax xattr record).
   func pack(
     into archive: String, format: ArchiveFormat = .pax, compression: Compression = .none,
-    extra: [(String, [UInt8])] = []
+    extra: [(String, [UInt8])] = [], extendedHeaders: Bool = false
   ) throws {
     let tar = try TarBuilder(path: archive, format: format, compression: compression)
     for (name, bytes) in extra { try tar.file(name, bytes: bytes) }
@@ -104,7 +106,16 @@ struct LayoutBuilder {
     try tar.directory("./blobs/")
     try tar.directory("./blobs/sha256/")
     for name in directoryEntries(path + "/blobs/sha256") {
-      try tar.file("./blobs/sha256/" + name, bytes: readFile(path + "/blobs/sha256/" + name))
+      let bytes = try readFile(path + "/blobs/sha256/" + name)
+      guard extendedHeaders else {
+        try tar.file("./blobs/sha256/" + name, bytes: bytes)
+        continue
+      }
+      // `.` components are dropped when the name is read, as a leading `./` is.
+      let long = "./blobs/" + String(repeating: "./", count: 100) + "sha256/" + name
+      try tar.add(
+        ArchiveMember(
+          name: Array(long.utf8), kind: .file(bytes), mode: 0o644, xattrs: [("user.test", Array("x".utf8))]))
     }
     try tar.finish()
   }
