@@ -425,6 +425,17 @@ import Testing
     }
   }
 
+  @Test func fuzzSeedsAreImages() throws {
+    // The fuzz harness reads each archive of the corpus as an image too: these two seeds give
+    // it images that resolve, for the fuzzer to mutate.
+    let seeds = FuzzCorpusTests.files("archive")
+    let oci = try #require(seeds.first { $0.hasSuffix("/seed-oci-archive.tar") })
+    let docker = try #require(seeds.first { $0.hasSuffix("/seed-docker-archive.tar") })
+    #expect(try OCIArchiveSource(path: oci, tag: "v1").resolve(platform: .host).config.config?.Cmd == ["/bin/sh"])
+    let image = try DockerArchiveSource(path: docker, name: "seed").resolve(platform: .host)
+    #expect(image.config.config?.Cmd == ["/bin/sh"])
+  }
+
   /// Runs `skopeo copy` with its scratch files in `dir`.
   private func skopeo(_ dir: String, _ from: String, _ to: String) throws {
     let child = Foundation.Process()
