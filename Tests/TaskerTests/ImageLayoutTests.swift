@@ -183,6 +183,28 @@ import Testing
     }
   }
 
+  @Test func archivedBlobNotMatchingItsDigest() throws {
+    try withTemporaryDirectory { dir in
+      let fixture = try Self.fixture(dir)
+      try fixture.layout.pack(into: dir + "/image.tar")
+      // The second layer's only file says "two\n": change it in the archive, in place.
+      var bytes = try readFile(dir + "/image.tar")
+      let marker = Array("two\n".utf8)
+      let at = try #require(
+        (0...(bytes.count - marker.count)).first { bytes[$0..<($0 + marker.count)].elementsEqual(marker) })
+      bytes[at + 2] = UInt8(ascii: "x")
+      try writeFile(dir + "/image.tar", bytes)
+      let source = try OCIArchiveSource(path: dir + "/image.tar", tag: "v1")
+      let image = try source.resolve(platform: .host)
+      #expect(try readToEnd(source.openBlob(image.manifest.layers[0])) == fixture.layers[0])
+      let error = #expect(throws: ImageError.self) { try readToEnd(source.openBlob(image.manifest.layers[1])) }
+      guard case .digestMismatch = error else {
+        Issue.record("expected a digest mismatch, got \(String(describing: error))")
+        return
+      }
+    }
+  }
+
   @Test func symlinkedBlobIsRefused() throws {
     try withTemporaryDirectory { dir in
       let fixture = try Self.fixture(dir)
