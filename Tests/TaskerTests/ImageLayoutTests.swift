@@ -150,6 +150,16 @@ import Testing
       }
       #expect(message.contains("linux/s390x") && message.contains("linux/amd64, linux/arm64/v8"))
 
+      // An index.json that is itself one image's platforms (no names): the platform's entry.
+      try layout.writeIndex([
+        LayoutBuilder.descriptor(MediaType.ociManifest, arm64.digest, arm64.size, platform: ("linux", "arm64", "v8")),
+        LayoutBuilder.descriptor(MediaType.ociManifest, amd64.digest, amd64.size, platform: ("linux", "amd64", nil)),
+      ])
+      let untagged = try OCILayoutSource(path: layout.path, tag: nil)
+      #expect(
+        try untagged.resolve(platform: Platform(os: "linux", architecture: "amd64")).config.config?.Cmd == ["amd64"])
+      #expect(try untagged.resolve(platform: Platform(parsing: "linux/arm64/v8")).config.config?.Cmd == ["arm64"])
+
       // A single manifest for another platform than the one asked for is refused too.
       try layout.writeIndex([LayoutBuilder.descriptor(MediaType.ociManifest, arm64.digest, arm64.size, name: "arm")])
       let single = #expect(throws: ImageError.self) {
