@@ -117,6 +117,12 @@ public final class Extractor {
     let display = rawName.display
     let xattrs = extendedAttributes(entry, display: display)
 
+    if options.layer, path.components.dropLast().contains(where: Self.isWhiteoutName) {
+      // `.wh.../x` is a whiteout of `../x` to a reader that strips the prefix from the whole
+      // name; a directory with a whiteout's name is no member of a layer either.
+      try refuse(display, "a whiteout's name used as a directory")
+      return
+    }
     if options.layer, !path.isRoot, Self.isWhiteoutName(path.leaf) {
       try makeWhiteout(path, display: display)
       return
