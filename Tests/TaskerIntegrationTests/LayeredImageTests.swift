@@ -1,0 +1,207 @@
+import Foundation
+import Glibc
+import Tasker
+import TaskerImage
+import Testing
+
+/// Layered images through the library, served by a stand-in source: the layer store, the
+/// overlay of the layer stack, the config's defaults, prune.
+@Suite(.enabled(if: isRoot, rootReason))
+struct LayeredImageTests {
+  /// A state root, a download path and a directory for blobs and layer tars.
+  struct Fixture {
+    let scratch: Scratch
+    let settings: TaskerSettings
+    let blobs: String
+
+    init() throws {
+      scratch = try Scratch()
+      settings = TaskerSettings(
+        stateRoot: try scratch.sub("state").path, downloadPath: try scratch.sub("downloads").path,
+        supervisorPath: binDirectory.appendingPathComponent("tasker-supervisor").path,
+        unpackPath: binDirectory.appendingPathComponent("tasker-unpack").path)
+      blobs = try scratch.sub("blobs").path
+    }
+
+    func manager(_ source: StandInImageSource) -> TaskManager {
+      var manager = TaskManager(settings: settings)
+      manager.imageSourceOpener = { _, _ in source }
+      return manager
+    }
+
+    /// busybox, then a layer that deletes /bin/vi and adds /data, then one that makes
+    /// /data/old opaque.
+    func layers() throws -> [(path: String, gzip: Bool)] {
+      let bottom = try Images.shared().path("busybox.tar")
+      let middle = blobs + "/middle.tar"
+      try layerTar(
+        at: middle,
+        [("bin/.wh.vi", ""), ("data/", ""), ("data/keep", "keep\n"), ("data/old/", ""), ("data/old/x", "x\n")])
+      let top = blobs + "/top.tar"
+      try layerTar(at: top, [("data/old/", ""), ("data/old/.wh..wh..opq", ""), ("data/old/new", "new\n")])
+      return [(bottom, false), (middle, true), (top, true)]
+    }
+
+    func layerDirectories() -> [String] {
+      listing(URL(fileURLWithPath: settings.stateRoot + "/layers")).filter { $0.utf8.count == 64 }
+    }
+
+    func remove() { scratch.remove() }
+  }
+
+  /// Runs `spec` with its output in a pipe; returns stdout once the task ended, and its ID.
+  func output(of spec: TaskSpec, with manager: TaskManager) async throws -> (String, TaskID) {
+    var spec = spec
+    let out = Pipe()
+    spec.output = .fileDescriptors(stdout: out.fileHandleForWriting.fileDescriptor, stderr: 2)
+    let handle = try await manager.create(spec)
+    try out.fileHandleForWriting.close()
+    let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    #expect(try eventually { try manager.status(of: handle.id.rawValue).exitCode != nil })
+    return (text, handle.id)
+  }
+
+  @Test func aThreeLayerImageShowsWhiteoutsAndOpaqueDirectories() async throws {
+    let fixture = try Fixture()
+    defer { fixture.remove() }
+    let source = try StandInImageSource(directory: fixture.blobs, layers: try fixture.layers())
+    let manager = fixture.manager(source)
+    let spec = TaskSpec(
+      image: "oci:/stand-in:three",
+      command: ["/bin/sh", "-c", "test -e /bin/vi && echo vi || echo no-vi; ls /data/old; cat /data/keep; ls /bin/ls"])
+    let (text, id) = try await output(of: spec, with: manager)
+    #expect(text == "no-vi\nnew\nkeep\n/bin/ls\n")
+    // The task's writes go to its own upper layer; the layers are as they were unpacked.
+    #expect(fixture.layerDirectories().count == 3)
+    _ = try await manager.remove(id.rawValue, force: true)
+  }
+
+  @Test func twoImagesSharingTheirBottomLayerStoreItOnce() async throws {
+    let fixture = try Fixture()
+    defer { fixture.remove() }
+    let layers = try fixture.layers()
+    let first = try StandInImageSource(directory: fixture.blobs, layers: Array(layers.prefix(2)))
+    let second = try StandInImageSource(directory: fixture.blobs, layers: [layers[0], layers[2]])
+    let pulledFirst = try await fixture.manager(first).pull("oci:/stand-in:first")
+    #expect(pulledFirst.layersUnpacked == 2)
+    let pulledSecond = try await fixture.manager(second).pull("oci:/stand-in:second")
+    #expect(pulledSecond.layersUnpacked == 1)
+    #expect(second.timesOpened(second.manifest.layers[0].digest) == 0)
+    #expect(fixture.layerDirectories().count == 3)
+    // Pulled again (policy missing): the reference is known, nothing is asked of the source.
+    let again = try await fixture.manager(second).pull("oci:/stand-in:second")
+    #expect(again.layersUnpacked == 0)
+    #expect(second.timesOpened(second.manifest.layers[1].digest) == 1)
+    let rows = fixture.manager(second).layeredImages()
+    #expect(rows.count == 2)
+    #expect(rows.allSatisfy { $0.sharedLayers == 1 && $0.image.diffIDs.count == 2 })
+  }
+
+  @Test func aLayerWhoseDiffIDDiffersLeavesNoLayerAndNoImage() async throws {
+    let fixture = try Fixture()
+    defer { fixture.remove() }
+    let layers = try fixture.layers()
+    let honest = try StandInImageSource(directory: fixture.blobs, layers: layers)
+    var diffIDs = honest.config.rootfs.diff_ids
+    diffIDs[1] = try Digest(hex: String(repeating: "0", count: 64))
+    let lying = try StandInImageSource(directory: fixture.blobs, layers: layers, diffIDs: diffIDs)
+    let manager = fixture.manager(lying)
+    await #expect {
+      _ = try await manager.pull("oci:/stand-in:lying")
+    } throws: { error in
+      let message = (error as? TaskerError)?.message ?? ""
+      return message.contains("uncompressed") && message.contains(diffIDs[1].description)
+    }
+    #expect(!fixture.layerDirectories().contains(diffIDs[1].hex))
+    #expect(!fixture.layerDirectories().contains(honest.config.rootfs.diff_ids[1].hex))
+    let state = URL(fileURLWithPath: fixture.settings.stateRoot)
+    #expect(listing(state.appendingPathComponent("layers")).filter { $0.hasPrefix(".tmp-") }.isEmpty)
+    #expect(listing(state.appendingPathComponent("images/oci")).isEmpty)
+    // And a create of it makes no task.
+    await #expect(throws: TaskerError.self) {
+      _ = try await manager.create(TaskSpec(image: "oci:/stand-in:lying", command: ["true"]))
+    }
+    #expect(listing(state.appendingPathComponent("tasks")).filter { !$0.hasPrefix(".") }.isEmpty)
+  }
+
+  @Test func concurrentPullsOfOneImageUnpackEachLayerOnce() async throws {
+    let fixture = try Fixture()
+    defer { fixture.remove() }
+    let source = try StandInImageSource(directory: fixture.blobs, layers: try fixture.layers())
+    let manager = fixture.manager(source)
+    async let one = manager.pull("oci:/stand-in:same")
+    async let two = manager.pull("oci:/stand-in:same")
+    let (a, b) = try await (one, two)
+    #expect(a.layersUnpacked + b.layersUnpacked == 3)
+    #expect(a.image.id == b.image.id)
+    for layer in source.manifest.layers { #expect(source.timesOpened(layer.digest) == 1) }
+  }
+
+  @Test func theConfigGivesTheDefaultsAndTheCallerReplacesThem() async throws {
+    let fixture = try Fixture()
+    defer { fixture.remove() }
+    var defaults = ImageConfig.Defaults()
+    defaults.Cmd = ["-c", "echo ran; pwd; id -u; echo $GREETING"]
+    defaults.Entrypoint = ["/bin/sh"]
+    defaults.WorkingDir = "/data"
+    defaults.User = "nobody"
+    defaults.Env = ["GREETING=hello", "PATH=/bin"]
+    defaults.StopSignal = "SIGUSR1"
+    let source = try StandInImageSource(
+      directory: fixture.blobs, layers: Array(try fixture.layers().prefix(2)), defaults: defaults)
+    let manager = fixture.manager(source)
+    let image = "oci:/stand-in:defaults"
+
+    let (byDefault, id) = try await output(of: TaskSpec(image: image, command: []), with: manager)
+    #expect(byDefault == "ran\n/data\n65534\nhello\n")
+    #expect(try manager.store.record(of: id).stopSignal == SIGUSR1)
+
+    // COMMANDS replace Cmd; -e over Env; -w, --user and --stop-signal over the image's.
+    var given = TaskSpec(image: image, command: ["-c", "echo given; pwd; id -u; echo $GREETING"], workdir: "/")
+    given.environmentAdditions = ["GREETING=bye"]
+    given.user = "0"
+    given.stopSignal = SIGINT
+    given.given = [.workdir, .stopSignal]
+    let (replaced, other) = try await output(of: given, with: manager)
+    #expect(replaced == "given\n/\n0\nbye\n")
+    #expect(try manager.store.record(of: other).stopSignal == SIGINT)
+
+    // --entrypoint replaces the entrypoint and drops the image's Cmd.
+    var entry = TaskSpec(image: image, command: [])
+    entry.entrypoint = ["/bin/echo", "from the entrypoint"]
+    let (entryOutput, third) = try await output(of: entry, with: manager)
+    #expect(entryOutput == "from the entrypoint\n")
+
+    // --entrypoint '' with no COMMANDS: nothing to run.
+    var none = TaskSpec(image: image, command: [])
+    none.entrypoint = []
+    await #expect {
+      _ = try await manager.create(none)
+    } throws: { error in
+      (error as? TaskerError)?.message == "no command given and the image has none"
+    }
+    for task in [id, other, third] { _ = try await manager.remove(task.rawValue, force: true) }
+  }
+
+  @Test func pruneRemovesWhatNoImageNamesAndKeepsWhatATaskUses() async throws {
+    let fixture = try Fixture()
+    defer { fixture.remove() }
+    let layers = try fixture.layers()
+    let used = try StandInImageSource(directory: fixture.blobs, layers: Array(layers.prefix(2)))
+    let unused = try StandInImageSource(directory: fixture.blobs, layers: [layers[0], layers[2]])
+    let manager = fixture.manager(used)
+    let (_, id) = try await output(of: TaskSpec(image: "oci:/stand-in:used", command: ["true"]), with: manager)
+    _ = try await fixture.manager(unused).pull("oci:/stand-in:unused")
+    #expect(fixture.layerDirectories().count == 3)
+
+    let pruned = manager.prune()
+    #expect(pruned.layeredImages == [unused.manifest.config.digest.description])
+    #expect(pruned.layers == [unused.config.rootfs.diff_ids[1].description])
+    #expect(Set(fixture.layerDirectories()) == Set(used.config.rootfs.diff_ids.map(\.hex)))
+    // The task's image still runs a new task, from the store alone.
+    let again = TaskSpec(image: "oci:/stand-in:used", command: ["true"], pull: .never)
+    let (_, second) = try await output(of: again, with: manager)
+    for task in [id, second] { _ = try await manager.remove(task.rawValue, force: true) }
+    #expect(manager.prune().layers.count == 2)
+  }
+}
