@@ -27,7 +27,8 @@ extension TaskManager {
         throw TaskerError(.invalidArgument, "--sha256 does not apply to \(spec.image): its layers are checked by digest")
       }
       let options = PullOptions(
-        platform: spec.platform, registry: spec.registry, policy: spec.pull, extractionLimits: spec.extractionLimits)
+        platform: spec.platform, registry: spec.registry, policy: spec.pull, extractionLimits: spec.extractionLimits,
+        progress: spec.layerProgress)
       let reference = spec.image
       let pulled: Swift.Result<(PulledImage, [Int32]), TaskerError> = await onBlockingThread {
         var locks: [Int32] = []

@@ -67,6 +67,8 @@ public struct TaskSpec: Sendable {
   /// Layered images: `K=V` entries laid over the image's `Env` (`-e`); when nil, `environment`
   /// (if set) is the whole environment, as for other images.
   public var environmentAdditions: [String]?
+  /// Layered images: called as each layer is fetched and unpacked (from the layers' threads).
+  public var layerProgress: (@Sendable (LayerProgress) -> Void)?
   /// Layered images: which settings the caller chose itself, so that the image's do not apply
   /// (`workdir` and `stopSignal` have values either way). `user` nil takes the image's `User`.
   public var given: GivenSettings = []

@@ -205,3 +205,103 @@ struct LayeredImageTests {
     #expect(manager.prune().layers.count == 2)
   }
 }
+
+/// The command line over a layer store the library filled (the CLI has no stand-in source: a
+/// known reference is used without asking its source, as `--pull missing` promises).
+@Suite(.enabled(if: isRoot, rootReason))
+struct LayeredImageCommandLineTests {
+  /// Pulls a two-layer image with `defaults` as `reference` into the sandbox's state root.
+  func pulled(_ reference: String, into box: Sandbox, defaults: ImageConfig.Defaults? = nil) async throws
+    -> StandInImageSource
+  {
+    let blobs = try box.scratch.sub("blobs-\(UUID().uuidString)").path
+    let top = blobs + "/top.tar"
+    try layerTar(at: top, [("srv/", ""), ("srv/greeting", "hello from the layer\n")])
+    let source = try StandInImageSource(
+      directory: blobs, layers: [(try Images.shared().path("busybox.tar"), false), (top, true)], defaults: defaults)
+    var manager = TaskManager(
+      settings: TaskerSettings(
+        stateRoot: box.state.path, downloadPath: box.downloads.path,
+        supervisorPath: binDirectory.appendingPathComponent("tasker-supervisor").path,
+        unpackPath: binDirectory.appendingPathComponent("tasker-unpack").path))
+    manager.imageSourceOpener = { _, _ in source }
+    _ = try await manager.pull(reference)
+    return source
+  }
+
+  @Test func runUsesTheImagesCommandAndTheOptionsReplaceIt() async throws {
+    let box = try Sandbox()
+    defer { box.removeEverything() }
+    var defaults = ImageConfig.Defaults()
+    defaults.Entrypoint = ["/bin/sh", "-c"]
+    defaults.Cmd = ["cat greeting; echo $WHO"]
+    defaults.WorkingDir = "/srv"
+    defaults.Env = ["WHO=image"]
+    _ = try await pulled("oci:/stand-in/cli:1", into: box, defaults: defaults)
+
+    let byDefault = try box.tasker(["run", "--rm", "oci:/stand-in/cli:1"])
+    #expect(byDefault.status == 0, "\(byDefault.stderr)")
+    #expect(byDefault.stdout == "hello from the layer\nimage\n")
+    let replaced = try box.tasker(["run", "--rm", "-e", "WHO=option", "oci:/stand-in/cli:1", "--", "echo $WHO; pwd"])
+    #expect(replaced.stdout == "option\n/srv\n", "\(replaced.stderr)")
+    let entry = try box.tasker(["run", "--rm", "--entrypoint", "[\"/bin/echo\",\"a b\"]", "oci:/stand-in/cli:1"])
+    #expect(entry.stdout == "a b\n", "\(entry.stderr)")
+    let program = try box.tasker(["run", "--rm", "-w", "/", "--entrypoint", "/bin/pwd", "oci:/stand-in/cli:1"])
+    #expect(program.stdout == "/\n", "\(program.stderr)")
+    let nothing = try box.tasker(["run", "--rm", "--entrypoint", "", "oci:/stand-in/cli:1"])
+    #expect(nothing.status == 64)
+    #expect(nothing.stderr == "tasker: no command given and the image has none\n" || nothing.stderrLines.count == 1)
+    #expect(box.tasksOnRecord().filter { !$0.hasPrefix(".") }.isEmpty)
+  }
+
+  @Test func imagesListsLayeredImagesAndPruneRemovesTheirLayers() async throws {
+    let box = try Sandbox()
+    defer { box.removeEverything() }
+    let first = try await pulled("oci:/stand-in/one:1", into: box)
+    _ = try await pulled("oci:/stand-in/two:1", into: box)
+    let table = try box.tasker(["images"])
+    #expect(table.status == 0)
+    let lines = table.stdout.split(separator: "\n")
+    #expect(lines.first?.hasPrefix("REFERENCE") == true, "\(table.stdout)")
+    let row = try #require(lines.first { $0.hasPrefix("oci:/stand-in/one:1") })
+    #expect(row.contains(first.manifest.config.digest.hex.prefix(12)))
+    // Each has its own top layer (the tar's mtimes differ) and shares busybox.
+    #expect(row.contains("2 (1 shared)"), "\(table.stdout)")
+
+    let json = try box.tasker(["images", "--json"])
+    let rows = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
+    #expect(rows.count == 2)
+    let one = try #require(rows.first { ($0["references"] as? [String]) == ["oci:/stand-in/one:1"] })
+    #expect(one["id"] as? String == first.manifest.config.digest.description)
+    #expect((one["layers"] as? [String])?.count == 2)
+    #expect(one["sharedLayers"] as? Int == 1)
+    #expect(one["tasks"] as? Int == 0)
+
+    let pruned = try box.tasker(["prune"])
+    #expect(pruned.stdout.contains("2 unused images, 3 unused layers"), "\(pruned.stdout)")
+    #expect(listing(box.state.appendingPathComponent("layers")).filter { $0.utf8.count == 64 }.isEmpty)
+    #expect(try box.tasker(["images", "-q"]).stdout.isEmpty)
+  }
+
+  @Test func badReferencesAndOptionsAreOneLine() throws {
+    let box = try Sandbox()
+    defer { box.removeEverything() }
+    // The readers of layouts and registries are not in this branch: their error, and nothing made.
+    let missing = try box.tasker(["create", "oci:/nonexistent/layout:1"])
+    #expect(missing.status != 0)
+    #expect(missing.stderrLines.count == 1, "\(missing.stderr)")
+    #expect(box.tasksOnRecord().filter { !$0.hasPrefix(".") }.isEmpty)
+    #expect(listing(box.downloads).isEmpty)
+    let notLayered = try box.tasker(["create", "--entrypoint", "/bin/sh", "/tmp/rootfs.tar", "true"])
+    #expect(notLayered.status == 64)
+    #expect(notLayered.stderr.contains("need a layered image"))
+    let platform = try box.tasker(["pull", "--platform", "linux", "oci:/x"])
+    #expect(platform.status == 64)
+    let pull = try box.tasker(["pull", "/tmp/rootfs.tar"])
+    #expect(pull.status == 64)
+    #expect(pull.stderr.contains("not a layered image reference"))
+    let never = try box.tasker(["run", "--pull", "never", "oci:/never/pulled:1", "true"])
+    #expect(never.status != 0)
+    #expect(never.stderr.contains("not pulled yet"), "\(never.stderr)")
+  }
+}
