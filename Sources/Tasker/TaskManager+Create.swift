@@ -24,7 +24,8 @@ extension TaskManager {
     defer { for lock in layerLocks { close(lock) } }
     if ImageReference.hasTransport(spec.image) {
       guard spec.sha256 == nil else {
-        throw TaskerError(.invalidArgument, "--sha256 does not apply to \(spec.image): its layers are checked by digest")
+        throw TaskerError(
+          .invalidArgument, "--sha256 does not apply to \(spec.image): its layers are checked by digest")
       }
       let options = PullOptions(
         platform: spec.platform, registry: spec.registry, policy: spec.pull, extractionLimits: spec.extractionLimits,
@@ -162,7 +163,8 @@ extension TaskManager {
       return nil
     }
     let record = TaskRecord(
-      id: id, name: spec.name, image: spec.image, imageDigest: acquired?.digest ?? layered?.image.id.description ?? "", command: spec.command,
+      id: id, name: spec.name, image: spec.image, imageDigest: acquired?.digest ?? layered?.image.id.description ?? "",
+      command: spec.command,
       environment: environment, workdir: spec.workdir,
       rootfs: rootfs, pid: started.pid, startTime: started.startTime,
       supervisorPID: started.supervisorPID, supervisorStartTime: started.supervisorStartTime,

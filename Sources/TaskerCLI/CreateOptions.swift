@@ -146,7 +146,8 @@ struct CreateOptions: ParsableArguments {
 
   @Option(
     name: .long,
-    help: ArgumentHelp("Layered images: the platform to choose from an index (default: the host's).", valueName: "os/arch"))
+    help: ArgumentHelp(
+      "Layered images: the platform to choose from an index (default: the host's).", valueName: "os/arch"))
   var platform: String?
 
   @Option(
@@ -231,7 +232,8 @@ struct CreateOptions: ParsableArguments {
     }
     _ = try entrypointWords()
     if !isLayered, platform != nil || entrypoint != nil {
-      throw ValidationError("--platform and --entrypoint need a layered image (docker://, oci:, oci-archive:, docker-archive:)")
+      throw ValidationError(
+        "--platform and --entrypoint need a layered image (docker://, oci:, oci-archive:, docker-archive:)")
     }
     if timeout < 1 { throw ValidationError("--timeout must be at least 1 second") }
     _ = try environmentEntries()
