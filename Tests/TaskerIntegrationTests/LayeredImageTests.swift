@@ -76,6 +76,29 @@ struct LayeredImageTests {
     _ = try await manager.remove(id.rawValue, force: true)
   }
 
+  /// Sixty layers: their paths fill more than the page mount(2) takes its options in, so the
+  /// root is made with one `lowerdir+` per layer.
+  @Test func manyLayersAreMountedOneByOne() async throws {
+    let fixture = try Fixture()
+    defer { fixture.remove() }
+    var layers = [(path: try Images.shared().path("busybox.tar"), gzip: false)]
+    for index in 1...60 {
+      let path = fixture.blobs + "/layer-\(index).tar"
+      try layerTar(at: path, [("layers/", ""), ("layers/\(index)", "\(index)\n")])
+      layers.append((path, false))
+    }
+    let source = try StandInImageSource(directory: fixture.blobs, layers: layers)
+    let manager = fixture.manager(source)
+    let paths = fixture.layerDirectories().count
+    #expect(paths == 0)
+    let (text, id) = try await output(
+      of: TaskSpec(image: "oci:/stand-in:many", command: ["/bin/sh", "-c", "ls /layers | wc -l"]), with: manager)
+    #expect(text.trimmingCharacters(in: .whitespacesAndNewlines) == "60")
+    let lowers = fixture.layerDirectories().map { fixture.settings.stateRoot + "/layers/" + $0 + "/diff" }
+    #expect(lowers.joined(separator: ":").utf8.count > 4096)
+    _ = try await manager.remove(id.rawValue, force: true)
+  }
+
   @Test func twoImagesSharingTheirBottomLayerStoreItOnce() async throws {
     let fixture = try Fixture()
     defer { fixture.remove() }
