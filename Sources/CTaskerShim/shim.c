@@ -324,11 +324,16 @@ int tasker_spawn(const char *path, char *const argv[], char *const envp[], const
     return rc;
   }
   // The source descriptors may sit on the slots they are meant for (or on each other's):
-  // first move each to a slot above nfds, then onto its target, so no dup2 clobbers another.
+  // first move each to a slot above every source and above nfds, then onto its target, so no
+  // dup2 clobbers another. (A fixed base such as 100 is not enough: a process with many open
+  // descriptors, a pull of many layers say, has sources there.)
+  int base = nfds;
+  for (int i = 0; i < nfds; i++)
+    if (fds[i] >= base) base = fds[i] + 1;
   for (int i = 0; i < nfds && rc == 0; i++)
-    rc = posix_spawn_file_actions_adddup2(&actions, fds[i], 100 + i);
+    rc = posix_spawn_file_actions_adddup2(&actions, fds[i], base + i);
   for (int i = 0; i < nfds && rc == 0; i++)
-    rc = posix_spawn_file_actions_adddup2(&actions, 100 + i, i);
+    rc = posix_spawn_file_actions_adddup2(&actions, base + i, i);
   if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions, nfds);
   sigset_t all, none;
   sigfillset(&all);

@@ -5,6 +5,7 @@ import TaskerImage
 struct Pull: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Pull a layered image into the layer store and print its ID.",
+    usage: "tasker pull [<options>] <REFERENCE>",
     discussion: """
       REFERENCE is docker://HOST[:PORT]/REPO[:TAG|@sha256:DIGEST], oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]. The reference is resolved again; each layer is fetched and unpacked once, kept by its uncompressed digest and shared by every image that has it, three layers at a time. The image ID (the digest of its config) is printed at the end; the layers' progress goes to stderr.
 
