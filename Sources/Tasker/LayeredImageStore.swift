@@ -93,13 +93,31 @@ public struct LayeredImageStore: Sendable {
       Array(JSONEncoder.tasker.encode(record)), mode: 0o600)
   }
 
-  /// Removes the image records no task uses (`inUse`: config digests `sha256:...`), and the
-  /// reference records left pointing at nothing. Returns the image IDs removed.
-  func prune(inUse: Set<String>) -> [String] {
+  /// Holds a shared lock on an image's record while a create sets a task up on it (until the
+  /// task's record names it): prune takes it exclusively, without waiting, before it removes
+  /// the record.
+  func lockShared(_ id: Digest) -> Int32? {
+    let fd = open(directory + "/oci/" + id.hex + "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+    guard fd >= 0 else { return nil }
+    while flock(fd, LOCK_SH) != 0 && errno == EINTR {}
+    return fd
+  }
+
+  /// Removes the image records no task uses (`inUse`: config digests `sha256:...`, read again
+  /// once an image's lock is held, for a create that finished meanwhile), and the reference
+  /// records left pointing at nothing. Returns the image IDs removed.
+  func prune(inUse: () -> Set<String>) -> [String] {
     var removed: [String] = []
+    var used = inUse()
     for hex in directoryEntries(directory + "/oci") where hex.utf8.count == 64 {
-      guard !inUse.contains("sha256:" + hex) else { continue }
+      guard !used.contains("sha256:" + hex) else { continue }
       let folder = directory + "/oci/" + hex
+      let lock = open(folder + "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+      guard lock >= 0 else { continue }
+      defer { close(lock) }
+      guard flock(lock, LOCK_EX | LOCK_NB) == 0 else { continue }
+      used = inUse()
+      guard !used.contains("sha256:" + hex) else { continue }
       let trash = directory + "/oci/.removed-" + hex + "-" + randomHex(bytes: 4)
       if rename(folder, trash) == 0 {
         try? removeTree(trash)

@@ -46,7 +46,9 @@ extension TaskManager {
     let inUse = Set(store.taskIDs().compactMap { try? store.record(of: $0).imageDigest })
     var pruned = Pruned(abandonedTasks: removed, images: ImageCache(stateRoot: settings.stateRoot).prune(inUse: inUse))
     let images = LayeredImageStore(stateRoot: settings.stateRoot)
-    pruned.layeredImages = images.prune(inUse: inUse)
+    pruned.layeredImages = images.prune {
+      Set(store.taskIDs().compactMap { try? store.record(of: $0).imageDigest })
+    }
     // The layers of the images that remain; read again by the layer store once it holds a
     // layer's lock, for a pull that saved its image meanwhile.
     pruned.layers = LayerStore(stateRoot: settings.stateRoot).prune(

@@ -97,9 +97,10 @@ extension TaskManager {
     }
   }
 
-  /// The pull itself. `locks` receives shared locks on the image's layers, which the caller
-  /// closes once a record names what it needs (see `LayerStore.prune`).
-  func pullNow(_ text: String, options: PullOptions, locks: inout [Int32]) throws(TaskerError) -> PulledImage {
+  /// The pull itself. `locks` receives shared locks on the image's layers and its record,
+  /// which the caller closes once a task's record names the image (see `LayerStore.prune` and
+  /// `LayeredImageStore.prune`).
+  package func pullNow(_ text: String, options: PullOptions, locks: inout [Int32]) throws(TaskerError) -> PulledImage {
     let reference = try Self.canonicalReference(text)
     let platform = options.platform ?? .host
     let images = LayeredImageStore(stateRoot: settings.stateRoot)
@@ -109,8 +110,10 @@ extension TaskManager {
     defer { close(lock) }
     func complete(_ image: LayeredImage) -> PulledImage? {
       let paths = image.diffIDs.map { layers.diffPath($0) }
-      let held = layers.lockShared(image.diffIDs)
-      guard paths.allSatisfy(pathExists) else {
+      var held = layers.lockShared(image.diffIDs)
+      if let lock = images.lockShared(image.id) { held.append(lock) }
+      // Checked once locked: a prune may have removed either meanwhile.
+      guard paths.allSatisfy(pathExists), images.image(configHex: image.id.hex) != nil else {
         for lock in held { close(lock) }
         return nil
       }
@@ -138,8 +141,16 @@ extension TaskManager {
         references: [name], manifestDigest: resolved.manifestDigest, id: resolved.configDigest,
         config: resolved.config, diffIDs: diffIDs, layers: resolved.manifest.layers, platform: platform.description,
         pulledAt: Date())
-      try images.save(image, reference: name, platform: platform)
-      let saved = images.image(configHex: image.id.hex) ?? image
+      // Saved, then share-locked and checked: a prune that removed the record between the two
+      // makes it be saved again.
+      var saved: LayeredImage?
+      for _ in 0..<3 where saved == nil {
+        try images.save(image, reference: name, platform: platform)
+        guard let lock = images.lockShared(image.id) else { continue }
+        saved = images.image(configHex: image.id.hex)
+        if saved == nil { close(lock) } else { locks.append(lock) }
+      }
+      guard let saved else { throw ImageError.format("cannot keep the record of image \(image.id)") }
       return PulledImage(image: saved, layerPaths: diffIDs.map { layers.diffPath($0) }, layersUnpacked: unpacked)
     } catch let error as TaskerError {
       throw error

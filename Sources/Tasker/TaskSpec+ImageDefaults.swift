@@ -31,7 +31,13 @@ extension TaskSpec {
     if !given.contains(.workdir), let directory = defaults.WorkingDir, !directory.isEmpty {
       spec.workdir = directory.hasPrefix("/") ? directory : "/" + directory
     }
-    if user == nil, let imageUser = defaults.User, !imageUser.isEmpty { spec.user = imageUser }
+    if user == nil, let imageUser = defaults.User, !imageUser.isEmpty {
+      // Not dropped silently: the command would run as root instead.
+      guard jail.isolation == .jail else {
+        throw TaskerError(.invalidArgument, "the image's User \"\(imageUser)\" needs --isolation jail")
+      }
+      spec.user = imageUser
+    }
     if !given.contains(.stopSignal), let name = defaults.StopSignal, !name.isEmpty {
       guard let number = Signals.parse(name) else {
         throw TaskerError(.image, "the image's StopSignal \"\(name)\" is not a signal")

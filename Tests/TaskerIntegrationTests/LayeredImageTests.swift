@@ -206,6 +206,26 @@ struct LayeredImageTests {
     for task in [id, other, third] { _ = try await manager.remove(task.rawValue, force: true) }
   }
 
+  /// What a create holds from its pull until its record is written: prune leaves the image
+  /// and its layers alone meanwhile.
+  @Test func pruneLeavesAnImageACreateIsSettingUp() throws {
+    let fixture = try Fixture()
+    defer { fixture.remove() }
+    let source = try StandInImageSource(directory: fixture.blobs, layers: try fixture.layers())
+    let manager = fixture.manager(source)
+    var locks: [Int32] = []
+    _ = try manager.pullNow("oci:/stand-in:held", options: PullOptions(), locks: &locks)
+    let held = manager.prune()
+    #expect(held.layeredImages.isEmpty)
+    #expect(held.layers.isEmpty)
+    #expect(fixture.layerDirectories().count == 3)
+    for lock in locks { close(lock) }
+    let released = manager.prune()
+    #expect(released.layeredImages == [source.manifest.config.digest.description])
+    #expect(released.layers.count == 3)
+    #expect(fixture.layerDirectories().isEmpty)
+  }
+
   @Test func pruneRemovesWhatNoImageNamesAndKeepsWhatATaskUses() async throws {
     let fixture = try Fixture()
     defer { fixture.remove() }
