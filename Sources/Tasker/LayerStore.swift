@@ -176,6 +176,18 @@ public struct LayerStore: Sendable {
         unlink(lockPath)
       }
     }
+    // The lock files of layers that are not here (a failed unpack leaves its lock file), each
+    // removed while held, so that a pull that opened it before takes the new one.
+    for name in directoryEntries(directory + "/locks") where name.hasSuffix(".lock") {
+      let hex = String(name.dropLast(5))
+      guard !pathExists(directory + "/" + hex) else { continue }
+      let lockPath = directory + "/locks/" + name
+      let lock = open(lockPath, O_RDWR | O_CLOEXEC)
+      guard lock >= 0 else { continue }
+      defer { close(lock) }
+      guard flock(lock, LOCK_EX | LOCK_NB) == 0, !pathExists(directory + "/" + hex) else { continue }
+      unlink(lockPath)
+    }
     return removed
   }
 }

@@ -124,6 +124,17 @@ public struct LayeredImageStore: Sendable {
         removed.append("sha256:" + hex)
       }
     }
+    // The lock files of references never recorded (a pull that failed).
+    for name in directoryEntries(directory + "/refs") where name.hasSuffix(".lock") {
+      let key = String(name.dropLast(5))
+      let lockPath = directory + "/refs/" + name
+      guard !pathExists(directory + "/refs/" + key + ".json") else { continue }
+      let lock = open(lockPath, O_RDWR | O_CLOEXEC)
+      guard lock >= 0 else { continue }
+      defer { close(lock) }
+      guard flock(lock, LOCK_EX | LOCK_NB) == 0, !pathExists(directory + "/refs/" + key + ".json") else { continue }
+      unlink(lockPath)
+    }
     for name in directoryEntries(directory + "/refs") where name.hasSuffix(".json") {
       let key = String(name.dropLast(5))
       let lockPath = directory + "/refs/" + key + ".lock"

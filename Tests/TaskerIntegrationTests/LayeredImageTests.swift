@@ -145,6 +145,11 @@ struct LayeredImageTests {
       _ = try await manager.create(TaskSpec(image: "oci:/stand-in:lying", command: ["true"]))
     }
     #expect(listing(state.appendingPathComponent("tasks")).filter { !$0.hasPrefix(".") }.isEmpty)
+    // What the failed pulls leave, their lock files and the good bottom layer, prune removes.
+    _ = manager.prune()
+    #expect(fixture.layerDirectories().isEmpty)
+    #expect(listing(state.appendingPathComponent("layers/locks")).isEmpty)
+    #expect(listing(state.appendingPathComponent("images/refs")).isEmpty)
   }
 
   @Test func concurrentPullsOfOneImageUnpackEachLayerOnce() async throws {
