@@ -17,8 +17,11 @@ import TaskerSystem
 ///
 ///     <root>/layers/<diff-id hex>/diff         the layer's tree, whiteouts as overlayfs's markers
 ///     <root>/layers/<diff-id hex>/layer.json   `LayerStore.Record`
-///     <root>/layers/locks/<diff-id hex>.lock   one unpack of a layer at a time; shared-locked
-///                                               by a create using it (see prune)
+///     <root>/layers/locks/<diff-id hex>.lock   one unpack of a layer at a time (held only while
+///                                               unpacking, so no pull waits on another's use)
+///     <root>/layers/locks/<diff-id hex>.use    shared by every pull and create using the layer
+///                                               until a record names it; prune takes it
+///                                               exclusively without waiting
 ///     <root>/layers/.tmp-<pid>-<start>-*       an unpack in progress
 public struct LayerStore: Sendable {
   public let directory: String
@@ -56,30 +59,27 @@ public struct LayerStore: Sendable {
   }
 
   /// The layer `diffID`, unpacked from `descriptor`'s blob unless it is here already. Holds the
-  /// layer's lock while it works: a second pull of the layer waits, then finds it. Returns the
-  /// record, whether this call unpacked it, and the layer's lock, now shared (prune leaves the
-  /// layer alone until the caller closes it, once an image record names the layer).
+  /// layer's unpack lock while it works: a second pull of the layer waits, then finds it.
+  /// Returns the record, whether this call unpacked it, and the layer's use lock (shared: prune
+  /// leaves the layer alone until the caller closes it, once a record names the layer).
   func obtain(
     _ descriptor: Descriptor, diffID: Digest, from source: any ImageSource, extractor: ConfinedExtractor,
     progress: (@Sendable (Int64) -> Void)?
   ) throws -> (record: Record, unpacked: Bool, lock: Int32) {
     try prepare()
-    let lock = try StoreLock.exclusive(directory + "/locks/" + diffID.hex + ".lock")
+    // The use lock first, so that prune cannot take the layer between its unpack and its use.
+    let use = try StoreLock.take(directory + "/locks/" + diffID.hex + ".use", LOCK_SH)
     var succeeded = false
-    defer { if !succeeded { close(lock) } }
-    func done(_ record: Record, unpacked: Bool) -> (record: Record, unpacked: Bool, lock: Int32) {
-      // Not atomic (flock converts by unlocking first), so prune checks the image records
-      // again once it holds a layer's lock.
-      while flock(lock, LOCK_SH) != 0 && errno == EINTR {}
-      succeeded = true
-      return (record, unpacked, lock)
-    }
+    defer { if !succeeded { close(use) } }
+    let lock = try StoreLock.take(directory + "/locks/" + diffID.hex + ".lock", LOCK_EX)
+    defer { close(lock) }
     if var record = record(diffID) {
       if !record.compressedDigests.contains(descriptor.digest.description) {
         record.compressedDigests.append(descriptor.digest.description)
         try? writeFileAtomically(recordPath(diffID.hex), Array(JSONEncoder.tasker.encode(record)), mode: 0o600)
       }
-      return done(record, unpacked: false)
+      succeeded = true
+      return (record, false, use)
     }
     let me = getpid()
     let temporary = directory + "/.tmp-\(me)-\(ProcessStat.read(pid: me)?.startTime ?? 0)-" + randomHex(bytes: 6)
@@ -121,17 +121,15 @@ public struct LayerStore: Sendable {
       throw SystemError("rename", path: final, errno: errno)
     }
     keep = true
-    return done(record, unpacked: true)
+    succeeded = true
+    return (record, true, use)
   }
 
-  /// Shared locks on layers a create mounts, held until its record names its image: prune
-  /// takes a layer's lock exclusively, without waiting, before it removes it.
+  /// The use locks (shared) of layers a create mounts, held until its record names its image:
+  /// prune takes a layer's use lock exclusively, without waiting, before it removes it.
   func lockShared(_ diffIDs: [Digest]) -> [Int32] {
-    diffIDs.compactMap { diffID in
-      let fd = open(directory + "/locks/" + diffID.hex + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-      if fd >= 0 { while flock(fd, LOCK_SH) != 0 && errno == EINTR {} }
-      return fd >= 0 ? fd : nil
-    }
+    if (try? prepare()) == nil { return [] }
+    return diffIDs.compactMap { diffID in try? StoreLock.take(directory + "/locks/" + diffID.hex + ".use", LOCK_SH) }
   }
 
   /// Every layer here, by diff_id hex.
@@ -160,11 +158,11 @@ public struct LayerStore: Sendable {
         continue
       }
       guard name.utf8.count == 64, !named.contains(name) else { continue }
-      let lockPath = directory + "/locks/" + name + ".lock"
+      let lockPath = directory + "/locks/" + name + ".use"
       let lock = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
       guard lock >= 0 else { continue }
       defer { close(lock) }
-      // In use by a create (shared) or being unpacked again (exclusive): left alone.
+      // In use by a pull or a create: left alone.
       guard flock(lock, LOCK_EX | LOCK_NB) == 0 else { continue }
       // A pull may have named it between the first look and the lock.
       named = inUse()
@@ -173,13 +171,15 @@ public struct LayerStore: Sendable {
       if rename(directory + "/" + name, trash) == 0 {
         try? removeTree(trash)
         removed.append("sha256:" + name)
+        // While held: a pull that opened it before takes the new file (StoreLock.take).
         unlink(lockPath)
+        unlink(directory + "/locks/" + name + ".lock")
       }
     }
     // The lock files of layers that are not here (a failed unpack leaves its lock file), each
     // removed while held, so that a pull that opened it before takes the new one.
-    for name in directoryEntries(directory + "/locks") where name.hasSuffix(".lock") {
-      let hex = String(name.dropLast(5))
+    for name in directoryEntries(directory + "/locks") where name.hasSuffix(".lock") || name.hasSuffix(".use") {
+      let hex = String(name.prefix { $0 != "." })
       guard !pathExists(directory + "/" + hex) else { continue }
       let lockPath = directory + "/locks/" + name
       let lock = open(lockPath, O_RDWR | O_CLOEXEC)
@@ -192,16 +192,18 @@ public struct LayerStore: Sendable {
   }
 }
 
-/// A lock file taken exclusively, taken again if prune replaced the file meanwhile.
+/// A lock file taken (`LOCK_EX` or `LOCK_SH`), taken again if prune replaced the file meanwhile.
 enum StoreLock {
-  static func exclusive(_ path: String) throws(TaskerError) -> Int32 {
+  static func exclusive(_ path: String) throws(TaskerError) -> Int32 { try take(path, LOCK_EX) }
+
+  static func take(_ path: String, _ operation: Int32) throws(TaskerError) -> Int32 {
     while true {
       let lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
       guard lock >= 0 else {
         let error = SystemError("open", path: path, errno: errno)
         throw TaskerError(.system, "cannot lock \(path): \(error)", cause: error)
       }
-      while flock(lock, LOCK_EX) != 0 && errno == EINTR {}
+      while flock(lock, operation) != 0 && errno == EINTR {}
       var held = stat()
       var named = stat()
       if fstat(lock, &held) == 0 && stat(path, &named) == 0 && held.st_dev == named.st_dev
