@@ -248,7 +248,10 @@ extension TaskManager {
       chown(upper, info.st_uid, info.st_gid)
       chmod(upper, info.st_mode & 0o7777)
     }
-    let topFirst = Array(layers.reversed())
+    // A layer the image has twice (empty layers often are) is mounted once, at its top
+    // position: its lower copy could only show what its upper one shows again.
+    var seen: Set<String> = []
+    let topFirst = layers.reversed().filter { seen.insert($0).inserted }
     let status = withCStrings(topFirst) { pointers in
       tasker_mount_overlay_layers(pointers, Int32(pointers.count), upper, work, root, nodev ? 1 : 0)
     }

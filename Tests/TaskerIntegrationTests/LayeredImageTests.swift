@@ -195,6 +195,12 @@ struct LayeredImageTests {
     #expect(a.layersUnpacked + b.layersUnpacked == 3)
     #expect(a.image.id != b.image.id)
     #expect(fixture.layerDirectories().count == 3)
+    // The layer that is there twice is mounted once, at its upper place.
+    let (text, id) = try await output(
+      of: TaskSpec(image: "oci:/stand-in:second", command: ["/bin/sh", "-c", "cat /data/keep; ls /data/old"]),
+      with: fixture.manager(second))
+    #expect(text == "keep\nnew\nx\n")
+    _ = try await fixture.manager(second).remove(id.rawValue, force: true)
   }
 
   @Test func theConfigGivesTheDefaultsAndTheCallerReplacesThem() async throws {
