@@ -116,8 +116,8 @@ public struct LayerStore: Sendable {
     try writeFileAtomically(temporary + "/layer.json", Array(JSONEncoder.tasker.encode(record)), mode: 0o600)
     let final = directory + "/" + diffID.hex
     if tasker_rename_noreplace(temporary, final) != 0 {
-      // Under the layer's lock nobody else makes it; a directory left by a crash between the
-      // rename and nothing (layer.json is written before) would hold a record.
+      // Under the unpack lock nobody else renames the layer in, and a layer comes in with its
+      // layer.json: a directory already there is damage, said as an error, not a race.
       throw SystemError("rename", path: final, errno: errno)
     }
     keep = true
