@@ -51,6 +51,7 @@ static void load_crypto(void) {
 }
 
 void tasker_load_archive(void) { pthread_once(&archive_once, load_archive); }
+void tasker_load_crypto(void) { pthread_once(&crypto_once, load_crypto); }
 
 #define FORWARD(library, ret, name, params, args)                           \
   ret name params {                                                         \
