@@ -63,7 +63,7 @@ cleanup() {
   [ -z "$registry" ] || wait "$registry" 2>/dev/null || true
   # podman's overlay store may hold mounts of its own below the stores.
   awk -v d="$work/stores/" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-  rm -rf "$work/stores" "$work/registry"
+  rm -rf "$work/stores" "$work/registry" "$work/fresh.sh" "$work/pull.sh"
 }
 trap cleanup EXIT
 

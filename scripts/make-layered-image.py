@@ -37,6 +37,7 @@ import sys
 import tarfile
 
 FIXED_MTIME = 1700000000  # 2023-11-14: a fixed time for members the scripts make themselves.
+HEADER_FIELDS = {"path", "linkpath", "size", "mtime", "uid", "gid", "uname", "gname"}
 BUSYBOX_CMD = ["/bin/sh", "-c", "echo hello from the image's default command"]
 
 
@@ -142,6 +143,9 @@ def layer_tar(members):
         for name in sorted(by_name):
             m = by_name[name]
             info = copy.copy(m.info)
+            # tarfile writes these from the header's fields when they need a pax record; a copy
+            # read from the source would otherwise override a renamed member or a fixed mtime.
+            info.pax_headers = {k: v for k, v in info.pax_headers.items() if k not in HEADER_FIELDS}
             if info.isreg():
                 info.size = len(m.data)
                 archive.addfile(info, io.BytesIO(m.data))

@@ -45,7 +45,13 @@ enum LayeredImages {
   private static func withArea<T>(_ body: (String) throws -> T) throws -> T {
     let digest = try run("/usr/bin/sha256sum", [script]).stdout.prefix(12)
     guard digest.count == 12 else { throw ImagesError.build("cannot hash \(script)") }
-    let area = repositoryRoot.appendingPathComponent(".build/test-images/layered-\(digest)").path
+    let parent = repositoryRoot.appendingPathComponent(".build/test-images").path
+    let area = parent + "/layered-\(digest)"
+    // The images of an earlier script are never used again: they go (about 120 MB each).
+    for stale in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []
+    where stale.hasPrefix("layered-") && parent + "/" + stale != area {
+      _ = try? run("/bin/rm", ["-rf", "--one-file-system", parent + "/" + stale])
+    }
     try FileManager.default.createDirectory(atPath: area, withIntermediateDirectories: true)
     let lock = open(area + "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
     guard lock >= 0 else { throw ImagesError.build("cannot open \(area)/lock") }
