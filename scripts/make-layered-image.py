@@ -38,7 +38,7 @@ import tarfile
 
 FIXED_MTIME = 1700000000  # 2023-11-14: a fixed time for members the scripts make themselves.
 HEADER_FIELDS = {"path", "linkpath", "size", "mtime", "uid", "gid", "uname", "gname"}
-BUSYBOX_CMD = ["/bin/sh", "-c", "echo hello from the image's default command"]
+BUSYBOX_CMD = ["/bin/sh", "-c", "echo hello from the default command of the image"]
 
 
 class Member:

@@ -16,7 +16,7 @@ struct LayeredImageLayoutTests {
     let layout = try LayeredImages.busybox()
     let config = try json(run("/usr/bin/skopeo", ["inspect", "--config", "oci:\(layout):latest"]))
     let inner = try #require(config["config"] as? [String: Any])
-    #expect(inner["Cmd"] as? [String] == ["/bin/sh", "-c", "echo hello from the image's default command"])
+    #expect(inner["Cmd"] as? [String] == ["/bin/sh", "-c", "echo hello from the default command of the image"])
     #expect(inner["WorkingDir"] as? String == "/srv/work")
     #expect(inner["User"] as? String == "65534:65534")
     #expect(inner["StopSignal"] as? String == "SIGUSR1")
@@ -247,11 +247,13 @@ struct ContainerImageTests {
     defer { world.remove() }
     #expect(try world.login().status == 0)
     let image = world.reference("busybox:latest")
-    let result = try world.box.tasker(["run"] + world.options + [image, "id -u; id -g; pwd; echo $TASKER_IMAGE_ENV"])
+    let result = try world.box.tasker(
+      ["run"] + world.options + [image, "--", "/bin/sh", "-c", "id -u; id -g; pwd; echo $TASKER_IMAGE_ENV"])
     #expect(result.status == 0, "\(result.stderr)")
     #expect(result.stdout == "65534\n65534\n/srv/work\nfrom the image config\n")
     // The layers' view: the whiteout, the replaced file and the opaque directory.
-    let view = try world.box.tasker(["run"] + world.options + [image, LayeredImageLayoutTests.viewScript])
+    let view = try world.box.tasker(
+      ["run"] + world.options + [image, "--", "/bin/sh", "-c", LayeredImageLayoutTests.viewScript])
     #expect(view.stdout == LayeredImageLayoutTests.busyboxView, "\(view.stderr)")
     // --entrypoint replaces the (empty) entrypoint; COMMANDS become its arguments.
     let entry = try world.box.tasker(
@@ -269,7 +271,8 @@ struct ContainerImageTests {
     // The arm64 manifest's layers hold this machine's busybox, so its root runs here.
     let arm = try world.box.tasker(
       ["run"] + world.options + [
-        "--platform", "linux/arm64", image, "cat /etc/image-platform; echo $TASKER_IMAGE_PLATFORM",
+        "--platform", "linux/arm64", image, "--", "/bin/sh", "-c",
+        "cat /etc/image-platform; echo $TASKER_IMAGE_PLATFORM",
       ])
     #expect(arm.stdout == "linux/arm64\nlinux/arm64\n", "\(arm.stderr)")
     let none = try world.box.tasker(["run"] + world.options + ["--platform", "linux/s390x", image, "true"])
@@ -306,7 +309,7 @@ struct ContainerImageTests {
     for reference in references {
       let result = try box.tasker(["run", reference])
       #expect(result.stdout == LayeredImages.busyboxGreeting, "\(reference): \(result.stderr)")
-      let view = try box.tasker(["run", reference, LayeredImageLayoutTests.viewScript])
+      let view = try box.tasker(["run", reference, "--", "/bin/sh", "-c", LayeredImageLayoutTests.viewScript])
       #expect(view.stdout == LayeredImageLayoutTests.busyboxView, "\(reference): \(view.stderr)")
     }
   }

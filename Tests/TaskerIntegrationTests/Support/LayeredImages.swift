@@ -20,7 +20,7 @@ enum LayeredImages {
   static let busyboxTag = "latest"
   static let twoPlatformTag = "multi"
   static let debianTag = "bookworm"
-  static let busyboxGreeting = "hello from the image's default command\n"
+  static let busyboxGreeting = "hello from the default command of the image\n"
   static let debianCapabilityFile = "/usr/local/bin/true-with-cap"
 
   static func busybox() throws -> String { try built.get().busybox }
