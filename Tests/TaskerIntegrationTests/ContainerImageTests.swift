@@ -166,16 +166,15 @@ struct LayeredImageLayoutTests {
   @Test func registryServesPushedImagesToCredentialsOnly() throws {
     let registry = try TestRegistry()
     defer { registry.stop() }
-    try registry.push("oci:\(LayeredImages.twoPlatform()):multi", as: "busybox:multi")
+    try pushEveryPlatform("oci:\(LayeredImages.twoPlatform()):multi", as: "busybox:multi", to: registry)
     let certs = registry.certsDirectory + "/" + registry.host
-    let creds = "\(registry.username):\(registry.password)"
-    let raw = try run(
-      "/usr/bin/skopeo",
-      ["inspect", "--raw", "--cert-dir", certs, "--creds", creds, registry.reference("busybox:multi")])
+    let creds = "\(registry.username ?? ""):\(registry.password)"
+    let reference = "docker://\(registry.host)/busybox:multi"
+    let raw = try run("/usr/bin/skopeo", ["inspect", "--raw", "--cert-dir", certs, "--creds", creds, reference])
     #expect((try json(raw)["manifests"] as? [Any])?.count == 2, "\(raw.stderr)")
-    let anonymous = try run("/usr/bin/skopeo", ["inspect", "--cert-dir", certs, registry.reference("busybox:multi")])
+    let anonymous = try run("/usr/bin/skopeo", ["inspect", "--cert-dir", certs, reference])
     #expect(anonymous.status != 0)
-    let untrusted = try run("/usr/bin/skopeo", ["inspect", "--creds", creds, registry.reference("busybox:multi")])
+    let untrusted = try run("/usr/bin/skopeo", ["inspect", "--creds", creds, reference])
     #expect(untrusted.status != 0 && untrusted.stderr.contains("certificate"), "\(untrusted.stderr)")
   }
 }
@@ -204,16 +203,16 @@ struct ContainerImageTests {
         throw error
       }
       try registry.push("oci:\(LayeredImages.busybox()):latest", as: "busybox:latest")
-      try registry.push("oci:\(LayeredImages.twoPlatform()):multi", as: "busybox:multi")
+      try pushEveryPlatform("oci:\(LayeredImages.twoPlatform()):multi", as: "busybox:multi", to: registry)
       if debian { try registry.push("oci:\(LayeredImages.debian()):bookworm", as: "debian:bookworm") }
     }
 
     func login() throws -> Outcome {
       try box.tasker(
-        ["login", "-u", registry.username, "-p", registry.password] + options + [registry.host])
+        ["login", "-u", registry.username ?? "", "-p", registry.password] + options + [registry.host])
     }
 
-    func reference(_ name: String) -> String { registry.reference(name) }
+    func reference(_ name: String) -> String { "docker://\(registry.host)/\(name)" }
 
     func remove() {
       box.removeEverything()
@@ -348,6 +347,17 @@ struct ContainerImageTests {
     #expect(result.status == 0, "\(result.stderr)")
     try Self.expectDebianView(result.stdout)
   }
+}
+
+/// `skopeo copy --all`: every platform of an index (TestRegistry.push copies the host's alone).
+private func pushEveryPlatform(_ source: String, as name: String, to registry: TestRegistry) throws {
+  let pushed = try run(
+    "/usr/bin/skopeo",
+    [
+      "copy", "-q", "--all", "--dest-cert-dir", registry.certsDirectory + "/" + registry.host, "--dest-creds",
+      "\(registry.username ?? ""):\(registry.password)", source, "docker://\(registry.host)/\(name)",
+    ])
+  guard pushed.status == 0 else { throw ImagesError.build("skopeo copy --all \(source): \(pushed.stderr)") }
 }
 
 private func json(_ outcome: Outcome) throws -> [String: Any] {

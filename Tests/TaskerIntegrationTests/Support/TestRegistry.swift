@@ -6,15 +6,16 @@ import Glibc
 /// authentication (`htpasswd -Bbn`), storage in a scratch directory; images are pushed into it
 /// with `skopeo copy`.
 ///
-/// This is the images-bench branch's stand-in for the registry branch's TestRegistry, with the API
-/// that branch's brief states (start, `certsDirectory`, `push(_:as:)`, cleanup): at the merge the
-/// registry branch's file replaces this one.
+/// This is the images-bench branch's stand-in for the registry branch's TestRegistry, with the part
+/// of its API the container image tests use (`init(username:password:)`, `host`, `username`,
+/// `password`, `certsDirectory`, `push(_:as:)`, `stop()`): at the merge the registry branch's file
+/// replaces this one. (Authentication is always on here: a nil username stands for "tasker".)
 final class TestRegistry: @unchecked Sendable {
   let scratch: Scratch
   let port: Int
   /// `127.0.0.1:PORT`, the registry's host as references name it.
   let host: String
-  let username: String
+  let username: String?
   let password: String
   /// A directory to pass as `--cert-dir` (it holds `127.0.0.1:PORT/ca.crt`, as
   /// /etc/containers/certs.d does).
@@ -22,7 +23,7 @@ final class TestRegistry: @unchecked Sendable {
   private let server: Process
 
   /// Starts a registry and waits until it answers.
-  init(username: String = "tasker", password: String = "secret-\(getpid())") throws {
+  init(username: String? = "tasker", password: String = "secret-\(getpid())") throws {
     scratch = try Scratch("tasker-registry")
     self.username = username
     self.password = password
@@ -55,7 +56,7 @@ final class TestRegistry: @unchecked Sendable {
             "-CAcreateserial", "-days", "2", "-extfile", dir + "/san.ext", "-out", dir + "/server.crt",
           ]))
       try FileManager.default.copyItem(atPath: dir + "/ca.crt", toPath: certsDirectory + "/" + host + "/ca.crt")
-      let htpasswd = try run("/usr/bin/htpasswd", ["-Bbn", username, password])
+      let htpasswd = try run("/usr/bin/htpasswd", ["-Bbn", username ?? "tasker", password])
       try Self.check(htpasswd)
       try htpasswd.stdout.write(toFile: dir + "/htpasswd", atomically: true, encoding: .utf8)
       let config = """
@@ -104,18 +105,15 @@ final class TestRegistry: @unchecked Sendable {
     }
   }
 
-  /// `docker://127.0.0.1:PORT/NAME`.
-  func reference(_ name: String) -> String { "docker://\(host)/\(name)" }
-
   /// Copies `source` (a skopeo reference: `oci:DIR:TAG`, `oci-archive:FILE`, ...) to `name`
-  /// (`busybox:latest`) in this registry, every platform of an index included.
+  /// (`busybox:latest`) in this registry (of an index, the host's platform alone: skopeo's default).
   func push(_ source: String, as name: String) throws {
     try Self.check(
       run(
         "/usr/bin/skopeo",
         [
-          "copy", "-q", "--all", "--dest-cert-dir", certsDirectory + "/" + host,
-          "--dest-creds", "\(username):\(password)", source, reference(name),
+          "copy", "-q", "--dest-cert-dir", certsDirectory + "/" + host,
+          "--dest-creds", "\(username ?? "tasker"):\(password)", source, "docker://\(host)/\(name)",
         ]))
   }
 
