@@ -382,7 +382,10 @@ def main():
     args = parser.parse_args()
     if os.path.exists(os.path.join(args.out_dir, "index.json")):
         fail(f"{args.out_dir}: already holds an image layout")
-    busybox(args) if args.command == "busybox" else split(args)
+    if args.command == "busybox":
+        busybox(args)
+    else:
+        split(args)
 
 
 if __name__ == "__main__":
