@@ -32,6 +32,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -382,10 +383,18 @@ def main():
     args = parser.parse_args()
     if os.path.exists(os.path.join(args.out_dir, "index.json")):
         fail(f"{args.out_dir}: already holds an image layout")
-    if args.command == "busybox":
-        busybox(args)
-    else:
-        split(args)
+    # Written beside OUT_DIR and renamed into place, so that a failure leaves no half layout.
+    target, args.out_dir = args.out_dir, args.out_dir.rstrip("/") + f".partial-{os.getpid()}"
+    try:
+        if args.command == "busybox":
+            busybox(args)
+        else:
+            split(args)
+        if os.path.isdir(target) and not os.listdir(target):
+            os.rmdir(target)
+        os.rename(args.out_dir, target)
+    finally:
+        shutil.rmtree(args.out_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
