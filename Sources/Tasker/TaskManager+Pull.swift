@@ -103,6 +103,7 @@ extension TaskManager {
   package func pullNow(_ text: String, options: PullOptions, locks: inout [Int32]) throws(TaskerError) -> PulledImage {
     let reference = try Self.canonicalReference(text)
     let platform = options.platform ?? .host
+    try store.prepare()  // a first pull into a new state root (`--root DIR`) makes it
     let images = LayeredImageStore(stateRoot: settings.stateRoot)
     let layers = LayerStore(stateRoot: settings.stateRoot)
     let name = reference.description
