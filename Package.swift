@@ -38,7 +38,8 @@ let package = Package(
     // tasker-unpack: decompresses and extracts an image archive read from its stdin, confined
     // to the staging directory, and reports back to tasker (TaskerImage/ConfinedExtractor).
     .executableTarget(
-      name: "TaskerUnpack", dependencies: ["TaskerArchive", "TaskerSystem", "CTaskerShim", "CTaskerConfine"]),
+      name: "TaskerUnpack",
+      dependencies: ["TaskerArchive", "TaskerImage", "TaskerSystem", "CTaskerShim", "CTaskerConfine"]),
     .target(name: "TaskerArchive", dependencies: ["TaskerSystem", "CArchive"]),
     .target(
       name: "TaskerImage",

@@ -4,11 +4,13 @@ set -euo pipefail
 # mmdebstrap: the tests' Debian image (a bookworm minbase root built from the apt mirror, kept in
 # .build/test-images). containerd (with runc, and procps for pkill): for the containerd tests, which start a containerd of
 # their own (scripts/containerd.sh). On a host with systemd, the package also starts the system's.
-# docker-registry, skopeo, apache2-utils (htpasswd), openssl, curl: the registry tests' own registry on loopback with TLS
-# and htpasswd (Tests/TaskerIntegrationTests/Support/TestRegistry.swift), filled with skopeo copy.
+# docker-registry, skopeo, umoci, openssl, apache2-utils (htpasswd), curl, libcap2-bin (setcap): the container image
+# tests, which start a registry of their own (TLS, htpasswd), fill it with skopeo from layouts that
+# scripts/make-layered-image.py writes, and check those layouts with umoci; the layout tests make
+# oci-archive and docker-archive files with skopeo.
 packages=(libarchive-dev libcurl4-openssl-dev libssl-dev libseccomp-dev pkg-config busybox-static python3 file gcc
   libc6-dev gzip bzip2 xz-utils zstd tar passt iproute2 util-linux containerd runc procps mmdebstrap
-  docker-registry skopeo apache2-utils openssl curl)
+  docker-registry skopeo umoci openssl apache2-utils curl libcap2-bin)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

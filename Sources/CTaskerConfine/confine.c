@@ -80,7 +80,7 @@ static const char *const allowed_syscalls[] = {
     "getrandom",
 };
 
-static int install_filter(void) {
+static int install_filter(int layer) {
   // Default: EPERM, so that a library probing for a call gets an answer it handles.
   scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
   if (ctx == NULL) {
@@ -107,6 +107,11 @@ static int install_filter(void) {
   if (rc == 0)
     rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mknodat), 1,
                           SCMP_A2(SCMP_CMP_MASKED_EQ, S_IFMT, S_IFIFO));
+  // Layer mode: overlayfs whiteouts, character devices 0/0, and no other device: a 0/0 node
+  // opens nothing (no driver has that number), and the layer is mounted nodev besides.
+  if (rc == 0 && layer)
+    rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mknodat), 2, SCMP_A2(SCMP_CMP_MASKED_EQ, S_IFMT, S_IFCHR),
+                          SCMP_A3(SCMP_CMP_EQ, 0));
   // A socket pair of its own, never a socket that could reach anything.
   if (rc == 0)
     rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socketpair), 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
@@ -124,13 +129,14 @@ static int install_filter(void) {
 
 static const int kept_capabilities[] = {CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID, CAP_SETFCAP};
 
-static int is_kept(int capability) {
+static int is_kept(int capability, int layer) {
+  if (layer && capability == CAP_MKNOD) return 1;
   for (size_t i = 0; i < sizeof kept_capabilities / sizeof kept_capabilities[0]; i++)
     if (kept_capabilities[i] == capability) return 1;
   return 0;
 }
 
-int tasker_confine(int rootfd, int first_closed, struct tasker_confine_failure *failure) {
+int tasker_confine(int rootfd, int first_closed, int layer, struct tasker_confine_failure *failure) {
   // Held: everything tasker holds (root: all capabilities), in tasker's mount namespace.
 
   // Nothing open but the stream, the report, stderr and the root: no descriptor leads out.
@@ -203,9 +209,11 @@ int tasker_confine(int rootfd, int first_closed, struct tasker_confine_failure *
   // writing files with their owners and modes needs: CHOWN (owners), DAC_OVERRIDE (writing
   // into directories and files of any mode), FOWNER (modes, times, xattrs and hardlinks of
   // files it chowned away), FSETID (set-user-ID bits of those), SETFCAP (security.capability).
-  // Not MKNOD: a FIFO needs no capability, and device nodes are never made.
+  // Not MKNOD: a FIFO needs no capability, and device nodes are never made — except in layer
+  // mode, where MKNOD is kept for overlayfs's whiteouts (0/0 character devices; the seccomp
+  // filter below refuses any other device number).
   for (int capability = 0;; capability++) {
-    if (is_kept(capability)) continue;
+    if (is_kept(capability, layer)) continue;
     if (prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0) {
       if (errno == EINVAL) break;  // past the last capability this kernel knows
       return fail(failure, "capbset");
@@ -215,17 +223,18 @@ int tasker_confine(int rootfd, int first_closed, struct tasker_confine_failure *
   struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct data[2];
   memset(data, 0, sizeof data);
-  for (size_t i = 0; i < sizeof kept_capabilities / sizeof kept_capabilities[0]; i++) {
-    int capability = kept_capabilities[i];
+  for (int capability = 0; capability < 64; capability++) {
+    if (!is_kept(capability, layer)) continue;
     data[capability / 32].effective |= 1U << (capability % 32);
     data[capability / 32].permitted |= 1U << (capability % 32);
   }
   if (syscall(SYS_capset, &header, data) != 0) return fail(failure, "capset");
 
-  // Held: the five capabilities above. Never more, whatever it runs (it runs nothing).
+  // Held: the five capabilities above (six in layer mode: MKNOD). Never more, whatever it
+  // runs (it runs nothing).
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return fail(failure, "no_new_privs");
-  // Held: the five capabilities, and only the calls extraction makes.
-  if (install_filter() != 0) return fail(failure, "seccomp");
+  // Held: those capabilities, and only the calls extraction makes.
+  if (install_filter(layer) != 0) return fail(failure, "seccomp");
   return 0;
 }
 

@@ -51,6 +51,7 @@ static void load_crypto(void) {
 }
 
 void tasker_load_archive(void) { pthread_once(&archive_once, load_archive); }
+void tasker_load_crypto(void) { pthread_once(&crypto_once, load_crypto); }
 
 #define FORWARD(library, ret, name, params, args)                           \
   ret name params {                                                         \
@@ -76,6 +77,12 @@ FORWARD(archive, int, archive_read_open,
         (struct archive * a, void *data, archive_open_callback *open, archive_read_callback *read,
          archive_close_callback *close),
         (a, data, open, read, close))
+// The oci-archive and docker-archive member index (TaskerImage/Layout/TarMembers.swift): a
+// tar opened on its descriptor so that skipping a member's data is an lseek, and the position
+// after a header, where the member's data begins.
+FORWARD(archive, int, archive_read_open_fd, (struct archive * a, int fd, size_t block_size), (a, fd, block_size))
+FORWARD(archive, la_int64_t, archive_filter_bytes, (struct archive * a, int n), (a, n))
+FORWARD(archive, int, archive_read_data_skip, (struct archive * a), (a))
 FORWARD(archive, int, archive_read_next_header, (struct archive * a, struct archive_entry **entry),
         (a, entry))
 FORWARD(archive, int, archive_read_data_block,

@@ -207,6 +207,77 @@ int tasker_mount_overlay(const char *lower, const char *upper, const char *work,
   return mount("overlay", target, "overlay", nodev ? MS_NODEV : 0, options);
 }
 
+// The new mount API's constants, by value: <linux/mount.h> clashes with glibc's <sys/mount.h>.
+#define TASKER_FSCONFIG_SET_STRING 1
+#define TASKER_FSCONFIG_CMD_CREATE 6
+#define TASKER_FSMOUNT_CLOEXEC 1
+#define TASKER_MOUNT_ATTR_NODEV 0x00000004
+
+// lowerdir+ (one layer per call, kernel 6.8+) has no bound on the number of layers but the
+// kernel's (500); the option string of mount(2) is one page, which some forty layers under a
+// long state root fill.
+static int overlay_by_fsconfig(const char *const *lowers, int count, const char *upper, const char *work,
+                               const char *target, int nodev) {
+  int fs = (int)syscall(SYS_fsopen, "overlay", 1 /* FSOPEN_CLOEXEC */);
+  if (fs < 0) return -1;
+  int rc = 0;
+  for (int i = 0; rc == 0 && i < count; i++)
+    rc = (int)syscall(SYS_fsconfig, fs, TASKER_FSCONFIG_SET_STRING, "lowerdir+", lowers[i], 0);
+  if (rc == 0) rc = (int)syscall(SYS_fsconfig, fs, TASKER_FSCONFIG_SET_STRING, "upperdir", upper, 0);
+  if (rc == 0) rc = (int)syscall(SYS_fsconfig, fs, TASKER_FSCONFIG_SET_STRING, "workdir", work, 0);
+  if (rc == 0) rc = (int)syscall(SYS_fsconfig, fs, TASKER_FSCONFIG_CMD_CREATE, NULL, NULL, 0);
+  int mnt = -1;
+  if (rc == 0) {
+    mnt = (int)syscall(SYS_fsmount, fs, TASKER_FSMOUNT_CLOEXEC, nodev ? TASKER_MOUNT_ATTR_NODEV : 0);
+    if (mnt < 0) rc = -1;
+  }
+  int saved = errno;
+  close(fs);
+  if (rc == 0) {
+    rc = (int)syscall(SYS_move_mount, mnt, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH);
+    saved = errno;
+  }
+  if (mnt >= 0) close(mnt);
+  errno = saved;
+  return rc;
+}
+
+int tasker_mount_overlay_layers(const char *const *lowers, int count, const char *upper, const char *work,
+                                const char *target, int nodev) {
+  if (count < 1) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (overlay_by_fsconfig(lowers, count, upper, work, target, nodev) == 0) return 0;
+  // ENOSYS (no new mount API) or EINVAL (an overlayfs without lowerdir+, before 6.8): the
+  // option string, where the layers fit in it. Anything else (ENODEV: no overlayfs) is the answer.
+  if (errno != EINVAL && errno != ENOSYS) return -1;
+  char options[4096];
+  size_t used = (size_t)snprintf(options, sizeof options, "lowerdir=");
+  for (int i = 0; i < count; i++) {
+    if (strpbrk(lowers[i], ",:\\") != NULL) {
+      errno = EINVAL;
+      return -1;
+    }
+    int n = snprintf(options + used, sizeof options - used, "%s%s", i == 0 ? "" : ":", lowers[i]);
+    if (n < 0 || (size_t)n >= sizeof options - used) {
+      errno = ENAMETOOLONG;
+      return -1;
+    }
+    used += (size_t)n;
+  }
+  if (strpbrk(upper, ",:\\") != NULL || strpbrk(work, ",:\\") != NULL) {
+    errno = EINVAL;
+    return -1;
+  }
+  int n = snprintf(options + used, sizeof options - used, ",upperdir=%s,workdir=%s", upper, work);
+  if (n < 0 || (size_t)n >= sizeof options - used) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  return mount("overlay", target, "overlay", nodev ? MS_NODEV : 0, options);
+}
+
 int tasker_unmount_all(const char *path) {
   int count = 0;
   while (count < 64 && umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) == 0) count++;
@@ -253,11 +324,16 @@ int tasker_spawn(const char *path, char *const argv[], char *const envp[], const
     return rc;
   }
   // The source descriptors may sit on the slots they are meant for (or on each other's):
-  // first move each to a slot above nfds, then onto its target, so no dup2 clobbers another.
+  // first move each to a slot above every source and above nfds, then onto its target, so no
+  // dup2 clobbers another. (A fixed base such as 100 is not enough: a process with many open
+  // descriptors, a pull of many layers say, has sources there.)
+  int base = nfds;
+  for (int i = 0; i < nfds; i++)
+    if (fds[i] >= base) base = fds[i] + 1;
   for (int i = 0; i < nfds && rc == 0; i++)
-    rc = posix_spawn_file_actions_adddup2(&actions, fds[i], 100 + i);
+    rc = posix_spawn_file_actions_adddup2(&actions, fds[i], base + i);
   for (int i = 0; i < nfds && rc == 0; i++)
-    rc = posix_spawn_file_actions_adddup2(&actions, 100 + i, i);
+    rc = posix_spawn_file_actions_adddup2(&actions, base + i, i);
   if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions, nfds);
   sigset_t all, none;
   sigfillset(&all);

@@ -16,6 +16,34 @@ extension TaskManager {
   /// and returns once the command runs. On failure nothing is left behind: no directory in the
   /// download path, no record.
   public func create(_ spec: TaskSpec) async throws(TaskerError) -> TaskHandle {
+    var spec = spec
+    // A layered image (`docker://`, `oci:`, ...): pulled first, since its config gives the
+    // command and the other defaults. Its layers stay share-locked until the record is written.
+    var layered: PulledImage?
+    var layerLocks: [Int32] = []
+    defer { for lock in layerLocks { close(lock) } }
+    if ImageReference.hasTransport(spec.image) {
+      guard spec.sha256 == nil else {
+        throw TaskerError(
+          .invalidArgument, "--sha256 does not apply to \(spec.image): its layers are checked by digest")
+      }
+      let options = PullOptions(
+        platform: spec.platform, registry: spec.registry, policy: spec.pull, extractionLimits: spec.extractionLimits,
+        progress: spec.layerProgress)
+      let reference = spec.image
+      let pulled: Swift.Result<(PulledImage, [Int32]), TaskerError> = await onBlockingThread {
+        var locks: [Int32] = []
+        let result = Swift.Result { () throws(TaskerError) in
+          try pullNow(reference, options: options, locks: &locks)
+        }
+        if case .failure = result { for lock in locks { close(lock) } }
+        return result.map { [locks] image in (image, locks) }
+      }
+      let (image, locks) = try pulled.get()
+      layerLocks = locks
+      layered = image
+      spec = try spec.applyingDefaults(of: image.image.config)
+    }
     guard let program = spec.command.first, !program.isEmpty else {
       throw TaskerError(.invalidArgument, "no command given")
     }
@@ -24,7 +52,7 @@ extension TaskManager {
     var location: ImageLocation?
     let checksum: String?
     do {
-      if directoryImage == nil { location = try ImageLocation(spec.image) }
+      if directoryImage == nil && layered == nil { location = try ImageLocation(spec.image) }
       checksum = try spec.sha256.map { text throws(ImageError) in try ImageFetcher.normalizedChecksum(text) }
     } catch {
       throw TaskerError(.invalidArgument, error.description, cause: error)
@@ -106,6 +134,8 @@ extension TaskManager {
       // Held until the record is written: prune cannot remove the image under this create.
       imageLock = cache.lockShared(image.digest)
       try makeRoot(for: id, at: root, from: image.rootfs, nodev: plan.isolation == .jail)
+    } else if let layered {
+      try makeLayeredRoot(for: id, at: root, layers: layered.layerPaths, nodev: plan.isolation == .jail)
     } else if let directoryImage {
       directoryFD = try openDirectoryImage(directoryImage)
       try makeRoot(
@@ -133,7 +163,8 @@ extension TaskManager {
       return nil
     }
     let record = TaskRecord(
-      id: id, name: spec.name, image: spec.image, imageDigest: acquired?.digest ?? "", command: spec.command,
+      id: id, name: spec.name, image: spec.image, imageDigest: acquired?.digest ?? layered?.image.id.description ?? "",
+      command: spec.command,
       environment: environment, workdir: spec.workdir,
       rootfs: rootfs, pid: started.pid, startTime: started.startTime,
       supervisorPID: started.supervisorPID, supervisorStartTime: started.supervisorStartTime,
@@ -196,6 +227,38 @@ extension TaskManager {
       throw fail(error)
     }
     if tasker_make_mount_point(root, nodev ? 1 : 0) != 0 { throw fail(SystemError("mount", path: root, errno: errno)) }
+  }
+
+  /// A layered image's root: an overlay of its layers (the top one first) under the task's
+  /// upper, as containerd's overlay snapshotter makes it. There is no copy fallback: a copy
+  /// would have to carry out the whiteouts itself.
+  private func makeLayeredRoot(for id: TaskID, at root: String, layers: [String], nodev: Bool)
+    throws(TaskerError)
+  {
+    let state = store.directory(of: id)
+    let upper = state + "/upper"
+    let work = state + "/work"
+    for (path, mode) in [(root, mode_t(0o755)), (upper, 0o755), (work, 0o700)] where mkdir(path, mode) != 0 {
+      let error = SystemError("mkdir", path: path, errno: errno)
+      throw TaskerError(.system, "cannot create task directory: \(error)", cause: error)
+    }
+    // The merged root takes its owner and mode from the upper directory: the top layer's.
+    var info = stat()
+    if let top = layers.last, stat(top, &info) == 0 {
+      chown(upper, info.st_uid, info.st_gid)
+      chmod(upper, info.st_mode & 0o7777)
+    }
+    // A layer the image has twice (empty layers often are) is mounted once, at its top
+    // position: its lower copy could only show what its upper one shows again.
+    var seen: Set<String> = []
+    let topFirst = layers.reversed().filter { seen.insert($0).inserted }
+    let status = withCStrings(topFirst) { pointers in
+      tasker_mount_overlay_layers(pointers, Int32(pointers.count), upper, work, root, nodev ? 1 : 0)
+    }
+    if status != 0 {
+      let error = SystemError("mount", path: "overlay", errno: errno)
+      throw TaskerError(.startFailed, "a layered image needs overlayfs (as root): \(error)", cause: error)
+    }
   }
 
   struct Started {
@@ -387,4 +450,11 @@ private struct Cleanup {
     if let view { TaskView.detach(downloadPath: view.downloadPath, name: view.name, root: view.root) }
     store.discard(id, name: name)
   }
+}
+
+/// Calls `body` with `strings` as an array of C strings, valid during the call.
+func withCStrings<R>(_ strings: [String], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+  let copies = strings.map { strdup($0) }
+  defer { for copy in copies { free(copy) } }
+  return body(copies.map { UnsafePointer($0) })
 }

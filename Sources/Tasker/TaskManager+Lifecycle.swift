@@ -30,6 +30,10 @@ extension TaskManager {
     public var abandonedTasks: Int
     /// Cached images no task uses, removed.
     public var images: [String]
+    /// Layered images (their IDs) no task uses, removed.
+    public var layeredImages: [String] = []
+    /// Layers (diff_ids) no image record names any more, removed.
+    public var layers: [String] = []
   }
 
   /// Removes what creates killed half-way left behind (state and directories) and the cached
@@ -40,7 +44,47 @@ extension TaskManager {
       if let id = TaskID(name), store.cleanIfAbandoned(id) { removed += 1 }
     }
     let inUse = Set(store.taskIDs().compactMap { try? store.record(of: $0).imageDigest })
-    return Pruned(abandonedTasks: removed, images: ImageCache(stateRoot: settings.stateRoot).prune(inUse: inUse))
+    var pruned = Pruned(abandonedTasks: removed, images: ImageCache(stateRoot: settings.stateRoot).prune(inUse: inUse))
+    let images = LayeredImageStore(stateRoot: settings.stateRoot)
+    pruned.layeredImages = images.prune {
+      Set(store.taskIDs().compactMap { try? store.record(of: $0).imageDigest })
+    }
+    // The layers of the images that remain; read again by the layer store once it holds a
+    // layer's lock, for a pull that saved its image meanwhile.
+    pruned.layers = LayerStore(stateRoot: settings.stateRoot).prune(
+      inUse: Set(images.list().flatMap { $0.diffIDs.map(\.hex) }))
+    return pruned
+  }
+
+  /// A layered image as `tasker images` shows it.
+  public struct LayeredImageRow: Sendable {
+    public var image: LayeredImage
+    /// Tasks whose root it is.
+    public var tasks: Int
+    /// Bytes of file content in its layers.
+    public var bytes: UInt64
+    /// Of its layers, those another image record names too.
+    public var sharedLayers: Int
+  }
+
+  /// The layered images, newest first.
+  public func layeredImages() -> [LayeredImageRow] {
+    var uses: [String: Int] = [:]
+    for id in store.taskIDs() {
+      if let digest = try? store.record(of: id).imageDigest { uses[digest, default: 0] += 1 }
+    }
+    let images = LayeredImageStore(stateRoot: settings.stateRoot).list()
+    let layers = LayerStore(stateRoot: settings.stateRoot).list()
+    var namedBy: [String: Int] = [:]
+    for image in images {
+      for hex in Set(image.diffIDs.map(\.hex)) { namedBy[hex, default: 0] += 1 }
+    }
+    return images.map { image in
+      LayeredImageRow(
+        image: image, tasks: uses[image.id.description] ?? 0,
+        bytes: image.diffIDs.reduce(0) { $0 + (layers[$1.hex]?.size ?? 0) },
+        sharedLayers: image.diffIDs.filter { (namedBy[$0.hex] ?? 0) > 1 }.count)
+    }
   }
 
   /// The cached images, with how many tasks use each.

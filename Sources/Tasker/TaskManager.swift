@@ -25,6 +25,11 @@ import TaskerSystem
 public struct TaskManager: Sendable {
   public let settings: TaskerSettings
   public let store: TaskStore
+  /// How a layered image's reference becomes its source: `ImageSources.open`. The tests give a
+  /// source of their own here (a stand-in for the registry and layout readers).
+  package var imageSourceOpener: @Sendable (ImageReference, RegistryOptions) throws -> any ImageSource = {
+    reference, options in try ImageSources.open(reference, registry: options)
+  }
 
   public init(settings: TaskerSettings) {
     self.settings = settings

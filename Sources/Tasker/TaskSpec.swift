@@ -1,5 +1,6 @@
 import Glibc
 import TaskerArchive
+import TaskerImage
 
 /// Where a task's stdout and stderr go.
 public enum TaskOutput: Sendable, Equatable {
@@ -12,9 +13,11 @@ public enum TaskOutput: Sendable, Equatable {
 /// Everything a create needs to know.
 public struct TaskSpec: Sendable {
   /// `http://`, `https://`, `file://` URL or a local path of a tar archive (plain, gz, bz2, xz,
-  /// zstd).
+  /// zstd); `dir:/path`; or a layered image's reference (`docker://`, `oci:`, `oci-archive:`,
+  /// `docker-archive:`), whose config gives the defaults below.
   public var image: String
   /// The command's argv; `command[0]` is looked up in the image's PATH unless it has a `/`.
+  /// For a layered image: the arguments that replace its `Cmd` (empty: the image's `Cmd`).
   public var command: [String]
   /// The SHA-256 the archive's bytes must have (64 hex digits).
   public var sha256: String?
@@ -55,6 +58,30 @@ public struct TaskSpec: Sendable {
   public var stopSignal: Int32 = SIGTERM
   /// When the supervisor starts the command again after it ends (`--restart`).
   public var restart: RestartPolicy = .no
+  /// Layered images: the platform to choose from an index (nil: the host's).
+  public var platform: Platform?
+  /// Layered images: how registries are reached.
+  public var registry = RegistryOptions()
+  /// Layered images: replaces the image's `Entrypoint` (`--entrypoint`; empty: none); nil keeps it.
+  public var entrypoint: [String]?
+  /// Layered images: `K=V` entries laid over the image's `Env` (`-e`); when nil, `environment`
+  /// (if set) is the whole environment, as for other images.
+  public var environmentAdditions: [String]?
+  /// Layered images: called as each layer is fetched and unpacked (from the layers' threads).
+  public var layerProgress: (@Sendable (LayerProgress) -> Void)?
+  /// Layered images: which settings the caller chose itself, so that the image's do not apply
+  /// (`workdir` and `stopSignal` have values either way). `user` nil takes the image's `User`.
+  public var given: GivenSettings = []
+
+  /// Settings a caller gave on purpose.
+  public struct GivenSettings: OptionSet, Sendable {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+    /// `workdir` (`-w`): the image's `WorkingDir` does not apply.
+    public static let workdir = GivenSettings(rawValue: 1)
+    /// `stopSignal` (`--stop-signal`): the image's `StopSignal` does not apply.
+    public static let stopSignal = GivenSettings(rawValue: 2)
+  }
 
   /// The default environment with `variables` (`K=V`) laid over it: a later value of a name
   /// replaces an earlier one, and PATH and HOME keep their defaults unless given.

@@ -71,6 +71,9 @@ public struct ExtractionReport: Equatable, Sendable {
     var lines: [[String]] = []
     for member in summary.skippedUnsafe { lines.append(["unsafe", member]) }
     for skipped in summary.skippedAttributes { lines.append(["xattr", skipped.member, skipped.name]) }
+    for directory in summary.opaqueDirectories { lines.append(["opaque", directory]) }
+    if summary.whiteouts > 0 { lines.append(["whiteouts", String(summary.whiteouts)]) }
+    if let diffID = summary.diffID { lines.append(["diffid", diffID]) }
     lines.append(["done", String(summary.entries), String(summary.bytes), String(summary.skippedSpecialFiles)])
     return render(lines)
   }
@@ -132,6 +135,9 @@ public struct ExtractionReport: Equatable, Sendable {
       switch (fields.first, fields.count) {
       case ("unsafe", 2): summary.skippedUnsafe.append(fields[1])
       case ("xattr", 3): summary.skippedAttributes.append(SkippedAttribute(member: fields[1], name: fields[2]))
+      case ("opaque", 2): summary.opaqueDirectories.append(fields[1])
+      case ("whiteouts", 2) where Int(fields[1]) != nil: summary.whiteouts = Int(fields[1]) ?? 0
+      case ("diffid", 2): summary.diffID = fields[1]
       case ("done", 4):
         if let entries = Int(fields[1]), let bytes = UInt64(fields[2]), let specials = Int(fields[3]) {
           summary.entries = entries

@@ -15,11 +15,16 @@ public struct ExtractionOptions: Sendable {
   /// cannot leave it whatever `..` or symlink it meets, and there is no /proc. Hardlinks are
   /// then made by name instead of through /proc/self/fd.
   public var rootIsProcessRoot: Bool
+  /// The archive is one layer of a layered (OCI) image: its whiteouts (`.wh.NAME`,
+  /// `.wh..wh..opq`) become overlayfs markers instead of files (see `Extractor+Whiteouts`).
+  /// Off for tarball images, whose `.wh.` files are files like any other.
+  public var layer: Bool
 
   public init(
     limits: ExtractionLimits = .default, skipUnsafeMembers: Bool = false,
-    preserveOwnership: Bool = geteuid() == 0, rootIsProcessRoot: Bool = false
+    preserveOwnership: Bool = geteuid() == 0, rootIsProcessRoot: Bool = false, layer: Bool = false
   ) {
+    self.layer = layer
     self.limits = limits
     self.skipUnsafeMembers = skipUnsafeMembers
     self.preserveOwnership = preserveOwnership
@@ -38,15 +43,15 @@ public struct ExtractionOptions: Sendable {
 /// created: the jail mounts its own /dev. Extended attributes are filtered by
 /// `ExtendedAttributePolicy`.
 public final class Extractor {
-  private let rootFD: Int32
-  private let options: ExtractionOptions
-  private var summary = ExtractionSummary()
+  let rootFD: Int32
+  let options: ExtractionOptions
+  var summary = ExtractionSummary()
   private var directoryFixups: [(path: [UInt8], entry: EntryMetadata, xattrs: [ExtendedAttribute])] = []
   private var cachedParent: (path: [UInt8], fd: Int32)?
   /// Set when the tree changed in a way that can change where names resolve (a symlink made,
   /// something replaced); the cached parent is then dropped before the next member, never
   /// while the current member still uses it.
-  private var cacheIsStale = false
+  var cacheIsStale = false
   private let isRoot = geteuid() == 0
 
   /// - Parameter rootFD: an open directory; the caller keeps ownership of it.
@@ -112,6 +117,16 @@ public final class Extractor {
     let display = rawName.display
     let xattrs = extendedAttributes(entry, display: display)
 
+    if options.layer, path.components.dropLast().contains(where: Self.isWhiteoutName) {
+      // `.wh.../x` is a whiteout of `../x` to a reader that strips the prefix from the whole
+      // name; a directory with a whiteout's name is no member of a layer either.
+      try refuse(display, "a whiteout's name used as a directory")
+      return
+    }
+    if options.layer, !path.isRoot, Self.isWhiteoutName(path.leaf) {
+      try makeWhiteout(path, display: display)
+      return
+    }
     if let hardlink = archive_entry_hardlink(entry) {
       try makeHardlink(path, target: bytes(hardlink), display: display)
       return
@@ -140,7 +155,7 @@ public final class Extractor {
     }
   }
 
-  private func refuse(_ display: String, _ reason: String) throws(ArchiveError) {
+  func refuse(_ display: String, _ reason: String) throws(ArchiveError) {
     if options.skipUnsafeMembers {
       summary.skippedUnsafe.append(display)
       return
@@ -235,7 +250,7 @@ public final class Extractor {
     try applyMetadata(parent: parent, path: path, metadata: metadata, display: display)
   }
 
-  private func makeHardlink(_ path: MemberPath, target rawTarget: [UInt8], display: String)
+  func makeHardlink(_ path: MemberPath, target rawTarget: [UInt8], display: String)
     throws(ArchiveError)
   {
     let target: MemberPath
@@ -254,6 +269,13 @@ public final class Extractor {
     let targetFD = tasker_openat2(
       rootFD, target.relative.cString, UInt64(TASKER_O_PATH | O_NOFOLLOW | O_CLOEXEC), 0,
       TASKER_RESOLVE_IN_ROOT | TASKER_RESOLVE_NO_MAGICLINKS)
+    if targetFD < 0 && errno == ENOENT && options.layer {
+      // Each layer is unpacked into a directory of its own, so a file of a lower layer is not
+      // there to link to. Copying it would need the lower layer at hand; refused instead, as
+      // no image builder writes such a link (they copy the file into the upper layer).
+      try refuse(display, "hardlink to \"\(target.relative.display)\", which is not in this layer")
+      return
+    }
     if targetFD < 0 {
       throw .member(
         path: display,
@@ -281,7 +303,7 @@ public final class Extractor {
 
   /// An `TASKER_O_PATH` descriptor of the member's parent directory, resolved inside the root and
   /// created (mode 0755, as tar does) where missing. Owned by the cache; do not close.
-  private func openParent(_ path: MemberPath, display: String) throws(ArchiveError) -> Int32 {
+  func openParent(_ path: MemberPath, display: String) throws(ArchiveError) -> Int32 {
     let parentPath = path.parent
     if cacheIsStale { dropCachedParent() }
     if let cachedParent, cachedParent.path == parentPath { return cachedParent.fd }
@@ -342,7 +364,7 @@ public final class Extractor {
     cacheIsStale = true
   }
 
-  private func dropCachedParent() {
+  func dropCachedParent() {
     if let cachedParent { close(cachedParent.fd) }
     cachedParent = nil
     cacheIsStale = false
@@ -422,7 +444,7 @@ public final class Extractor {
   }
 
   @discardableResult
-  private func check(_ display: String, _ operation: String, _ body: () -> Int32) throws(ArchiveError)
+  func check(_ display: String, _ operation: String, _ body: () -> Int32) throws(ArchiveError)
     -> Int32
   {
     while true {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Glibc
 import Tasker
 import TaskerArchive
+import TaskerImage
 import TaskerSystem
 
 #if canImport(FoundationEssentials)
@@ -36,8 +37,10 @@ struct CreateOptions: ParsableArguments {
       valueName: "file"))
   var envFile: [String] = []
 
-  @Option(name: [.short, .long], help: ArgumentHelp("Working directory inside the task's root.", valueName: "dir"))
-  var workdir: String = "/"
+  @Option(
+    name: [.short, .long],
+    help: ArgumentHelp("Working directory inside the task's root (default: the image's, else /).", valueName: "dir"))
+  var workdir: String?
 
   @Option(name: .long, help: ArgumentHelp("A unique name, usable wherever the ID is.", valueName: "name"))
   var name: String?
@@ -141,6 +144,21 @@ struct CreateOptions: ParsableArguments {
   @Flag(name: [.short, .long], help: "No progress display while the image is fetched.")
   var quiet = false
 
+  @Option(
+    name: .long,
+    help: ArgumentHelp(
+      "Layered images: the platform to choose from an index (default: the host's).", valueName: "os/arch"))
+  var platform: String?
+
+  @Option(
+    name: .long,
+    help: ArgumentHelp(
+      "Layered images: replace the image's entrypoint: one program, or a JSON array of words (\"\": none).",
+      valueName: "command"))
+  var entrypoint: String?
+
+  @OptionGroup var registry: RegistryCLIOptions
+
   @Flag(
     name: [.short, .long],
     help: "Keep the command's stdin open: run passes tasker's stdin; attach passes its own (else /dev/null).")
@@ -194,11 +212,29 @@ struct CreateOptions: ParsableArguments {
 
   @Argument(
     parsing: .captureForPassthrough,
-    help: ArgumentHelp("The command: one string, or the words after --.", valueName: "COMMANDS"))
+    help: ArgumentHelp(
+      "The command: one string, or the words after -- (a layered image's replace its Cmd; optional there).",
+      valueName: "COMMANDS"))
   var command: [String] = []
 
+  /// Whether IMAGE_URL names a layered image (`docker://`, `oci:`, ...), whose config may give
+  /// the command.
+  var isLayered: Bool { ImageReference.hasTransport(image) }
+
   func validate() throws {
-    if command.isEmpty || command == ["--"] { throw ValidationError("missing COMMANDS") }
+    if !isLayered, command.isEmpty || command == ["--"] { throw ValidationError("missing COMMANDS") }
+    if let platform {
+      do {
+        _ = try Platform(parsing: platform)
+      } catch {
+        throw ValidationError(error.description)
+      }
+    }
+    _ = try entrypointWords()
+    if !isLayered, platform != nil || entrypoint != nil {
+      throw ValidationError(
+        "--platform and --entrypoint need a layered image (docker://, oci:, oci-archive:, docker-archive:)")
+    }
     if timeout < 1 { throw ValidationError("--timeout must be at least 1 second") }
     _ = try environmentEntries()
     if let memory {
@@ -267,7 +303,8 @@ struct CreateOptions: ParsableArguments {
   /// failure to one line and create's exit codes.
   func createTask(state: StateOptions) async throws -> (TaskManager, TaskHandle) {
     let progress = ProgressDisplay.make(quiet: quiet)
-    let spec = try spec(progress: progress)
+    var spec = try spec(progress: progress)
+    spec.layerProgress = LayerProgressDisplay.make(quiet: quiet, linesWhenDone: false)?.callback
     let manager = try await state.manager(downloadPath: downloadPath)
     let handle = try await reportingErrors(exitCode: createExitCode) {
       defer { progress?.finish() }
@@ -314,14 +351,32 @@ struct CreateOptions: ParsableArguments {
     }
     spec.stopSignal = stopSignal.flatMap(Signals.parse) ?? SIGTERM
     spec.restart = restart.flatMap(RestartPolicy.init(parsing:)) ?? .no
+    if workdir != nil { spec.given.insert(.workdir) }
+    if stopSignal != nil { spec.given.insert(.stopSignal) }
+    spec.environmentAdditions = try environmentEntries()
+    spec.platform = try platform.map { text in try Platform(parsing: text) }
+    spec.entrypoint = try entrypointWords()
+    spec.registry = registry.registry
     return spec
+  }
+
+  /// `--entrypoint`: a JSON array of words, or else one program (podman's two forms); `""`
+  /// clears the image's entrypoint.
+  func entrypointWords() throws -> [String]? {
+    guard let entrypoint else { return nil }
+    if entrypoint.isEmpty { return [] }
+    guard entrypoint.hasPrefix("[") else { return [entrypoint] }
+    guard let words = try? JSONDecoder().decode([String].self, from: Data(entrypoint.utf8)) else {
+      throw ValidationError("invalid --entrypoint \"\(entrypoint)\": a JSON array must hold strings only")
+    }
+    return words
   }
 
   private func baseSpec() throws -> TaskSpec {
     TaskSpec(
       image: image, command: try commandWords(), sha256: sha256,
       environment: TaskSpec.environment(merging: try environmentEntries()),
-      workdir: workdir, stallTimeout: timeout, name: name,
+      workdir: workdir ?? "/", stallTimeout: timeout, name: name,
       jail: JailOptions(
         isolation: isolation, hostname: hostname, network: network ?? .private, capAdd: capAdd, capDrop: capDrop,
         privileged: privileged,
@@ -361,6 +416,8 @@ struct CreateOptions: ParsableArguments {
 
   /// The argv: the words after `--` as they are, or the one COMMANDS string split like a shell.
   func commandWords() throws -> [String] {
+    // A layered image without COMMANDS: its Cmd.
+    if command.isEmpty { return [] }
     if command.first == "--" { return Array(command.dropFirst()) }
     if command.count > 1 { return command }
     do {

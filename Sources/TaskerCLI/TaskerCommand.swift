@@ -28,8 +28,8 @@ struct TaskerCommand: AsyncParsableCommand {
     version: "tasker " + TaskerVersion.current,
     subcommands: [
       Create.self, Run.self, Exec.self, Attach.self, HealthCheck.self, SendSignal.self, Stop.self, Restart.self,
-      List.self, Stats.self, Logs.self, Wait.self, Remove.self, Export.self, Images.self, Prune.self, Volume.self,
-      Login.self, Logout.self,
+      List.self, Stats.self, Logs.self, Wait.self, Remove.self, Export.self, Pull.self, Images.self, Prune.self,
+      Volume.self, Login.self, Logout.self,
     ]
   )
 

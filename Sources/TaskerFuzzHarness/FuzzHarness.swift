@@ -29,12 +29,41 @@ public enum FuzzHarness {
     precondition(outside == ["root", "sentinel"], "extraction wrote beside the root: \(outside)")
     precondition(directoryNames(base + "/sentinel") == ["file"], "extraction wrote into the sentinel")
     precondition((try? readSmallFile(base + "/sentinel/file")) == "sentinel\n", "the sentinel changed")
+    readImageArchive(bytes, in: base)
+  }
+
+  /// Reads `bytes` as an oci-archive and as a docker-archive (a file in `base`): whatever
+  /// resolves must hand out a config with its digest, and every blob is read to its end.
+  static func readImageArchive(_ bytes: [UInt8], in base: String) {
+    let path = base + "/image.tar"
+    guard (try? writeFileAtomically(path, bytes)) != nil else { preconditionFailure("cannot write \(path)") }
+    defer { unlink(path) }
+    let candidates: [(any ImageSource)?] = [
+      try? OCIArchiveSource(path: path, tag: nil), try? DockerArchiveSource(path: path, name: nil),
+    ]
+    let sources = candidates.compactMap { $0 }
+    for source in sources {
+      guard let image = try? source.resolve(platform: .host) else { continue }
+      precondition(image.configDigest.hex == sha256Hex(image.configBytes), "config digest of \(image.reference)")
+      for descriptor in image.manifest.layers + [image.manifest.config] {
+        guard let blob = try? source.openBlob(descriptor) else { continue }
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while let n = try? buffer.withUnsafeMutableBytes({ try blob.read(into: $0) }), n > 0 {}
+      }
+    }
   }
 
   /// Feeds `bytes` to every parser of user input and checks their promises.
   public static func parseInputs(_ bytes: [UInt8]) {
     let text = String(decoding: bytes, as: UTF8.self)
     _ = try? ImageLocation(text)
+    // An image reference printed reads back as itself; so does a platform.
+    if let reference = try? ImageReference(parsing: text) {
+      precondition((try? ImageReference(parsing: reference.description)) == reference, "reference: \(reference)")
+    }
+    if let platform = try? Platform(parsing: text) {
+      precondition((try? Platform(parsing: platform.description)) == platform, "platform: \(platform)")
+    }
     _ = TaskID(text)
     _ = TaskStore.isValidName(text)
     _ = Capabilities.number(of: text)

@@ -24,6 +24,7 @@ public struct ConfinedExtractor: Sendable {
     var result = [helperPath]
     if options.skipUnsafeMembers { result.append("--skip-unsafe-members") }
     if options.preserveOwnership { result.append("--owners") }
+    if options.layer { result.append("--layer") }
     result += [
       "--max-bytes", String(options.limits.maxBytes), "--max-entries", String(options.limits.maxEntries),
       "--max-path-length", String(options.limits.maxPathLength),

@@ -2,6 +2,7 @@ import CTaskerConfine
 import CTaskerShim
 import Glibc
 import TaskerArchive
+import TaskerImage
 import TaskerSystem
 
 /// tasker-unpack: decompresses and extracts the image archive on its stdin into the directory
@@ -12,7 +13,9 @@ import TaskerSystem
 ///     1  the report pipe          2  stderr (the same pipe)
 ///     3  the staging directory, which becomes this process's `/`
 ///
-/// and the options `--skip-unsafe-members`, `--owners` (apply the archive's owners),
+/// and the options `--skip-unsafe-members`, `--owners` (apply the archive's owners), `--layer`
+/// (an OCI layer: whiteouts become overlayfs markers, and the report gives the SHA-256 of the
+/// decompressed stream, the layer's diff_id),
 /// `--max-bytes N`, `--max-entries N`, `--max-path-length N`. `--probe` (for tests) reports,
 /// after confinement and before extraction, what the kernel says of this process and what a
 /// few calls it must not be able to make return.
@@ -34,6 +37,7 @@ enum UnpackCommand {
       switch argument {
       case "--skip-unsafe-members": options.skipUnsafeMembers = true
       case "--owners": options.preserveOwnership = true
+      case "--layer": options.layer = true
       case "--max-bytes": options.limits.maxBytes = number()
       case "--max-entries": options.limits.maxEntries = Int(clamping: number())
       case "--max-path-length": options.limits.maxPathLength = Int(clamping: number())
@@ -49,9 +53,14 @@ enum UnpackCommand {
     // Held: what tasker holds. Everything that needs a file of the host happens here, before
     // the first byte is read: libarchive (and the compression libraries it links) is loaded.
     tasker_load_archive()
+    if options.layer {
+      // libcrypto too, and its SHA-256 set up once (it reads its configuration then).
+      tasker_load_crypto()
+      _ = sha256Hex([])
+    }
     let probeStatus = probe ? Probe.openStatus() : -1
     var failure = tasker_confine_failure()
-    if tasker_confine(rootFD, probe ? 5 : 4, &failure) != 0 {
+    if tasker_confine(rootFD, probe ? 5 : 4, options.layer ? 1 : 0, &failure) != 0 {
       let step = failure.step.map { String(cString: $0) } ?? "?"
       finish(ExtractionReport.encode(.confinement(step: step, errno: failure.error)), status: 1)
     }
@@ -64,7 +73,19 @@ enum UnpackCommand {
     do {
       let decompressing = try DecompressingSource(FileDescriptorSource(fd: 0, path: "stdin"))
       defer { decompressing.finish() }
-      let summary = try Extractor(rootFD: rootFD, options: options).extract(from: decompressing)
+      var summary: ExtractionSummary
+      if options.layer {
+        // The diff_id covers the whole decompressed stream, the zero blocks after the
+        // archive's end too; what follows the end is read (and hashed) up to the byte limit.
+        let hashing = SHA256Source(decompressing)
+        summary = try Extractor(rootFD: rootFD, options: options).extract(from: hashing)
+        if try hashing.drain(limit: options.limits.maxBytes) >= options.limits.maxBytes {
+          throw ArchiveError.limitExceeded("more than \(options.limits.maxBytes) bytes after the archive's end")
+        }
+        summary.diffID = hashing.hexDigest()
+      } else {
+        summary = try Extractor(rootFD: rootFD, options: options).extract(from: decompressing)
+      }
       report = ExtractionReport.encode(summary)
       status = 0
     } catch let error as ArchiveError {
@@ -135,6 +156,7 @@ enum Probe {
     report("chroot", outcome(Int(chroot("/"))))
     report("kill 1", outcome(Int(kill(1, 0))))
     report("mknod", outcome(Int(mknodat(UnpackCommand.rootFD, "probe-device", S_IFCHR | 0o600, dev_t(1 << 8 | 3)))))
+    report("mknod 0/0", outcome(Int(mknodat(UnpackCommand.rootFD, "probe-whiteout", S_IFCHR, 0))))
     report("setxattr trusted", outcome(Int(fsetxattr(UnpackCommand.rootFD, "trusted.probe", "1", 1, 0))))
   }
 }

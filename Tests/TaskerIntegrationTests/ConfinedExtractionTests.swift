@@ -122,11 +122,39 @@ struct ConfinedExtractionTests {
     #expect(probes["cwd"] == "/")
     #expect(probes["open /proc/1/root"] == "No such file or directory")
     #expect(probes["open .."] == "the root")
-    for call in ["socket", "mount", "unshare", "chroot", "kill 1", "mknod", "setxattr trusted"] {
+    for call in ["socket", "mount", "unshare", "chroot", "kill 1", "mknod", "mknod 0/0", "setxattr trusted"] {
       #expect(probes[call] == "Operation not permitted", "\(call): \(probes[call] ?? "no answer")")
     }
     // It still extracted, into the directory it was given.
     #expect(FileManager.default.fileExists(atPath: root.path + "/bin/busybox"))
+    #expect(summary.diffID == nil)
+  }
+
+  /// Layer mode (`--layer`): MKNOD too, for whiteouts, and a 0/0 character device is all it
+  /// may make; the report carries the SHA-256 of the decompressed stream.
+  @Test func aLayerIsUnpackedWithMknodForWhiteoutsOnly() throws {
+    let scratch = try Scratch()
+    defer { scratch.remove() }
+    let root = try scratch.sub("root")
+    let rootFD = open(root.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    try #require(rootFD >= 0)
+    defer { close(rootFD) }
+    let images = try Images.shared()
+    let archive = open(images.path("busybox.tar.gz"), O_RDONLY | O_CLOEXEC)
+    try #require(archive >= 0)
+    defer { close(archive) }
+    let extractor = ConfinedExtractor(helperPath: unpackPath, options: ExtractionOptions(layer: true))
+    let (summary, report) = try extractor.extract(
+      from: FileDescriptorSource(fd: archive), into: rootFD, extraArguments: ["--probe"])
+    // CHOWN(0) DAC_OVERRIDE(1) FOWNER(3) FSETID(4) MKNOD(27) SETFCAP(31)
+    #expect(report.probes["CapEff"] == "000000008800001b")
+    #expect(report.probes["CapBnd"] == "000000008800001b")
+    #expect(report.probes["mknod 0/0"] == "ok")
+    for call in ["mknod", "setxattr trusted", "mount"] {
+      #expect(report.probes[call] == "Operation not permitted", "\(call): \(report.probes[call] ?? "no answer")")
+    }
+    let digest = try run("/bin/sh", ["-c", "gzip -dc < '\(images.path("busybox.tar.gz"))' | sha256sum"])
+    #expect(summary.diffID == String(digest.stdout.prefix(64)))
   }
 
   /// The same, seen from outside while the child waits for its first byte: its mount

@@ -23,12 +23,14 @@ struct tasker_confine_failure {
 ///    host's file system is left in the namespace; `rootfd` is then replaced by the new `/`;
 /// 4. capabilities: bounding and ambient sets emptied, and effective = permitted = CHOWN,
 ///    DAC_OVERRIDE, FOWNER, FSETID, SETFCAP (what writing files with their owners, modes and
-///    file capabilities needs), inheritable empty;
+///    file capabilities needs), plus MKNOD in layer mode, inheritable empty;
 /// 5. `PR_SET_NO_NEW_PRIVS`;
 /// 6. a seccomp allowlist (`tasker_confine_filter`): every other system call fails with EPERM.
 ///
 /// Returns 0, or -1 with `failure` saying which step failed and why.
-int tasker_confine(int rootfd, int first_closed, struct tasker_confine_failure *failure);
+/// `layer` (an OCI layer with whiteouts): CAP_MKNOD is kept too, and mknodat allowed for
+/// character devices 0/0 only.
+int tasker_confine(int rootfd, int first_closed, int layer, struct tasker_confine_failure *failure);
 
 /// unshare(CLONE_NEWNS), for tasker-unpack's `--probe` (which expects it to fail).
 int tasker_confine_probe_unshare(void);

@@ -63,6 +63,11 @@ ssize_t tasker_copy_file_range(int in, int out, size_t length);
 /// Mounts an overlay of `lower` (read-only) and `upper` (the task's writes) on `target`,
 /// nosuid. Returns 0 or -1 with errno (ENODEV: no overlayfs here).
 int tasker_mount_overlay(const char *lower, const char *upper, const char *work, const char *target, int nodev);
+/// Mounts an overlay of `count` read-only layers (`lowers[0]` on top) and `upper` on `target`:
+/// `fsopen("overlay")` with one `lowerdir+` per layer, else (EINVAL, ENOSYS) the option string.
+/// Returns 0 or -1 with errno.
+int tasker_mount_overlay_layers(const char *const *lowers, int count, const char *upper, const char *work,
+                                const char *target, int nodev);
 /// umount2(path, MNT_DETACH) until nothing is mounted there. Returns how many were detached.
 int tasker_unmount_all(const char *path);
 
@@ -70,6 +75,8 @@ int tasker_unmount_all(const char *path);
 /// confines itself, after which no library could be opened. Its functions are then looked up
 /// in the loaded library (dlsym), which needs no file.
 void tasker_load_archive(void);
+/// Loads libcrypto now (tasker-unpack in layer mode: before it confines itself).
+void tasker_load_crypto(void);
 
 /// Linux-only open/at flags the Glibc module does not export.
 extern const int TASKER_O_PATH;

@@ -12,6 +12,13 @@ extension ImageIndex {
       if let exact = matching.first(where: { $0.platform?.variant == variant }) { return exact }
       // arm64's only variant is v8: an entry without one is it.
       if variant == "v8", let plain = matching.first(where: { $0.platform?.variant == nil }) { return plain }
+      // An armvN machine runs code for any earlier vM: the best of those (as containerd's matcher).
+      if let wanted = Self.armLevel(variant) {
+        let older = matching.compactMap { entry in
+          entry.platform?.variant.flatMap(Self.armLevel).flatMap { $0 < wanted ? ($0, entry) : nil }
+        }
+        if let best = older.max(by: { $0.0 < $1.0 }) { return best.1 }
+      }
     } else if let first = matching.first {
       return first
     }
@@ -20,5 +27,11 @@ extension ImageIndex {
       "no image for \(platform) in \(reference)"
         + (offered.isEmpty ? " (its index names no platform)" : " (it has \(offered.joined(separator: ", ")))")
         + ": choose one with --platform")
+  }
+
+  /// 5 for "v5", ...; nil for what is not an arm level.
+  static func armLevel(_ variant: String) -> Int? {
+    guard variant.hasPrefix("v"), let level = Int(variant.dropFirst()), (5...8).contains(level) else { return nil }
+    return level
   }
 }

@@ -102,15 +102,14 @@ public struct RegistryReference: Hashable, Sendable, CustomStringConvertible {
     guard !components.isEmpty, components.allSatisfy({ !$0.isEmpty }) else {
       throw fail("empty name or path component")
     }
-    // A tag is after the last component's colon (a host's port is in the first component).
-    if components.count > 1 || !(components[0].contains(".") || components[0] == "localhost") {
-      let last = components[components.count - 1]
-      if let colon = last.lastIndex(of: ":") {
-        let tag = String(last[last.index(after: colon)...])
-        guard Self.isValidTag(tag) else { throw fail("invalid tag \"\(tag)\"") }
-        self.tag = tag
-        components[components.count - 1] = String(last[..<colon])
-      }
+    // A tag is after the last component's colon (a host's port is in the first component, and a
+    // name alone is a repository on Docker Hub: `localhost:5000` alone is `localhost`, tag 5000).
+    let last = components[components.count - 1]
+    if let colon = last.lastIndex(of: ":") {
+      let tag = String(last[last.index(after: colon)...])
+      guard Self.isValidTag(tag) else { throw fail("invalid tag \"\(tag)\"") }
+      self.tag = tag
+      components[components.count - 1] = String(last[..<colon])
     }
     let first = components[0]
     if components.count > 1, first.contains(".") || first.contains(":") || first == "localhost" {

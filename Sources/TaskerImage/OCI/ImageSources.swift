@@ -35,8 +35,9 @@ public enum ImageSources {
     switch reference {
     case .registry(let registryReference):
       return try RegistryClient(reference: registryReference, options: registry)
-    case .ociLayout, .ociArchive, .dockerArchive:
-      throw .format("\(reference): image layouts and archives are not supported yet")
+    case .ociLayout(let path, let tag): return try OCILayoutSource(path: path, tag: tag)
+    case .ociArchive(let path, let tag): return try OCIArchiveSource(path: path, tag: tag)
+    case .dockerArchive(let path, let name): return try DockerArchiveSource(path: path, name: name)
     }
   }
 }

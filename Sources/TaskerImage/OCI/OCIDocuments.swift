@@ -22,6 +22,8 @@ public enum MediaType {
   public static let dockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
   public static let dockerConfig = "application/vnd.docker.container.image.v1+json"
   public static let dockerLayerGzip = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+  /// An uncompressed layer of a Docker schema 2 manifest (what a `docker save` archive holds).
+  public static let dockerLayer = "application/vnd.docker.image.rootfs.diff.tar"
   /// Schema 1 (signed or not): refused, with a message saying so.
   public static let dockerSchema1 = "application/vnd.docker.distribution.manifest.v1+json"
   public static let dockerSchema1Signed = "application/vnd.docker.distribution.manifest.v1+prettyjws"
@@ -126,6 +128,12 @@ public struct ImageIndex: Sendable, Codable {
   public var schemaVersion: Int
   public var mediaType: String?
   public var manifests: [Descriptor]
+
+  public init(schemaVersion: Int = 2, mediaType: String? = MediaType.ociIndex, manifests: [Descriptor]) {
+    self.schemaVersion = schemaVersion
+    self.mediaType = mediaType
+    self.manifests = manifests
+  }
 }
 
 /// An OCI image manifest or a Docker schema 2 manifest.
@@ -134,6 +142,15 @@ public struct ImageManifest: Sendable, Codable {
   public var mediaType: String?
   public var config: Descriptor
   public var layers: [Descriptor]
+
+  public init(
+    schemaVersion: Int = 2, mediaType: String? = MediaType.ociManifest, config: Descriptor, layers: [Descriptor]
+  ) {
+    self.schemaVersion = schemaVersion
+    self.mediaType = mediaType
+    self.config = config
+    self.layers = layers
+  }
 }
 
 /// An image's configuration: what the image's author chose as the defaults of a task.
@@ -144,7 +161,9 @@ public struct ImageConfig: Sendable, Codable, Equatable {
   public var config: Defaults?
   public var rootfs: RootFS
 
-  /// The `config` object: the defaults (docker's names).
+  /// The `config` object: the defaults. Its fields keep the document's own names (docker's
+  /// capitalised keys), so that code reading them says what the image says.
+  // swift-format-ignore: AlwaysUseLowerCamelCase
   public struct Defaults: Sendable, Codable, Equatable {
     public var User: String?
     public var Env: [String]?
@@ -158,7 +177,8 @@ public struct ImageConfig: Sendable, Codable, Equatable {
     public init() {}
   }
 
-  /// The layers' uncompressed digests, bottom first.
+  /// The layers' uncompressed digests, bottom first (`diff_ids`, the document's name).
+  // swift-format-ignore: AlwaysUseLowerCamelCase
   public struct RootFS: Sendable, Codable, Equatable {
     public var type: String
     public var diff_ids: [Digest]
