@@ -86,20 +86,22 @@ func checkRegistryHost(_ host: String) throws {
 /// Asks on the terminal (stderr) and reads one line from it; without echo for a password
 /// (termios ECHO off, restored after).
 private func prompt(_ text: String, echo: Bool) -> String? {
-  text.withCString { _ = write(STDERR_FILENO, $0, strlen($0)) }
   var saved = termios()
   let quiet = !echo && tcgetattr(STDIN_FILENO, &saved) == 0
   if quiet {
+    // Echo off before the prompt is shown: what is typed after it is never echoed, and the
+    // flush (of what was typed before it) cannot discard the password.
     var silent = saved
     silent.c_lflag &= ~tcflag_t(ECHO)
     tcsetattr(STDIN_FILENO, TCSAFLUSH, &silent)
   }
   defer {
     if quiet {
-      tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved)
+      tcsetattr(STDIN_FILENO, TCSANOW, &saved)
       _ = write(STDERR_FILENO, "\n", 1)
     }
   }
+  text.withCString { _ = write(STDERR_FILENO, $0, strlen($0)) }
   return readLine(strippingNewline: true)
 }
 
