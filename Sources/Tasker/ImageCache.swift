@@ -151,14 +151,8 @@ public struct ImageCache: Sendable {
         try? writeFileAtomically(recordPath, Array(JSONEncoder().encode(record)), mode: 0o600)
         return result
       }
-    } catch let error as TaskerError {
-      throw error
-    } catch let error as ImageError {
-      throw TaskerError(.image, error.description, cause: error)
-    } catch let error as ArchiveError {
-      throw TaskerError(.image, error.description, cause: error)
     } catch {
-      throw TaskerError(.image, String(describing: error), cause: SendableDescription(error))
+      throw TaskerError.image(error)
     }
   }
 
@@ -241,16 +235,7 @@ public struct ImageCache: Sendable {
   func prune(inUse: Set<String>) -> [String] {
     var removed: [String] = []
     for name in directoryEntries(directory) {
-      if name.hasPrefix(".tmp-") {
-        let parts = name.split(separator: "-")
-        if parts.count >= 4, let pid = Int32(parts[1]), let start = UInt64(parts[2]),
-          isAlive(pid: pid, startTime: start)
-        {
-          continue
-        }
-        try? removeTree(directory + "/" + name)
-        continue
-      }
+      if removeStagingOfTheDead(name, in: directory) { continue }
       guard name.utf8.count == 64, !inUse.contains(name) else { continue }
       let lock = open(directory + "/" + name + "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
       guard lock >= 0 else { continue }
@@ -320,5 +305,30 @@ final class CountingSource: ByteSource {
     count += Int64(n)
     report(count)
     return n
+  }
+}
+
+/// A staging entry (`.tmp-<pid>-<start>-...`) of the image cache or the layer store: whether
+/// `name` is one; if its process is gone it is removed (a live one's is left alone).
+func removeStagingOfTheDead(_ name: String, in directory: String) -> Bool {
+  guard name.hasPrefix(".tmp-") else { return false }
+  let parts = name.split(separator: "-")
+  if parts.count >= 4, let pid = Int32(parts[1]), let start = UInt64(parts[2]), isAlive(pid: pid, startTime: start) {
+    return true
+  }
+  try? removeTree(directory + "/" + name)
+  return true
+}
+
+extension TaskerError {
+  /// An image's failure as the library reports it: a `TaskerError` as it is, the image's and the
+  /// archive's errors by their description.
+  static func image(_ error: any Error) -> TaskerError {
+    switch error {
+    case let error as TaskerError: return error
+    case let error as ImageError: return TaskerError(.image, error.description, cause: error)
+    case let error as ArchiveError: return TaskerError(.image, error.description, cause: error)
+    default: return TaskerError(.image, String(describing: error), cause: SendableDescription(error))
+    }
   }
 }

@@ -147,16 +147,7 @@ public struct LayerStore: Sendable {
     var named = inUse()
     var removed: [String] = []
     for name in directoryEntries(directory) {
-      if name.hasPrefix(".tmp-") {
-        let parts = name.split(separator: "-")
-        if parts.count >= 4, let pid = Int32(parts[1]), let start = UInt64(parts[2]),
-          isAlive(pid: pid, startTime: start)
-        {
-          continue
-        }
-        try? removeTree(directory + "/" + name)
-        continue
-      }
+      if removeStagingOfTheDead(name, in: directory) { continue }
       guard name.utf8.count == 64, !named.contains(name) else { continue }
       let lockPath = directory + "/locks/" + name + ".use"
       let lock = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)

@@ -153,14 +153,8 @@ extension TaskManager {
       }
       guard let saved else { throw ImageError.format("cannot keep the record of image \(image.id)") }
       return PulledImage(image: saved, layerPaths: diffIDs.map { layers.diffPath($0) }, layersUnpacked: unpacked)
-    } catch let error as TaskerError {
-      throw error
-    } catch let error as ImageError {
-      throw TaskerError(.image, error.description, cause: error)
-    } catch let error as ArchiveError {
-      throw TaskerError(.image, error.description, cause: error)
     } catch {
-      throw TaskerError(.image, String(describing: error), cause: SendableDescription(error))
+      throw TaskerError.image(error)
     }
   }
 

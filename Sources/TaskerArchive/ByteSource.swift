@@ -21,3 +21,18 @@ public final class FileDescriptorSource: ByteSource {
     try retryingSyscall("read", path: path) { Glibc.read(fd, buffer.baseAddress, buffer.count) }
   }
 }
+
+extension ByteSource {
+  /// Reads to the end of the stream, or until at least `limit` bytes are held, and returns
+  /// what was read (a document: a manifest, a config, an error answer).
+  public func readToEnd(limit: Int = .max) throws -> [UInt8] {
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 64 << 10)
+    while bytes.count < limit {
+      let n = try buffer.withUnsafeMutableBytes { try read(into: $0) }
+      if n == 0 { break }
+      bytes += buffer[0..<n]
+    }
+    return bytes
+  }
+}

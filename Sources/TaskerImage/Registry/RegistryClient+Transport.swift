@@ -90,13 +90,7 @@ extension RegistryClient {
       }
       var errors: [Entry]?
     }
-    var bytes: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 16 << 10)
-    while bytes.count < 64 << 10,
-      let n = try? buffer.withUnsafeMutableBytes({ try source.read(into: $0) }), n > 0
-    {
-      bytes += buffer[0..<n]
-    }
+    let bytes = (try? source.readToEnd(limit: 64 << 10)) ?? []
     guard let body = try? JSONDecoder().decode(Body.self, from: Data(bytes)), let first = body.errors?.first else {
       return nil
     }

@@ -140,39 +140,25 @@ public final class RegistryClient: ImageSource, Sendable {
       throw .format("\(what) is \(descriptor.size) bytes, more than the \(Self.maxDocumentBytes) allowed")
     }
     let source = try openBlob(descriptor)
-    var bytes: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 64 << 10)
     do {
-      while true {
-        let n = try buffer.withUnsafeMutableBytes { try source.read(into: $0) }
-        if n == 0 { break }
-        bytes += buffer[0..<n]
-      }
+      return try source.readToEnd()
     } catch let error as ImageError {
       throw error
     } catch {
       throw .registry("\(host): \(what): \(error)")
     }
-    return bytes
   }
 
   /// The whole body of a response whose size the transfer bounds.
   func readWhole(_ source: HTTPSource, what: String) throws(ImageError) -> [UInt8] {
-    var bytes: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 64 << 10)
     do {
-      while true {
-        let n = try buffer.withUnsafeMutableBytes { try source.read(into: $0) }
-        if n == 0 { break }
-        bytes += buffer[0..<n]
-      }
+      return try source.readToEnd()
     } catch {
       if source.bodyTooLarge {
         throw .format("\(host): \(what) is larger than \(Self.maxDocumentBytes) bytes: refused")
       }
       throw .registry("\(host): \(what): \(Self.reason(Self.imageError(error)))")
     }
-    return bytes
   }
 
   /// The document's media type: its `mediaType` member, else the response's Content-Type.
