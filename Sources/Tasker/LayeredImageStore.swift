@@ -38,7 +38,8 @@ public struct LayeredImageStore: Sendable {
   func imagePath(_ configHex: String) -> String { directory + "/oci/" + configHex + "/image.json" }
 
   public func image(configHex: String) -> LayeredImage? {
-    (try? readFileBytes(imagePath(configHex))).flatMap {
+    // The record holds the config (up to maxDocumentBytes, escaped in JSON): a bound well above it.
+    (try? readFileBytes(imagePath(configHex), limit: 64 << 20)).flatMap {
       try? JSONDecoder.tasker.decode(LayeredImage.self, from: Data($0))
     }
   }

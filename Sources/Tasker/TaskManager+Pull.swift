@@ -100,6 +100,9 @@ extension TaskManager {
   /// The pull itself. `locks` receives shared locks on the image's layers and its record,
   /// which the caller closes once a task's record names the image (see `LayerStore.prune` and
   /// `LayeredImageStore.prune`).
+  /// The most layers an image may have (overlayfs's limit on lower layers).
+  static let maxLayers = 500
+
   package func pullNow(_ text: String, options: PullOptions, locks: inout [Int32]) throws(TaskerError) -> PulledImage {
     let reference = try Self.canonicalReference(text)
     let platform = options.platform ?? .host
@@ -131,6 +134,13 @@ extension TaskManager {
       let source = try imageSourceOpener(reference, options.registry)
       let resolved = try source.resolve(platform: platform)
       let diffIDs = resolved.config.rootfs.diff_ids
+      // overlayfs stacks at most 500 lower layers: an image with more could never run, and
+      // fetching them first would only fill the disk.
+      guard resolved.manifest.layers.count <= Self.maxLayers else {
+        throw ImageError.format(
+          "\(name): the image has \(resolved.manifest.layers.count) layers, more than the \(Self.maxLayers) "
+            + "overlayfs can stack")
+      }
       guard diffIDs.count == resolved.manifest.layers.count, !diffIDs.isEmpty else {
         throw ImageError.format(
           "\(name): the manifest has \(resolved.manifest.layers.count) layers and the config "
@@ -145,8 +155,14 @@ extension TaskManager {
       // Saved, then share-locked and checked: a prune that removed the record between the two
       // makes it be saved again.
       var saved: LayeredImage?
-      for _ in 0..<3 where saved == nil {
-        try images.save(image, reference: name, platform: platform)
+      for attempt in 0..<3 where saved == nil {
+        do {
+          try images.save(image, reference: name, platform: platform)
+        } catch {
+          // A prune removed the image's folder under the save (ENOENT): once more.
+          if attempt == 2 { throw error }
+          continue
+        }
         guard let lock = images.lockShared(image.id) else { continue }
         saved = images.image(configHex: image.id.hex)
         if saved == nil { close(lock) } else { locks.append(lock) }

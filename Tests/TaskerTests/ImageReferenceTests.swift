@@ -1,3 +1,4 @@
+import Foundation
 import TaskerArchive
 import TaskerImage
 import Testing
@@ -147,7 +148,29 @@ struct ImageDocumentTests {
         try readAll(VerifyingSource(Bytes(other), expected: digest, size: Int64(size), what: "blob"))
       }
     }
+    // A size no blob has (from a hostile manifest) neither overflows nor passes.
+    #expect(throws: ImageError.self) {
+      try readAll(VerifyingSource(Bytes(bytes), expected: digest, size: Int64.max, what: "blob"))
+    }
+    #expect(throws: ImageError.self) {
+      try readAll(VerifyingSource(Bytes(bytes), expected: digest, size: -1, what: "blob"))
+    }
     #expect(throws: ImageError.self) { try VerifyingSource.check(changed, expected: digest, size: 12, what: "config") }
     try VerifyingSource.check(bytes, expected: digest, size: nil, what: "config")
+  }
+}
+
+/// Descriptors with sizes no blob has are refused as they are decoded.
+struct DescriptorSizeTests {
+  @Test(arguments: ["9223372036854775807", "-1", "1099511627777"])
+  func refusesImpossibleSizes(size: String) {
+    let json = #"{"mediaType":"x","digest":"sha256:\#(String(repeating: "0", count: 64))","size":\#(size)}"#
+    #expect(throws: DecodingError.self) { try JSONDecoder().decode(Descriptor.self, from: Data(json.utf8)) }
+  }
+
+  @Test func readsARealOne() throws {
+    let json = #"{"mediaType":"x","digest":"sha256:\#(String(repeating: "0", count: 64))","size":12,"urls":["u"]}"#
+    let descriptor = try JSONDecoder().decode(Descriptor.self, from: Data(json.utf8))
+    #expect(descriptor.size == 12 && descriptor.urls == ["u"])
   }
 }

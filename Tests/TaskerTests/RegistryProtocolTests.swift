@@ -45,6 +45,9 @@ import Testing
     #expect(RetryPolicy.parseRetryAfter("3600", now: now) == 60)
     #expect(RetryPolicy.parseRetryAfter("Sun, 06 Nov 1994 08:49:47 GMT", now: now) == 10)
     #expect(RetryPolicy.parseRetryAfter("Sun, 06 Nov 1994 08:49:00 GMT", now: now) == 0)
+    // A date past year 9999 is no date (its arithmetic would overflow): nil, the default backoff.
+    #expect(RetryPolicy.parseRetryAfter("Mon, 01 Jan 99999999999999 00:00:00 GMT", now: now) == nil)
+    #expect(RetryPolicy.parseRetryAfter(String(repeating: "9", count: 40), now: now) == 60)
     #expect(RetryPolicy.parseRetryAfter("Mon, 07 Nov 1994 08:49:37 GMT", now: now) == 60)
     #expect(RetryPolicy.parseRetryAfter("soon", now: now) == nil)
     #expect(RetryPolicy.parseRetryAfter("-1", now: now) == nil)
@@ -174,5 +177,15 @@ import Testing
     #expect(throws: ImageError.self) {
       _ = try RegistryTLS.options(host: "r.example:5000", registry: RegistryOptions(certsDirectory: dir))
     }
+  }
+}
+
+/// A token realm is asked with the user's credentials: never over plain http unless TLS
+/// verification is off.
+struct TokenRealmTests {
+  @Test func plainHTTPRealmsNeedTLSVerificationOff() {
+    #expect(RegistryClient.mayAsk(realm: "https://auth.example.com/token", tlsVerify: true))
+    #expect(!RegistryClient.mayAsk(realm: "http://auth.example.com/token", tlsVerify: true))
+    #expect(RegistryClient.mayAsk(realm: "http://127.0.0.1:5000/token", tlsVerify: false))
   }
 }

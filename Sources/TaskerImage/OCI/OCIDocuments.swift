@@ -121,6 +121,28 @@ public struct Descriptor: Hashable, Sendable, Codable {
     self.size = size
     self.platform = platform
   }
+
+  /// The largest blob a descriptor may name (1 TiB): a size beyond it, or below zero, is a
+  /// document that cannot be right, refused as it is decoded.
+  public static let maxSize: Int64 = 1 << 40
+
+  enum CodingKeys: String, CodingKey {
+    case mediaType, digest, size, platform, annotations, urls
+  }
+
+  public init(from decoder: any Decoder) throws {
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    mediaType = try container.decode(String.self, forKey: .mediaType)
+    digest = try container.decode(Digest.self, forKey: .digest)
+    size = try container.decode(Int64.self, forKey: .size)
+    guard (0...Self.maxSize).contains(size) else {
+      throw DecodingError.dataCorruptedError(
+        forKey: .size, in: container, debugDescription: "size \(size) is not between 0 and \(Self.maxSize)")
+    }
+    platform = try container.decodeIfPresent(Platform.self, forKey: .platform)
+    annotations = try container.decodeIfPresent([String: String].self, forKey: .annotations)
+    urls = try container.decodeIfPresent([String].self, forKey: .urls)
+  }
 }
 
 /// An OCI image index or a Docker manifest list.

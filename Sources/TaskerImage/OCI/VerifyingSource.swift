@@ -22,7 +22,9 @@ public final class VerifyingSource: ByteSource, @unchecked Sendable {
   public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
     if verified { return 0 }
     // One byte more than the size is asked for at most, to see a blob that goes on.
-    let room = max(0, min(Int64(buffer.count), size - count + 1))
+    // (A size from a hostile manifest may be anything: no arithmetic here can overflow.)
+    let left = count > size ? 0 : size - count
+    let room = min(Int64(buffer.count), left == Int64.max ? left : left + 1)
     let n = try hashing.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<Int(room)]))
     count += Int64(n)
     if count > size {

@@ -31,6 +31,11 @@ extension RegistryClient {
   private func fetchToken(_ challenge: AuthChallenge, scope: String?, what: String) throws(ImageError) -> String {
     guard let realm = challenge.parameters["realm"], realm.hasPrefix("https://") || realm.hasPrefix("http://")
     else { throw .registry("\(host): \(what): the Bearer challenge names no http(s) realm") }
+    // Credentials go to the realm (often a host of its own, as auth.docker.io): never in clear
+    // text unless the user named the registry insecure.
+    if !Self.mayAsk(realm: realm, tlsVerify: options.tlsVerify) {
+      throw .registry("\(host): \(what): the token realm \(realm) is not https (--tls-verify=false to allow it)")
+    }
     var query: [String] = []
     if let service = challenge.parameters["service"] { query.append("service=" + Self.formEncoded(service)) }
     if let scope = scope ?? challenge.parameters["scope"] { query.append("scope=" + Self.formEncoded(scope)) }
@@ -89,5 +94,11 @@ extension RegistryClient {
       }
     }
     return out
+  }
+
+  /// Whether a token realm may be asked (with the user's credentials): https, or anything when
+  /// the user turned TLS verification off.
+  static func mayAsk(realm: String, tlsVerify: Bool) -> Bool {
+    !tlsVerify || realm.lowercased().hasPrefix("https://")
   }
 }

@@ -36,7 +36,7 @@ struct RetryPolicy: Sendable {
   static func parseIMFDate(_ text: String) -> Double? {
     let fields = text.split(separator: " ")
     guard fields.count == 6, fields[0].hasSuffix(","), fields[5] == "GMT",
-      let day = Int(fields[1]), (1...31).contains(day), let year = Int(fields[3]), year >= 1970
+      let day = Int(fields[1]), (1...31).contains(day), let year = Int(fields[3]), (1970...9999).contains(year)
     else { return nil }
     let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
     guard let monthIndex = months.firstIndex(of: String(fields[2])) else { return nil }
