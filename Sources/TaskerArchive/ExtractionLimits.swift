@@ -33,11 +33,12 @@ public struct ExtractionSummary: Equatable, Sendable {
   public var skippedAttributes: [SkippedAttribute] = []
   /// Layer mode: the whiteouts made (character devices 0/0, overlayfs's "deleted here").
   public var whiteouts = 0
-  /// Layer mode: the directories a `.wh..wh..opq` marked opaque, relative to the root. The
+  /// Layer mode: the directories a `.wh..wh..opq` marked opaque, relative to the root, each
+  /// once, in archive order, as the raw bytes of their names (a name need not be UTF-8). The
   /// marker itself (`trusted.overlay.opaque`) is written by `LayerMarkers.markOpaque`, in
   /// tasker, because writing a `trusted.*` attribute needs CAP_SYS_ADMIN, which tasker-unpack
   /// never holds.
-  public var opaqueDirectories: [String] = []
+  public var opaqueDirectories: [[UInt8]] = []
   /// Layer mode: the SHA-256 of the decompressed tar stream (the layer's diff_id, 64 hex
   /// digits), when the extracting process computed it.
   public var diffID: String?

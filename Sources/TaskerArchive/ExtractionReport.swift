@@ -4,8 +4,11 @@ import TaskerSystem
 /// so that tasker prints exactly what it would have printed had it extracted in-process.
 ///
 /// One record per line, fields separated by tabs; `%`, tab, CR, LF and other control bytes
-/// inside a field are written `%XX`, so a member's name can hold any byte. Lines that are not
-/// records (a library's complaint on stderr, which shares the pipe) are kept as they are.
+/// inside a field are written `%XX`, so a member's name can hold any byte. A field that must
+/// come back as the same bytes (an opaque directory, which tasker opens by that name) has every
+/// byte outside printable ASCII written `%XX` too: text fields are decoded as UTF-8, which
+/// turns a byte that is not UTF-8 into U+FFFD, another name. Lines that are not records (a
+/// library's complaint on stderr, which shares the pipe) are kept as they are.
 public struct ExtractionReport: Equatable, Sendable {
   /// Set when the extraction finished.
   public var summary: ExtractionSummary?
@@ -68,13 +71,16 @@ public struct ExtractionReport: Equatable, Sendable {
 
   /// The records for a finished extraction.
   public static func encode(_ summary: ExtractionSummary) -> [UInt8] {
-    var lines: [[String]] = []
-    for member in summary.skippedUnsafe { lines.append(["unsafe", member]) }
-    for skipped in summary.skippedAttributes { lines.append(["xattr", skipped.member, skipped.name]) }
-    for directory in summary.opaqueDirectories { lines.append(["opaque", directory]) }
-    if summary.whiteouts > 0 { lines.append(["whiteouts", String(summary.whiteouts)]) }
-    if let diffID = summary.diffID { lines.append(["diffid", diffID]) }
-    lines.append(["done", String(summary.entries), String(summary.bytes), String(summary.skippedSpecialFiles)])
+    var lines: [[Field]] = []
+    for member in summary.skippedUnsafe { lines.append(["unsafe", .text(member)]) }
+    for skipped in summary.skippedAttributes { lines.append(["xattr", .text(skipped.member), .text(skipped.name)]) }
+    for directory in summary.opaqueDirectories { lines.append(["opaque", .bytes(directory)]) }
+    if summary.whiteouts > 0 { lines.append(["whiteouts", .text(String(summary.whiteouts))]) }
+    if let diffID = summary.diffID { lines.append(["diffid", .text(diffID)]) }
+    lines.append([
+      "done", .text(String(summary.entries)), .text(String(summary.bytes)),
+      .text(String(summary.skippedSpecialFiles)),
+    ])
     return render(lines)
   }
 
@@ -104,13 +110,29 @@ public struct ExtractionReport: Equatable, Sendable {
   /// The record of one probe.
   public static func encodeProbe(_ name: String, _ result: String) -> [UInt8] { render([["probe", name, result]]) }
 
-  private static func render(_ lines: [[String]]) -> [UInt8] {
+  /// One field of a record: text (UTF-8 kept as it is) or bytes (only printable ASCII kept).
+  private enum Field: ExpressibleByStringLiteral {
+    case text(String)
+    case bytes([UInt8])
+
+    init(stringLiteral value: String) { self = .text(value) }
+  }
+
+  private static func render(_ lines: [[String]]) -> [UInt8] { render(lines.map { $0.map(Field.text) }) }
+
+  private static func render(_ lines: [[Field]]) -> [UInt8] {
     var out: [UInt8] = []
     for fields in lines {
       for (index, field) in fields.enumerated() {
         if index > 0 { out.append(0x09) }
-        for byte in field.utf8 {
-          if byte < 0x20 || byte == 0x25 || byte == 0x7f {
+        let bytes: [UInt8]
+        let keepsNonASCII: Bool
+        switch field {
+        case .text(let text): (bytes, keepsNonASCII) = (Array(text.utf8), true)
+        case .bytes(let raw): (bytes, keepsNonASCII) = (raw, false)
+        }
+        for byte in bytes {
+          if byte < 0x20 || byte == 0x25 || byte == 0x7f || (byte > 0x7f && !keepsNonASCII) {
             out.append(0x25)
             out.append(hexDigit(byte >> 4))
             out.append(hexDigit(byte & 0xf))
@@ -131,11 +153,12 @@ public struct ExtractionReport: Equatable, Sendable {
     var report = ExtractionReport()
     var summary = ExtractionSummary()
     for line in bytes.split(separator: 0x0a, omittingEmptySubsequences: true) {
-      let fields = line.split(separator: 0x09, omittingEmptySubsequences: false).map { unescape(Array($0)) }
+      let raw = line.split(separator: 0x09, omittingEmptySubsequences: false).map { unescape(Array($0)) }
+      let fields = raw.map { String(decoding: $0, as: UTF8.self) }
       switch (fields.first, fields.count) {
       case ("unsafe", 2): summary.skippedUnsafe.append(fields[1])
       case ("xattr", 3): summary.skippedAttributes.append(SkippedAttribute(member: fields[1], name: fields[2]))
-      case ("opaque", 2): summary.opaqueDirectories.append(fields[1])
+      case ("opaque", 2): summary.opaqueDirectories.append(raw[1])
       case ("whiteouts", 2) where Int(fields[1]) != nil: summary.whiteouts = Int(fields[1]) ?? 0
       case ("diffid", 2): summary.diffID = fields[1]
       case ("done", 4):
@@ -177,7 +200,7 @@ public struct ExtractionReport: Equatable, Sendable {
     }
   }
 
-  private static func unescape(_ bytes: [UInt8]) -> String {
+  private static func unescape(_ bytes: [UInt8]) -> [UInt8] {
     var out: [UInt8] = []
     out.reserveCapacity(bytes.count)
     var index = 0
@@ -192,7 +215,7 @@ public struct ExtractionReport: Equatable, Sendable {
         index += 1
       }
     }
-    return String(decoding: out, as: UTF8.self)
+    return out
   }
 
   private static func hexDigit(_ value: UInt8) -> UInt8 { value < 10 ? 0x30 + value : 0x41 + value - 10 }

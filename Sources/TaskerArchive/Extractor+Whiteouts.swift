@@ -35,8 +35,10 @@ extension Extractor {
     }
     defer { close(parent) }
     if path.leaf == Self.opaqueMarker {
-      let relative = parentPath.display
-      if !summary.opaqueDirectories.contains(relative) { summary.opaqueDirectories.append(relative) }
+      // Bytes, not `display`: a name that is not UTF-8 would come back as another name.
+      if opaqueDirectoriesSeen.insert(parentPath).inserted {
+        summary.opaqueDirectories.append(parentPath)
+      }
       return
     }
     let name = Array(path.leaf.dropFirst(Self.whiteoutPrefix.count))
@@ -67,10 +69,13 @@ extension Extractor {
 public enum LayerMarkers {
   /// Sets `trusted.overlay.opaque=y` on each directory (relative to `rootFD`, a layer's own
   /// directory), opened without following a symlink anywhere on the way. Needs CAP_SYS_ADMIN.
-  public static func markOpaque(rootFD: Int32, directories: [String]) throws(ArchiveError) {
-    for directory in directories {
+  /// The names are raw bytes and are opened as such: any other form could name another
+  /// directory than the one the layer marked.
+  public static func markOpaque(rootFD: Int32, directories: [[UInt8]]) throws(ArchiveError) {
+    for bytes in directories {
+      let directory = bytes.display
       let fd = tasker_openat2(
-        rootFD, directory, UInt64(O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), 0,
+        rootFD, bytes.cString, UInt64(O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), 0,
         TASKER_RESOLVE_BENEATH | TASKER_RESOLVE_NO_SYMLINKS | TASKER_RESOLVE_NO_MAGICLINKS)
       if fd < 0 {
         throw .member(path: directory, SystemError("openat2", path: directory, errno: errno))

@@ -46,6 +46,9 @@ public final class Extractor {
   let rootFD: Int32
   let options: ExtractionOptions
   var summary = ExtractionSummary()
+  /// `summary.opaqueDirectories` as a set: a layer may repeat a marker, and scanning the list
+  /// for each of tens of thousands of markers made unpacking quadratic.
+  var opaqueDirectoriesSeen: Set<[UInt8]> = []
   private var directoryFixups: [(path: [UInt8], entry: EntryMetadata, xattrs: [ExtendedAttribute])] = []
   private var cachedParent: (path: [UInt8], fd: Int32)?
   /// Set when the tree changed in a way that can change where names resolve (a symlink made,

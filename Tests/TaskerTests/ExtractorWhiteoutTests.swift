@@ -37,7 +37,7 @@ import Testing
       #expect(fileStatus(dir + "/root/etc/.wh.motd") == nil)
       #expect(fileStatus(dir + "/root/usr/share/.wh..wh..opq") == nil)
       #expect(summary.whiteouts == 1)
-      #expect(summary.opaqueDirectories == ["usr/share"])
+      #expect(summary.opaqueDirectories == [Array("usr/share".utf8)])
       #expect(try readFile(dir + "/root/usr/share/kept") == Array("new\n".utf8))
     }
   }
@@ -140,12 +140,16 @@ import Testing
       #expect(symlink(dir + "/outside", dir + "/root/link") == 0)
       let rootFD = open(dir + "/root", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
       defer { close(rootFD) }
-      try LayerMarkers.markOpaque(rootFD: rootFD, directories: ["d"])
+      try LayerMarkers.markOpaque(rootFD: rootFD, directories: [Array("d".utf8)])
       var value = [UInt8](repeating: 0, count: 4)
       #expect(getxattr(dir + "/root/d", "trusted.overlay.opaque", &value, value.count) == 1)
       #expect(value[0] == UInt8(ascii: "y"))
-      #expect(throws: ArchiveError.self) { try LayerMarkers.markOpaque(rootFD: rootFD, directories: ["link"]) }
-      #expect(throws: ArchiveError.self) { try LayerMarkers.markOpaque(rootFD: rootFD, directories: ["../outside"]) }
+      #expect(throws: ArchiveError.self) {
+        try LayerMarkers.markOpaque(rootFD: rootFD, directories: [Array("link".utf8)])
+      }
+      #expect(throws: ArchiveError.self) {
+        try LayerMarkers.markOpaque(rootFD: rootFD, directories: [Array("../outside".utf8)])
+      }
       #expect(getxattr(dir + "/outside", "trusted.overlay.opaque", &value, value.count) < 0)
     }
   }
@@ -154,8 +158,70 @@ import Testing
     var summary = ExtractionSummary()
     summary.entries = 3
     summary.whiteouts = 2
-    summary.opaqueDirectories = ["usr/share", "with\ttab"]
+    summary.opaqueDirectories = [Array("usr/share".utf8), Array("with\ttab".utf8)]
     summary.diffID = String(repeating: "ab", count: 32)
     #expect(ExtractionReport.decode(ExtractionReport.encode(summary)).summary == summary)
+  }
+
+  /// An opaque directory crosses the pipe as the bytes of its name, whatever they are, and the
+  /// report stays ASCII text: bytes that are not UTF-8 must not come back as U+FFFD.
+  @Test func theReportCarriesOpaqueDirectoriesAsBytes() throws {
+    var summary = ExtractionSummary()
+    summary.entries = 2
+    let notUTF8: [UInt8] = [0xff, 0xfe]
+    let replacement = Array("\u{FFFD}".utf8)
+    summary.opaqueDirectories = [notUTF8, replacement, Array("a/caf".utf8) + [0xe9, 0x25, 0x09], [0x7f, 0x20]]
+    let encoded = ExtractionReport.encode(summary)
+    #expect(encoded.allSatisfy { $0 == 0x0a || $0 == 0x09 || (0x20...0x7e).contains($0) })
+    let decoded = try #require(ExtractionReport.decode(encoded).summary)
+    #expect(decoded.opaqueDirectories == summary.opaqueDirectories)
+    #expect(decoded.opaqueDirectories[0] != decoded.opaqueDirectories[1])
+  }
+
+  /// Each opaque directory once, in the order the layer first marks it, however many markers
+  /// (a layer may hold tens of thousands, and may repeat one).
+  @Test func opaqueMarkersAreReportedOnceInArchiveOrder() throws {
+    let count = 3000
+    let names = (0..<count).map { "d\(($0 * 7919) % count)" }
+    try withTemporaryDirectory { dir in
+      let summary = try extractLayer(in: dir) { tar in
+        for name in names { try tar.file(name + "/.wh..wh..opq") }
+        // Again, in another order, and the layer's root (`.`) with a `./` prefix and without.
+        for name in names.reversed() { try tar.file(name + "/.wh..wh..opq") }
+        try tar.file("./.wh..wh..opq")
+        try tar.file(".wh..wh..opq")
+      }.get()
+      #expect(summary.opaqueDirectories == names.map { Array($0.utf8) } + [Array(".".utf8)])
+      #expect(summary.entries == 2 * count + 2)
+    }
+  }
+
+  /// A directory whose name is not UTF-8 is marked opaque by its own bytes, not by the name
+  /// those bytes read as (`\u{FFFD}`), after the summary crossed tasker-unpack's report.
+  @Test(.enabled(if: geteuid() == 0, "trusted.* attributes need CAP_SYS_ADMIN"))
+  func anOpaqueDirectoryNamedWithBytesThatAreNotUTF8IsMarkedByThoseBytes() throws {
+    let notUTF8: [UInt8] = [0xff, 0xfe]
+    let replacement = Array("\u{FFFD}".utf8)
+    try withTemporaryDirectory { dir in
+      let summary = try extractLayer(in: dir) { tar in
+        try tar.add(ArchiveMember(name: notUTF8 + [0x2f], kind: .directory, mode: 0o755))
+        try tar.add(ArchiveMember(name: replacement + [0x2f], kind: .directory, mode: 0o755))
+        try tar.add(ArchiveMember(name: notUTF8 + Array("/.wh..wh..opq".utf8), kind: .file([]), mode: 0o644))
+      }.get()
+      let reported = try #require(ExtractionReport.decode(ExtractionReport.encode(summary)).summary)
+      #expect(reported.opaqueDirectories == [notUTF8])
+      let rootFD = open(dir + "/root", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+      #expect(rootFD >= 0)
+      defer { close(rootFD) }
+      try LayerMarkers.markOpaque(rootFD: rootFD, directories: reported.opaqueDirectories)
+      func opaque(_ name: [UInt8]) -> Bool {
+        var value = [UInt8](repeating: 0, count: 4)
+        let path = Array((dir + "/root/").utf8) + name
+        let length = path.withCCharPointer { getxattr($0, "trusted.overlay.opaque", &value, value.count) }
+        return length == 1 && value[0] == UInt8(ascii: "y")
+      }
+      #expect(opaque(notUTF8))
+      #expect(!opaque(replacement))
+    }
   }
 }

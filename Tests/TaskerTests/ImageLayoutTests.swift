@@ -1,8 +1,9 @@
 import Foundation
 import Glibc
 import TaskerArchive
-import TaskerImage
 import Testing
+
+@testable import TaskerImage
 
 /// `oci:`, `oci-archive:` and `docker-archive:` sources, over layouts the tests write and the
 /// archives skopeo makes of them.
@@ -414,6 +415,34 @@ import Testing
       try write(link: "layer.tar")
       let loop = #expect(throws: ImageError.self) { try DockerArchiveSource(path: dir + "/docker.tar", name: nil) }
       #expect(loop?.description.contains("a chain of more than") == true)
+    }
+  }
+
+  /// A layer manifest.json lists many times is read and hashed once, and every listing gets
+  /// the same descriptor.
+  @Test func dockerArchiveRepeatedMemberIsHashedOnce() throws {
+    try withTemporaryDirectory { dir in
+      let fixture = try Self.fixture(dir)
+      let diffID = "sha256:" + sha256Hex(fixture.layers[0])
+      let repeats = 50
+      let diffIDs = Array(repeating: "\"\(diffID)\"", count: repeats).joined(separator: ",")
+      let layers = Array(repeating: "\"l1/layer.tar\"", count: repeats).joined(separator: ",")
+      let tar = try TarBuilder(path: dir + "/docker.tar")
+      try tar.file(
+        "config.json",
+        "{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\(diffIDs)]}}")
+      try tar.file("l1/layer.tar", bytes: fixture.layers[0])
+      try tar.file("manifest.json", "[{\"Config\":\"config.json\",\"RepoTags\":null,\"Layers\":[\(layers)]}]")
+      try tar.finish()
+      var hashed: [String] = []
+      let source = try DockerArchiveSource(path: dir + "/docker.tar", name: nil) { hashed.append($0) }
+      #expect(hashed == ["l1/layer.tar"])
+      let image = try source.resolve(platform: .host)
+      #expect(image.manifest.layers.count == repeats)
+      #expect(Set(image.manifest.layers).count == 1)
+      #expect(image.manifest.layers[0].digest.description == diffID)
+      #expect(image.manifest.layers[0].size == Int64(fixture.layers[0].count))
+      #expect(try readToEnd(source.openBlob(image.manifest.layers[repeats - 1])) == fixture.layers[0])
     }
   }
 

@@ -36,6 +36,11 @@ public struct DockerArchiveSource: ImageSource {
   /// docker normalises names: `busybox` is `docker.io/library/busybox:latest`; none: the only
   /// image) and hashes its config and layers.
   public init(path: String, name: String?) throws(ImageError) {
+    try self.init(path: path, name: name, willHash: { _ in })
+  }
+
+  /// `willHash` is told each layer member before it is read to its end (tests count them).
+  init(path: String, name: String?, willHash: (String) -> Void) throws(ImageError) {
     let label = "docker-archive:" + path
     let reference = label + (name.map { ":" + $0 } ?? "")
     files = try TarMembers(path: path, label: label, followingLinks: true)
@@ -64,12 +69,22 @@ public struct DockerArchiveSource: ImageSource {
 
     var members = [configDigest: configPath]
     var layers: [Descriptor] = []
+    // A member manifest.json lists many times is hashed once: hashing it at each listing made
+    // a small archive that lists one layer a thousand times cost a thousand reads of it.
+    var hashed: [String: (digest: Digest, size: Int64, magic: [UInt8])] = [:]
     for (layer, diffID) in zip(entry.layers, config.rootfs.diff_ids) {
       let layerPath = try Self.member(layer, role: "layer", label: label)
-      guard let source = try files.open(layerPath) else {
-        throw .format("\(label): its manifest.json names layer \"\(layer)\", which the archive does not hold")
+      let (digest, size, magic): (Digest, Int64, [UInt8])
+      if let known = hashed[layerPath] {
+        (digest, size, magic) = known
+      } else {
+        guard let source = try files.open(layerPath) else {
+          throw .format("\(label): its manifest.json names layer \"\(layer)\", which the archive does not hold")
+        }
+        willHash(layerPath)
+        (digest, size, magic) = try Self.hash(source, what: "layer \(layer) of \(label)")
+        hashed[layerPath] = (digest, size, magic)
       }
-      let (digest, size, magic) = try Self.hash(source, what: "layer \(layer) of \(label)")
       let mediaType: String
       switch TarMembers.compression(magic) {
       case "gzip": mediaType = MediaType.dockerLayerGzip
