@@ -59,13 +59,7 @@ final class LayerProgressDisplay: Sendable {
     if let output { write(output) }
   }
 
-  private func write(_ text: String) {
-    var text = text
-    text.withUTF8 { bytes in _ = Glibc.write(STDERR_FILENO, bytes.baseAddress, bytes.count) }
-  }
+  private func write(_ text: String) { writeToStandardError(text) }
 
-  private static func megabytes(_ bytes: Int64) -> String {
-    let tenths = Int((Double(bytes) / 1_048_576 * 10).rounded())
-    return "\(tenths / 10).\(tenths % 10) MiB"
-  }
+  private static func megabytes(_ bytes: Int64) -> String { mebibytes(bytes) }
 }

@@ -54,13 +54,19 @@ final class ProgressDisplay: Sendable {
     if state.withLock({ $0.drawn }) { write("\r\u{1b}[K") }
   }
 
-  private func write(_ text: String) {
-    var text = text
-    text.withUTF8 { bytes in _ = Glibc.write(STDERR_FILENO, bytes.baseAddress, bytes.count) }
-  }
+  private func write(_ text: String) { writeToStandardError(text) }
 
-  private static func megabytes(_ bytes: Int64) -> String {
-    let tenths = Int((Double(bytes) / 1_048_576 * 10).rounded())
-    return "\(tenths / 10).\(tenths % 10) MiB"
-  }
+  private static func megabytes(_ bytes: Int64) -> String { mebibytes(bytes) }
+}
+
+/// Writes `text` to stderr as it is (progress lines: no buffering between redraws).
+func writeToStandardError(_ text: String) {
+  var text = text
+  text.withUTF8 { bytes in _ = Glibc.write(STDERR_FILENO, bytes.baseAddress, bytes.count) }
+}
+
+/// 12.3 MiB: a progress line's byte count.
+func mebibytes(_ bytes: Int64) -> String {
+  let tenths = Int((Double(bytes) / 1_048_576 * 10).rounded())
+  return "\(tenths / 10).\(tenths % 10) MiB"
 }
