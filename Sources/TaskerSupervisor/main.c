@@ -2608,6 +2608,16 @@ static void end_streams(int status, int wait_for_eof) {
   for (int i = 0; i < MAX_CLIENTS; i++) {
     struct client *c = &streams.clients[i];
     if (c->fd < 0) continue;
+    // A client accepted whose hello is still on its way (the task ended first) has been sent
+    // none of the output (it goes to greeted clients only): its hello is waited for, a second
+    // at a time, four at most, so that it gets the replay it asks for before the end.
+    if (!c->greeted) {
+      fcntl(c->fd, F_SETFL, 0);
+      struct timeval wait = {1, 0};
+      setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+      for (int tries = 0; c->fd >= 0 && !c->greeted && tries < 4; tries++) read_client(c);
+      if (c->fd < 0) continue;
+    }
     queue_frame(c, 'x', word, sizeof word);
     if (c->fd < 0) continue;
     // A last flush, blocking for two seconds at most.
