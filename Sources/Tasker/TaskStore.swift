@@ -64,9 +64,19 @@ public struct TaskStore: Sendable {
     var name: String?
   }
 
-  /// Creates the state root and its directories if missing.
+  /// Creates the state root and its directories if missing. A user's own state root
+  /// (`~/.local/share/tasker`) is made with its missing parents, 0700 as the XDG base directory
+  /// specification asks; root's is 0755 (its tasks' directories are 0700).
   public func prepare() throws(TaskerError) {
-    for (path, mode) in [(root, mode_t(0o755)), (tasksDirectory, mode_t(0o700)), (namesDirectory, mode_t(0o700))] {
+    let rootMode: mode_t = geteuid() == 0 ? 0o755 : 0o700
+    if mkdir(root, rootMode) != 0 && errno == ENOENT {
+      var parent = ""
+      for component in root.split(separator: "/").dropLast() {
+        parent += "/" + component
+        if mkdir(parent, 0o700) != 0 && errno != EEXIST { break }
+      }
+    }
+    for (path, mode) in [(root, rootMode), (tasksDirectory, mode_t(0o700)), (namesDirectory, mode_t(0o700))] {
       if mkdir(path, mode) != 0 && errno != EEXIST {
         let error = SystemError("mkdir", path: path, errno: errno)
         throw TaskerError(.system, "cannot create state directory: \(error)", cause: error)

@@ -13,6 +13,12 @@ import TaskerSystem
 /// environment (`TASKER_ROOT`, `TASKER_DOWNLOAD_PATH`), the configuration file
 /// (`/etc/tasker/config.json`, or the file `TASKER_CONFIG` names, with the keys `root` and
 /// `downloadPath`), and the default (`/var/lib/tasker`; the current directory).
+///
+/// A user other than root has state and configuration of their own, where podman keeps a
+/// rootless user's (the XDG base directories): the state root `$XDG_DATA_HOME/tasker` (default
+/// `~/.local/share/tasker`), the configuration file `$XDG_CONFIG_HOME/tasker/config.json`
+/// (default `~/.config/tasker/config.json`). So a user never reads nor lists root's tasks by
+/// default.
 public struct TaskerSettings: Sendable {
   /// The state root: task records, logs.
   public var stateRoot: String
@@ -23,10 +29,45 @@ public struct TaskerSettings: Sendable {
   /// The `tasker-unpack` executable, which extracts images confined.
   public var unpackPath: String
 
-  /// The state root when nothing sets one.
+  /// Root's state root when nothing sets one.
   public static let defaultStateRoot = "/var/lib/tasker"
-  /// The configuration file when `TASKER_CONFIG` names none.
+  /// Root's configuration file when `TASKER_CONFIG` names none.
   public static let defaultConfigFile = "/etc/tasker/config.json"
+
+  /// The state root when nothing sets one, for the user `uid`: root's `/var/lib/tasker`, or the
+  /// user's `$XDG_DATA_HOME/tasker` (`~/.local/share/tasker` when it is unset or, as the XDG
+  /// specification says, not absolute).
+  public static func defaultStateRoot(
+    uid: uid_t = geteuid(), environment: [String: String] = currentEnvironment()
+  ) -> String {
+    guard uid != 0 else { return defaultStateRoot }
+    return userDirectory("XDG_DATA_HOME", fallback: ".local/share", uid: uid, environment: environment) + "/tasker"
+  }
+
+  /// The configuration file when `TASKER_CONFIG` names none, for the user `uid`: root's
+  /// `/etc/tasker/config.json`, or the user's `$XDG_CONFIG_HOME/tasker/config.json`
+  /// (`~/.config/tasker/config.json`).
+  public static func defaultConfigFile(
+    uid: uid_t = geteuid(), environment: [String: String] = currentEnvironment()
+  ) -> String {
+    guard uid != 0 else { return defaultConfigFile }
+    return userDirectory("XDG_CONFIG_HOME", fallback: ".config", uid: uid, environment: environment)
+      + "/tasker/config.json"
+  }
+
+  /// An XDG base directory: the variable's value if it is an absolute path, else `fallback`
+  /// under the home directory (`$HOME`, else the passwd entry's).
+  private static func userDirectory(
+    _ variable: String, fallback: String, uid: uid_t, environment: [String: String]
+  ) -> String {
+    if let value = environment[variable], value.hasPrefix("/") { return value }
+    var home = environment["HOME"].flatMap { $0.hasPrefix("/") ? $0 : nil }
+    if home == nil, let entry = getpwuid(uid), let directory = entry.pointee.pw_dir {
+      home = String(cString: directory)
+    }
+    let base = home ?? "/"
+    return (base.hasSuffix("/") ? String(base.dropLast()) : base) + "/" + fallback
+  }
 
   public init(
     stateRoot: String, downloadPath: String, supervisorPath: String,
@@ -54,10 +95,11 @@ public struct TaskerSettings: Sendable {
     environment: [String: String] = currentEnvironment()
   ) async throws(TaskerError) -> TaskerSettings {
     let explicitFile = environment["TASKER_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
-    let configFile = explicitFile ?? defaultConfigFile
+    let configFile = explicitFile ?? defaultConfigFile(environment: environment)
     let file = try readConfigFile(configFile, mustExist: explicitFile != nil)
     func fromEnvironment(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
-    let root = stateRoot ?? fromEnvironment("TASKER_ROOT") ?? file.root ?? defaultStateRoot
+    let root =
+      stateRoot ?? fromEnvironment("TASKER_ROOT") ?? file.root ?? defaultStateRoot(environment: environment)
     let download = downloadPath ?? fromEnvironment("TASKER_DOWNLOAD_PATH") ?? file.downloadPath ?? "."
     let supervisor = fromEnvironment("TASKER_SUPERVISOR") ?? defaultSupervisorPath()
     let unpack = fromEnvironment("TASKER_UNPACK") ?? besideExecutable("tasker-unpack")
@@ -74,8 +116,9 @@ public struct TaskerSettings: Sendable {
     if let flag { return absolutePath(flag) }
     if let root = environment["TASKER_ROOT"], !root.isEmpty { return absolutePath(root) }
     let explicitFile = environment["TASKER_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
-    let file = try readConfigFile(explicitFile ?? defaultConfigFile, mustExist: explicitFile != nil)
-    return absolutePath(file.root ?? defaultStateRoot)
+    let file = try readConfigFile(
+      explicitFile ?? defaultConfigFile(environment: environment), mustExist: explicitFile != nil)
+    return absolutePath(file.root ?? defaultStateRoot(environment: environment))
   }
 
   /// The configuration file's settings; a missing default file is fine, a missing file that

@@ -23,7 +23,7 @@ func taskIDCompletions(words: [String], prefix: String) -> [String] {
       root = String(word.dropFirst("--root=".count))
     }
   }
-  let store = TaskStore(root: (try? TaskerSettings.stateRoot(flag: root)) ?? TaskerSettings.defaultStateRoot)
+  let store = TaskStore(root: (try? TaskerSettings.stateRoot(flag: root)) ?? TaskerSettings.defaultStateRoot())
   let (ids, names) = store.recordedIDsAndNames()
   return (ids.map(\.rawValue) + names).filter { $0.hasPrefix(prefix) }
 }

@@ -7,7 +7,8 @@ struct StateOptions: ParsableArguments {
   @Option(
     name: .long,
     help: ArgumentHelp(
-      "State root: task records and logs (env TASKER_ROOT; default /var/lib/tasker).", valueName: "path"))
+      "State root: task records and logs (env TASKER_ROOT; default /var/lib/tasker, for other users ~/.local/share/tasker).",
+      valueName: "path"))
   var root: String?
 
   /// The manager of the state root; a state root this user may not read is an error here, for

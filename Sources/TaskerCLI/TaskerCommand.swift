@@ -20,7 +20,7 @@ struct TaskerCommand: AsyncParsableCommand {
         tasker wait $ID
         tasker rm --force $ID
 
-      State lives under --root (default /var/lib/tasker); task directories are made in the download path (default: the current directory). Both options go before the command or after it (--download-path after it only for create and run).
+      State lives under --root (default /var/lib/tasker; for a user other than root $XDG_DATA_HOME/tasker, ~/.local/share/tasker); task directories are made in the download path (default: the current directory). Both options go before the command or after it (--download-path after it only for create and run).
 
       Shell completions (task IDs and names too):
         tasker --generate-completion-script bash|zsh|fish
@@ -40,7 +40,8 @@ struct TaskerCommand: AsyncParsableCommand {
   @Option(
     name: .long,
     help: ArgumentHelp(
-      "State root: task records and logs (env TASKER_ROOT; default /var/lib/tasker).", valueName: "path"))
+      "State root: task records and logs (env TASKER_ROOT; default /var/lib/tasker, for other users ~/.local/share/tasker).",
+      valueName: "path"))
   var root: String?
 
   @Option(

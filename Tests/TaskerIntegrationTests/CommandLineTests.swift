@@ -253,6 +253,33 @@ struct CommandLineRootTests {
     _ = try box.tasker(["rm", "--force", id])
   }
 
+  /// A user other than root gets a state root of their own (`$HOME/.local/share/tasker`, made
+  /// with its parents, 0700), never root's: root's tasks are not listed to them.
+  @Test(.enabled(if: geteuid() == 0 && access("/usr/bin/setpriv", X_OK) == 0, "needs root and setpriv"))
+  func aUserOtherThanRootHasAStateRootOfTheirOwn() throws {
+    let images = try Images.shared()
+    let box = try Sandbox()
+    defer { box.scratch.remove() }
+    let id = try box.create(images.url("busybox.tar.gz"), ["sleep 30"])
+    defer { _ = try? box.tasker(["rm", "--force", id]) }
+    let home = box.scratch.path + "/home"
+    #expect(mkdir(home, 0o700) == 0 && chown(home, 65534, 65534) == 0)
+    chmod(box.scratch.path, 0o755)
+    func asNobody(_ arguments: [String]) throws -> Outcome {
+      try run(
+        "/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", taskerPath] + arguments,
+        in: URL(fileURLWithPath: home), environment: ["HOME": home])
+    }
+    let missing = try asNobody(["create", home + "/no-such-image.tar", "true"])
+    #expect(missing.status != 0 && missing.stderr.contains("no-such-image.tar"), "\(missing.stderr)")
+    var info = stat()
+    #expect(stat(home + "/.local/share/tasker/tasks", &info) == 0 && info.st_uid == 65534)
+    #expect(stat(home + "/.local/share/tasker", &info) == 0 && info.st_mode & 0o777 == 0o700)
+    let listed = try asNobody(["list", "--quiet"])
+    #expect(listed.status == 0 && listed.stdout.isEmpty, "\(listed.stdout) \(listed.stderr)")
+    #expect(try box.health(id).hasPrefix("exists: True"))
+  }
+
   @Test func memoryBelowTheFloorIsRefused() throws {
     let images = try Images.shared()
     let box = try Sandbox()

@@ -33,13 +33,35 @@ struct SettingsTests {
       // TASKER_CONFIG unset: /etc/tasker/config.json may be absent, which is fine.
       let settings = try await TaskerSettings.resolve(environment: [:])
       #expect(settings.downloadPath == FileManager.default.currentDirectoryPath)
-      if !FileManager.default.fileExists(atPath: TaskerSettings.defaultConfigFile) {
+      if geteuid() == 0, !FileManager.default.fileExists(atPath: TaskerSettings.defaultConfigFile) {
         #expect(settings.stateRoot == "/var/lib/tasker")
       }
       // A file TASKER_CONFIG names must exist.
       await #expect(throws: TaskerError.self) {
         try await TaskerSettings.resolve(environment: ["TASKER_CONFIG": missing])
       }
+    }
+  }
+
+  @Test func aUserOtherThanRootHasStateAndConfigurationOfTheirOwn() {
+    #expect(TaskerSettings.defaultStateRoot(uid: 0, environment: ["HOME": "/home/u"]) == "/var/lib/tasker")
+    #expect(TaskerSettings.defaultConfigFile(uid: 0, environment: [:]) == "/etc/tasker/config.json")
+    #expect(
+      TaskerSettings.defaultStateRoot(uid: 1000, environment: ["HOME": "/home/u"]) == "/home/u/.local/share/tasker")
+    #expect(
+      TaskerSettings.defaultConfigFile(uid: 1000, environment: ["HOME": "/home/u/"])
+        == "/home/u/.config/tasker/config.json")
+    let xdg = ["HOME": "/home/u", "XDG_DATA_HOME": "/data", "XDG_CONFIG_HOME": "/conf"]
+    #expect(TaskerSettings.defaultStateRoot(uid: 1000, environment: xdg) == "/data/tasker")
+    #expect(TaskerSettings.defaultConfigFile(uid: 1000, environment: xdg) == "/conf/tasker/config.json")
+    // A relative XDG value is ignored, as the XDG base directory specification says.
+    let relative = ["HOME": "/home/u", "XDG_DATA_HOME": "data"]
+    #expect(TaskerSettings.defaultStateRoot(uid: 1000, environment: relative) == "/home/u/.local/share/tasker")
+    // No HOME: the passwd entry's home directory (root's entry exists on every system).
+    #expect(TaskerSettings.defaultStateRoot(uid: 0, environment: [:]) == "/var/lib/tasker")
+    if let entry = getpwuid(geteuid()), geteuid() != 0 {
+      let home = String(cString: entry.pointee.pw_dir)
+      #expect(TaskerSettings.defaultStateRoot(uid: geteuid(), environment: [:]) == home + "/.local/share/tasker")
     }
   }
 
