@@ -47,7 +47,8 @@ struct CreateOptions: ParsableArguments {
 
   @Option(
     name: .long, parsing: .unconditional,
-    help: ArgumentHelp("Seconds without data before a download fails.", valueName: "seconds"))
+    help: ArgumentHelp(
+      "Seconds without data before a download (or a registry request) fails.", valueName: "seconds"))
   var timeout: Int = 30
 
   @Option(
@@ -357,6 +358,8 @@ struct CreateOptions: ParsableArguments {
     spec.platform = try platform.map { text in try Platform(parsing: text) }
     spec.entrypoint = try entrypointWords()
     spec.registry = registry.registry
+    // --timeout is the registry's stall limit too, per request (each retried as the client does).
+    spec.registry.stallSeconds = timeout
     return spec
   }
 

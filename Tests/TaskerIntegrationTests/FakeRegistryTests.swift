@@ -191,6 +191,22 @@ import Testing
     }
     #expect(message.contains("no data received for 1 seconds") && message.contains("stall:latest"))
   }
+
+  /// `create --timeout` is the registry client's stall limit as well (it used to stay 30 s, so a
+  /// stalled registry failed a create only after minutes whatever --timeout said).
+  @Test func createsTimeoutAppliesToARegistry() throws {
+    let registry = try FakeRegistry()
+    defer { registry.stop() }
+    let box = try Sandbox()
+    defer { box.scratch.remove() }
+    let result = try box.tasker([
+      "create", "--quiet", "--timeout", "1", "--tls-verify=false", "--cert-dir", "/nonexistent",
+      "--authfile", "/nonexistent/auth.json", "docker://\(registry.host)/stall:latest",
+    ])
+    #expect(result.status != 0 && result.stdout.isEmpty)
+    #expect(result.stderr.contains("no data received for 1 seconds"), "\(result.stderr)")
+    #expect(box.tasksOnRecord().isEmpty)
+  }
 }
 
 /// Recovery paths of blobs: a registry that ignores Range, a stall mid-blob, and credentials
