@@ -7,10 +7,11 @@ set -euo pipefail
 # docker-registry, skopeo, umoci, openssl, apache2-utils (htpasswd), curl, libcap2-bin (setcap): the container image
 # tests, which start a registry of their own (TLS, htpasswd), fill it with skopeo from layouts that
 # scripts/make-layered-image.py writes, and check those layouts with umoci; the layout tests make
-# oci-archive and docker-archive files with skopeo.
+# oci-archive and docker-archive files with skopeo. uidmap (newuidmap, newgidmap): the rootless tests, which run as an
+# unprivileged user with /etc/subuid and /etc/subgid ranges.
 packages=(libarchive-dev libcurl4-openssl-dev libssl-dev libseccomp-dev pkg-config busybox-static python3 file gcc
   libc6-dev gzip bzip2 xz-utils zstd tar passt iproute2 util-linux containerd runc procps mmdebstrap
-  docker-registry skopeo umoci openssl apache2-utils curl libcap2-bin)
+  docker-registry skopeo umoci openssl apache2-utils curl libcap2-bin uidmap)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -22,6 +22,8 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
+#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -189,7 +191,7 @@ ssize_t tasker_copy_file_range(int in, int out, size_t length) {
   return copy_file_range(in, NULL, out, NULL, length, 0);
 }
 
-int tasker_mount_overlay(const char *lower, const char *upper, const char *work, const char *target, int nodev) {
+int tasker_mount_overlay(const char *lower, const char *upper, const char *work, const char *target, int flags) {
   // The option string separates with ',' and ':'; paths holding them cannot be said there.
   for (const char *const *p = (const char *const[]){lower, upper, work, NULL}; *p; p++)
     if (strpbrk(*p, ",:\\") != NULL) {
@@ -197,17 +199,19 @@ int tasker_mount_overlay(const char *lower, const char *upper, const char *work,
       return -1;
     }
   char options[8192];
-  int n = snprintf(options, sizeof options, "lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
+  int n = snprintf(options, sizeof options, "lowerdir=%s,upperdir=%s,workdir=%s%s", lower, upper, work,
+                   flags & TASKER_OVERLAY_USERXATTR ? ",userxattr" : "");
   if (n < 0 || (size_t)n >= sizeof options) {
     errno = ENAMETOOLONG;
     return -1;
   }
   // Set-user-ID stays (the task's root, inside the root-only state directory); the download
   // path's view is nosuid,nodev (tasker_attach_view).
-  return mount("overlay", target, "overlay", nodev ? MS_NODEV : 0, options);
+  return mount("overlay", target, "overlay", flags & TASKER_OVERLAY_NODEV ? MS_NODEV : 0, options);
 }
 
 // The new mount API's constants, by value: <linux/mount.h> clashes with glibc's <sys/mount.h>.
+#define TASKER_FSCONFIG_SET_FLAG 0
 #define TASKER_FSCONFIG_SET_STRING 1
 #define TASKER_FSCONFIG_CMD_CREATE 6
 #define TASKER_FSMOUNT_CLOEXEC 1
@@ -217,7 +221,7 @@ int tasker_mount_overlay(const char *lower, const char *upper, const char *work,
 // kernel's (500); the option string of mount(2) is one page, which some forty layers under a
 // long state root fill.
 static int overlay_by_fsconfig(const char *const *lowers, int count, const char *upper, const char *work,
-                               const char *target, int nodev) {
+                               const char *target, int flags) {
   int fs = (int)syscall(SYS_fsopen, "overlay", 1 /* FSOPEN_CLOEXEC */);
   if (fs < 0) return -1;
   int rc = 0;
@@ -225,10 +229,12 @@ static int overlay_by_fsconfig(const char *const *lowers, int count, const char 
     rc = (int)syscall(SYS_fsconfig, fs, TASKER_FSCONFIG_SET_STRING, "lowerdir+", lowers[i], 0);
   if (rc == 0) rc = (int)syscall(SYS_fsconfig, fs, TASKER_FSCONFIG_SET_STRING, "upperdir", upper, 0);
   if (rc == 0) rc = (int)syscall(SYS_fsconfig, fs, TASKER_FSCONFIG_SET_STRING, "workdir", work, 0);
+  if (rc == 0 && (flags & TASKER_OVERLAY_USERXATTR))
+    rc = (int)syscall(SYS_fsconfig, fs, TASKER_FSCONFIG_SET_FLAG, "userxattr", NULL, 0);
   if (rc == 0) rc = (int)syscall(SYS_fsconfig, fs, TASKER_FSCONFIG_CMD_CREATE, NULL, NULL, 0);
   int mnt = -1;
   if (rc == 0) {
-    mnt = (int)syscall(SYS_fsmount, fs, TASKER_FSMOUNT_CLOEXEC, nodev ? TASKER_MOUNT_ATTR_NODEV : 0);
+    mnt = (int)syscall(SYS_fsmount, fs, TASKER_FSMOUNT_CLOEXEC, flags & TASKER_OVERLAY_NODEV ? TASKER_MOUNT_ATTR_NODEV : 0);
     if (mnt < 0) rc = -1;
   }
   int saved = errno;
@@ -243,12 +249,12 @@ static int overlay_by_fsconfig(const char *const *lowers, int count, const char 
 }
 
 int tasker_mount_overlay_layers(const char *const *lowers, int count, const char *upper, const char *work,
-                                const char *target, int nodev) {
+                                const char *target, int flags) {
   if (count < 1) {
     errno = EINVAL;
     return -1;
   }
-  if (overlay_by_fsconfig(lowers, count, upper, work, target, nodev) == 0) return 0;
+  if (overlay_by_fsconfig(lowers, count, upper, work, target, flags) == 0) return 0;
   // ENOSYS (no new mount API) or EINVAL (an overlayfs without lowerdir+, before 6.8): the
   // option string, where the layers fit in it. Anything else (ENODEV: no overlayfs) is the answer.
   if (errno != EINVAL && errno != ENOSYS) return -1;
@@ -270,12 +276,13 @@ int tasker_mount_overlay_layers(const char *const *lowers, int count, const char
     errno = EINVAL;
     return -1;
   }
-  int n = snprintf(options + used, sizeof options - used, ",upperdir=%s,workdir=%s", upper, work);
+  int n = snprintf(options + used, sizeof options - used, ",upperdir=%s,workdir=%s%s", upper, work,
+                   flags & TASKER_OVERLAY_USERXATTR ? ",userxattr" : "");
   if (n < 0 || (size_t)n >= sizeof options - used) {
     errno = ENAMETOOLONG;
     return -1;
   }
-  return mount("overlay", target, "overlay", nodev ? MS_NODEV : 0, options);
+  return mount("overlay", target, "overlay", flags & TASKER_OVERLAY_NODEV ? MS_NODEV : 0, options);
 }
 
 int tasker_unmount_all(const char *path) {
@@ -588,4 +595,95 @@ int tasker_window_size(int fd, unsigned short *rows, unsigned short *cols) {
 int tasker_set_window_size(int fd, unsigned short rows, unsigned short cols) {
   struct winsize size = {.ws_row = rows, .ws_col = cols};
   return ioctl(fd, TIOCSWINSZ, &size);
+}
+
+// Writes all of `text` to the file at `path` (a /proc/self map file) in one write(2), as the
+// kernel wants a map.
+static int write_proc_file(const char *path, const char *text) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t length = (ssize_t)strlen(text);
+  ssize_t n = write(fd, text, (size_t)length);
+  int saved = errno;
+  close(fd);
+  errno = saved;
+  return n == length ? 0 : -1;
+}
+
+// Runs argv (newuidmap or newgidmap) with argv[1] replaced by `pid`, waits, and says whether it
+// succeeded. Called in the helper child, which is single-threaded: fork and exec are safe there.
+static int run_map_tool(char *const argv[], const char *pid) {
+  int count = 0;
+  while (argv[count] != NULL) count++;
+  char **copy = calloc((size_t)count + 1, sizeof *copy);
+  if (copy == NULL) return -1;
+  for (int i = 0; i < count; i++) copy[i] = i == 1 ? (char *)pid : argv[i];
+  pid_t child = fork();
+  if (child < 0) return -1;
+  if (child == 0) {
+    execv(copy[0], copy);
+    _exit(127);
+  }
+  int status = 0;
+  while (waitpid(child, &status, 0) < 0)
+    if (errno != EINTR) return -1;
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+int tasker_enter_user_namespace(char *const uid_tool[], char *const gid_tool[], const char *uid_map,
+                                const char *gid_map) {
+  int to_helper[2] = {-1, -1};
+  pid_t helper = -1;
+  if (uid_tool != NULL) {
+    // The maps of a namespace with more than the caller's own id can only be written from the
+    // parent namespace by a tool with CAP_SETUID there (newuidmap is set-user-ID root, and
+    // checks /etc/subuid): a child made before the unshare, told to go when it has happened.
+    if (pipe2(to_helper, O_CLOEXEC) != 0) return -1;
+    pid_t parent = getpid();
+    helper = fork();
+    if (helper < 0) {
+      close(to_helper[0]);
+      close(to_helper[1]);
+      return -1;
+    }
+    if (helper == 0) {
+      close(to_helper[1]);
+      char go = 0;
+      ssize_t n;
+      while ((n = read(to_helper[0], &go, 1)) < 0 && errno == EINTR) {}
+      if (n != 1 || go != 'g') _exit(2);
+      char pid[24];
+      snprintf(pid, sizeof pid, "%d", (int)parent);
+      _exit(run_map_tool(uid_tool, pid) == 0 && run_map_tool(gid_tool, pid) == 0 ? 0 : 1);
+    }
+    close(to_helper[0]);
+  }
+  int rc = unshare(CLONE_NEWUSER);
+  int saved = errno;
+  if (helper > 0) {
+    // Told to go only if the namespace exists; told nothing (EOF), it exits.
+    if (rc == 0) (void)!write(to_helper[1], "g", 1);
+    close(to_helper[1]);
+    int status = 0;
+    while (waitpid(helper, &status, 0) < 0 && errno == EINTR) {}
+    if (rc == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+      errno = EPERM;
+      return -2;
+    }
+  }
+  if (rc != 0) {
+    errno = saved;
+    return -1;
+  }
+  if (uid_tool == NULL) {
+    // One id each way, written by this process itself: allowed without a tool once setgroups
+    // is denied (so the group the user leaves behind cannot be dropped to read what it bars).
+    if (write_proc_file("/proc/self/setgroups", "deny") != 0) return -3;
+    if (write_proc_file("/proc/self/uid_map", uid_map) != 0) return -3;
+    if (write_proc_file("/proc/self/gid_map", gid_map) != 0) return -3;
+  }
+  if (unshare(CLONE_NEWNS) != 0) return -4;
+  // Nothing mounted from here on reaches the mount namespace tasker came from.
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) return -4;
+  return 0;
 }

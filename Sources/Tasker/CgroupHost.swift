@@ -1,3 +1,4 @@
+import Glibc
 import TaskerSystem
 
 /// Which cgroup hierarchies this host has and what they can control: a pure cgroup v2 host (most
@@ -11,6 +12,9 @@ public struct CgroupHost: Equatable, Sendable {
   public var v1Mounts: [String: String]
   /// Whether the v1 memory controller accounts swap (`memory.memsw.limit_in_bytes` exists).
   public var v1SwapAccounting: Bool
+  /// For a user other than root: the hierarchy is the cgroup v2 subtree delegated to the user
+  /// (`unifiedMount` is then that subtree's directory, nil when the host delegates none).
+  public var isUserDelegation = false
 
   public init(
     unifiedMount: String?, unifiedControllers: Set<String>, v1Mounts: [String: String],
@@ -22,8 +26,10 @@ public struct CgroupHost: Equatable, Sendable {
     self.v1SwapAccounting = v1SwapAccounting
   }
 
-  /// Reads this host's hierarchies from /proc/self/mountinfo.
+  /// Reads this host's hierarchies from /proc/self/mountinfo; for a user other than root, the
+  /// subtree delegated to them (`delegated`).
   public static func detect() -> CgroupHost {
+    if UserNamespace.hostUID != 0 { return delegated() }
     let text = (try? readSmallFile("/proc/self/mountinfo", limit: 4 << 20)) ?? ""
     var host = parse(mountinfo: text)
     if let unified = host.unifiedMount {
@@ -33,6 +39,30 @@ public struct CgroupHost: Equatable, Sendable {
     if let memory = host.v1Mounts["memory"] {
       host.v1SwapAccounting = pathExists(memory + "/memory.memsw.limit_in_bytes")
     }
+    return host
+  }
+
+  /// The cgroup v2 subtree a user other than root may use, as rootless podman and crun use it:
+  /// the cgroup this process is in, where the host delegated it (systemd's `Delegate=yes`
+  /// makes its directory, `cgroup.procs` and `cgroup.subtree_control` the user's). No cgroup v1
+  /// hierarchy is ever the user's. Without a delegation, nothing: a task then has no cgroup,
+  /// and a limit is an error (`JailPlan.addCgroups`).
+  static func delegated() -> CgroupHost {
+    let text = (try? readSmallFile("/proc/self/mountinfo", limit: 4 << 20)) ?? ""
+    var host = CgroupHost(unifiedMount: nil, unifiedControllers: [], v1Mounts: [:])
+    host.isUserDelegation = true
+    guard let mount = parse(mountinfo: text).unifiedMount,
+      let membership = try? readSmallFile("/proc/self/cgroup"),
+      let line = membership.split(separator: "\n").first(where: { $0.hasPrefix("0::/") })
+    else { return host }
+    let own = String(line.dropFirst(3))
+    let directory = own == "/" ? mount : mount + own
+    for name in ["", "/cgroup.procs", "/cgroup.subtree_control"] where access(directory + name, W_OK) != 0 {
+      return host
+    }
+    host.unifiedMount = directory
+    let controllers = (try? readSmallFile(directory + "/cgroup.controllers")) ?? ""
+    host.unifiedControllers = Set(controllers.split(whereSeparator: \.isWhitespace).map(String.init))
     return host
   }
 

@@ -528,7 +528,17 @@ public struct JailPlan: Equatable, Sendable {
       }
     }
     func unavailable(_ flag: String, _ controller: String) -> TaskerError {
-      TaskerError(
+      guard !host.isUserDelegation else {
+        let reason =
+          host.unifiedMount == nil
+          ? "this host delegates no cgroup v2 subtree to your user"
+          : "the cgroup v2 subtree delegated to your user has no \(controller) controller"
+        return TaskerError(
+          .startFailed,
+          "\(flag) cannot be enforced without root: \(reason) (an administrator delegates one with systemd's "
+            + "Delegate=yes; see the README)")
+      }
+      return TaskerError(
         .startFailed,
         "\(flag) cannot be enforced: this host has no cgroup \(controller) controller available to tasker "
           + "(not in the cgroup v2 root's cgroup.controllers, and no cgroup v1 \(controller) hierarchy)")

@@ -109,7 +109,8 @@ public struct LayerStore: Sendable {
         what: "layer \(descriptor.digest) (uncompressed)", expected: diffID.description, actual: "sha256:" + reported)
     }
     // Opaque directories: the marker tasker-unpack may not write (it holds no CAP_SYS_ADMIN).
-    try LayerMarkers.markOpaque(rootFD: rootFD, directories: summary.opaqueDirectories)
+    try LayerMarkers.markOpaque(
+      rootFD: rootFD, directories: summary.opaqueDirectories, attribute: UserNamespace.overlayAttributePrefix + "opaque")
     let record = Record(
       diffID: diffID.description, compressedDigests: [descriptor.digest.description], size: summary.bytes,
       entries: summary.entries, unpackedAt: Date())

@@ -83,6 +83,9 @@ extension TaskManager {
         .invalidArgument,
         "invalid name \"\(name)\": use 1 to 64 letters, digits, _ . - (starting with a letter or digit)")
     }
+    if UserNamespace.current != nil, spec.jail.isolation == .jail, spec.jail.network == .private {
+      try Self.checkUnprivilegedNetwork(publish: spec.jail.publish)
+    }
     let downloadPath = settings.downloadPath
     // One descriptor for every step in the download path (see TaskView).
     let downloadFD = try TaskView.openDownloadPath(downloadPath)
@@ -201,9 +204,7 @@ extension TaskManager {
     throws(TaskerError)
   {
     func fail(_ error: SystemError) -> TaskerError {
-      // Mounting the root needs root on the host: say so to a user who is not (rootless use
-      // is not there yet).
-      let hint = error.errno == EPERM && geteuid() != 0 ? " (tasker needs root to make a task's root)" : ""
+      let hint = error.errno == EPERM && geteuid() != 0 ? " (not permitted outside a user namespace)" : ""
       return TaskerError(.system, "cannot create task directory: \(error)\(hint)", cause: error)
     }
     if mkdir(root, 0o755) != 0 { throw fail(SystemError("mkdir", path: root, errno: errno)) }
@@ -215,7 +216,7 @@ extension TaskManager {
       // The merged root takes its owner and mode from the upper directory.
       chown(upper, info.st_uid, info.st_gid)
       chmod(upper, info.st_mode & 0o7777)
-      if tasker_mount_overlay(lower, upper, work, root, nodev ? 1 : 0) == 0 { return }
+      if tasker_mount_overlay(lower, upper, work, root, UserNamespace.overlayFlags(nodev: nodev)) == 0 { return }
     }
     guard copyFallback else {
       let error = SystemError("mount", path: "overlay", errno: errno)
@@ -253,7 +254,8 @@ extension TaskManager {
     var seen: Set<String> = []
     let topFirst = layers.reversed().filter { seen.insert($0).inserted }
     let status = withCStrings(topFirst) { pointers in
-      tasker_mount_overlay_layers(pointers, Int32(pointers.count), upper, work, root, nodev ? 1 : 0)
+      tasker_mount_overlay_layers(
+        pointers, Int32(pointers.count), upper, work, root, UserNamespace.overlayFlags(nodev: nodev))
     }
     if status != 0 {
       let error = SystemError("mount", path: "overlay", errno: errno)
@@ -457,4 +459,40 @@ func withCStrings<R>(_ strings: [String], _ body: ([UnsafePointer<CChar>?]) -> R
   let copies = strings.map { strdup($0) }
   defer { for copy in copies { free(copy) } }
   return body(copies.map { UnsafePointer($0) })
+}
+
+extension TaskManager {
+  /// Whether pasta, run without root, can make the private network's device: it opens
+  /// `/dev/net/tun` as the user (udev makes it 0666 on most distributions; some hosts keep it
+  /// 0600, root's alone).
+  public static var tunDeviceIsUsable: Bool {
+    let fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC)
+    guard fd >= 0 else { return false }
+    close(fd)
+    return true
+  }
+
+  /// The private network without root: pasta needs `/dev/net/tun`, and binds the published
+  /// host ports as the user, which the kernel allows from `net.ipv4.ip_unprivileged_port_start`
+  /// (1024 by default) up.
+  static func checkUnprivilegedNetwork(publish: [PublishedPort]) throws(TaskerError) {
+    guard tunDeviceIsUsable else {
+      let error = SystemError("open", path: "/dev/net/tun", errno: errno)
+      throw TaskerError(
+        .startFailed,
+        "--network private needs /dev/net/tun usable without root (\(error); an administrator runs "
+          + "chmod 0666 /dev/net/tun, the mode udev gives it on most distributions), or use --network none or host",
+        cause: error)
+    }
+    let first =
+      (try? readSmallFile("/proc/sys/net/ipv4/ip_unprivileged_port_start")).flatMap {
+        UInt16($0.trimmingCharacters(in: .whitespacesAndNewlines))
+      } ?? 1024
+    if let port = publish.first(where: { $0.hostPort < first }) {
+      throw TaskerError(
+        .invalidArgument,
+        "cannot publish host port \(port.hostPort) without root: ports below \(first) need root "
+          + "(net.ipv4.ip_unprivileged_port_start is \(first)); use a host port from \(first) up")
+    }
+  }
 }

@@ -68,7 +68,7 @@ public struct TaskStore: Sendable {
   /// (`~/.local/share/tasker`) is made with its missing parents, 0700 as the XDG base directory
   /// specification asks; root's is 0755 (its tasks' directories are 0700).
   public func prepare() throws(TaskerError) {
-    let rootMode: mode_t = geteuid() == 0 ? 0o755 : 0o700
+    let rootMode: mode_t = UserNamespace.hostUID == 0 ? 0o755 : 0o700
     if mkdir(root, rootMode) != 0 && errno == ENOENT {
       var parent = ""
       for component in root.split(separator: "/").dropLast() {

@@ -38,7 +38,7 @@ public struct TaskerSettings: Sendable {
   /// user's `$XDG_DATA_HOME/tasker` (`~/.local/share/tasker` when it is unset or, as the XDG
   /// specification says, not absolute).
   public static func defaultStateRoot(
-    uid: uid_t = geteuid(), environment: [String: String] = currentEnvironment()
+    uid: uid_t = UserNamespace.hostUID, environment: [String: String] = currentEnvironment()
   ) -> String {
     guard uid != 0 else { return defaultStateRoot }
     return userDirectory("XDG_DATA_HOME", fallback: ".local/share", uid: uid, environment: environment) + "/tasker"
@@ -48,7 +48,7 @@ public struct TaskerSettings: Sendable {
   /// `/etc/tasker/config.json`, or the user's `$XDG_CONFIG_HOME/tasker/config.json`
   /// (`~/.config/tasker/config.json`).
   public static func defaultConfigFile(
-    uid: uid_t = geteuid(), environment: [String: String] = currentEnvironment()
+    uid: uid_t = UserNamespace.hostUID, environment: [String: String] = currentEnvironment()
   ) -> String {
     guard uid != 0 else { return defaultConfigFile }
     return userDirectory("XDG_CONFIG_HOME", fallback: ".config", uid: uid, environment: environment)

@@ -67,11 +67,15 @@ extension Extractor {
 
 /// Writes the markers tasker-unpack cannot: the opaque attribute overlayfs reads.
 public enum LayerMarkers {
-  /// Sets `trusted.overlay.opaque=y` on each directory (relative to `rootFD`, a layer's own
-  /// directory), opened without following a symlink anywhere on the way. Needs CAP_SYS_ADMIN.
+  /// Sets `attribute=y` on each directory (relative to `rootFD`, a layer's own directory),
+  /// opened without following a symlink anywhere on the way: `trusted.overlay.opaque`, which
+  /// needs CAP_SYS_ADMIN on the host, or in a user namespace `user.overlay.opaque`, which an
+  /// overlay mounted with `userxattr` reads instead.
   /// The names are raw bytes and are opened as such: any other form could name another
   /// directory than the one the layer marked.
-  public static func markOpaque(rootFD: Int32, directories: [[UInt8]]) throws(ArchiveError) {
+  public static func markOpaque(
+    rootFD: Int32, directories: [[UInt8]], attribute: String = "trusted.overlay.opaque"
+  ) throws(ArchiveError) {
     for bytes in directories {
       let directory = bytes.display
       let fd = tasker_openat2(
@@ -81,8 +85,8 @@ public enum LayerMarkers {
         throw .member(path: directory, SystemError("openat2", path: directory, errno: errno))
       }
       defer { close(fd) }
-      if fsetxattr(fd, "trusted.overlay.opaque", "y", 1, 0) != 0 {
-        throw .member(path: directory, SystemError("fsetxattr trusted.overlay.opaque", path: directory, errno: errno))
+      if fsetxattr(fd, attribute, "y", 1, 0) != 0 {
+        throw .member(path: directory, SystemError("fsetxattr \(attribute)", path: directory, errno: errno))
       }
     }
   }

@@ -375,13 +375,26 @@ struct CreateOptions: ParsableArguments {
     return words
   }
 
+  /// The network when none is given: the private one; without root, where the host keeps
+  /// /dev/net/tun from users (pasta cannot work there), `none`, said once on stderr. A task given
+  /// `--network private` there fails with the reason instead.
+  private var defaultNetwork: NetworkMode {
+    guard UserNamespace.current != nil, isolation == .jail, publish.isEmpty, !TaskManager.tunDeviceIsUsable else {
+      return .private
+    }
+    printError(
+      "warning: no private network without root here (/dev/net/tun is root's alone; an administrator runs "
+        + "chmod 0666 /dev/net/tun): the task gets --network none")
+    return .none
+  }
+
   private func baseSpec() throws -> TaskSpec {
     TaskSpec(
       image: image, command: try commandWords(), sha256: sha256,
       environment: TaskSpec.environment(merging: try environmentEntries()),
       workdir: workdir ?? "/", stallTimeout: timeout, name: name,
       jail: JailOptions(
-        isolation: isolation, hostname: hostname, network: network ?? .private, capAdd: capAdd, capDrop: capDrop,
+        isolation: isolation, hostname: hostname, network: network ?? defaultNetwork, capAdd: capAdd, capDrop: capDrop,
         privileged: privileged,
         limits: ResourceLimits(memoryBytes: memory.flatMap(ResourceLimits.parseSize), pids: pidsLimit, cpus: cpus),
         seccomp: try seccomp(),

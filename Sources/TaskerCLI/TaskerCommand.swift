@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import Tasker
+import TaskerSystem
 
 @main
 struct TaskerCommand: AsyncParsableCommand {
@@ -75,6 +76,13 @@ struct TaskerCommand: AsyncParsableCommand {
       let root: any ParsableCommand.Type =
         arguments.first.map { !$0.hasPrefix("-") && $0 != "help" } ?? false ? TaskerSubcommands.self : Self.self
       var command = try root.parseAsRoot(arguments)
+      if command is any MakesTasks, geteuid() != 0 {
+        do {
+          try UserNamespace.enter()
+        } catch {
+          throw TaskerError(.startFailed, error.description, cause: error)
+        }
+      }
       if var asyncCommand = command as? any AsyncParsableCommand {
         try await asyncCommand.run()
       } else {
@@ -126,6 +134,22 @@ struct TaskerCommand: AsyncParsableCommand {
     }
   }
 }
+
+/// A command that makes or removes what a task's jail is made of (roots, mounts, image files
+/// with their owners): run by a user other than root, it runs in a user namespace of its own
+/// (see `UserNamespace`), entered before the command starts any thread. The commands that only
+/// read records or signal a task stay in the user's own namespace: the user owns their tasks'
+/// namespaces from there.
+protocol MakesTasks {}
+
+extension Create: MakesTasks {}
+extension Run: MakesTasks {}
+extension Restart: MakesTasks {}
+extension Pull: MakesTasks {}
+extension Remove: MakesTasks {}
+extension Prune: MakesTasks {}
+extension VolumeCreate: MakesTasks {}
+extension VolumeRemove: MakesTasks {}
 
 /// tasker's commands under a root without options of its own: what a subcommand's command line
 /// is parsed with (see `TaskerCommand.main`).

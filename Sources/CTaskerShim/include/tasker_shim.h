@@ -60,14 +60,19 @@ int tasker_memfd(const char *name, const void *bytes, size_t length);
 int tasker_sealed_copy(const char *path);
 /// copy_file_range(2) between the current offsets of two descriptors.
 ssize_t tasker_copy_file_range(int in, int out, size_t length);
-/// Mounts an overlay of `lower` (read-only) and `upper` (the task's writes) on `target`,
-/// nosuid. Returns 0 or -1 with errno (ENODEV: no overlayfs here).
-int tasker_mount_overlay(const char *lower, const char *upper, const char *work, const char *target, int nodev);
+/// What an overlay mount is made with (the last argument of the two below, or'ed).
+/// NODEV: nodev. USERXATTR: overlayfs keeps its attributes as `user.overlay.*` (the only ones a
+/// user namespace's root may set; an opaque directory is then marked `user.overlay.opaque`).
+#define TASKER_OVERLAY_NODEV 1
+#define TASKER_OVERLAY_USERXATTR 2
+/// Mounts an overlay of `lower` (read-only) and `upper` (the task's writes) on `target`.
+/// Returns 0 or -1 with errno (ENODEV: no overlayfs here).
+int tasker_mount_overlay(const char *lower, const char *upper, const char *work, const char *target, int flags);
 /// Mounts an overlay of `count` read-only layers (`lowers[0]` on top) and `upper` on `target`:
 /// `fsopen("overlay")` with one `lowerdir+` per layer, else (EINVAL, ENOSYS) the option string.
 /// Returns 0 or -1 with errno.
 int tasker_mount_overlay_layers(const char *const *lowers, int count, const char *upper, const char *work,
-                                const char *target, int nodev);
+                                const char *target, int flags);
 /// umount2(path, MNT_DETACH) until nothing is mounted there. Returns how many were detached.
 int tasker_unmount_all(const char *path);
 
@@ -141,5 +146,15 @@ struct tasker_http_request {
 /// Downloads `request->url` (http or https only; redirects followed up to `max_redirects`, to
 /// http or https only). Returns a CURLcode; on failure `error` holds a message.
 int tasker_http_fetch(struct tasker_http_request *request);
+
+/// Puts the calling process, which must be single-threaded, in a new user namespace and then a
+/// new mount namespace owned by it, with every mount private. The maps: with `uid_tool` (the
+/// argv of newuidmap, PID slot at [1], and `gid_tool`'s of newgidmap), written by those tools
+/// from a helper forked before the unshare; without, `uid_map` and `gid_map` (one line each,
+/// the caller's own ids) written by the process itself after denying setgroups.
+/// Returns 0; -1 when the unshare or fork failed (errno); -2 when a map tool failed (it printed
+/// why); -3 when a map could not be written (errno); -4 when the mount namespace failed (errno).
+int tasker_enter_user_namespace(char *const uid_tool[], char *const gid_tool[], const char *uid_map,
+                                const char *gid_map);
 
 #endif

@@ -34,7 +34,7 @@ public struct AuthFile: Sendable {
     if let explicit, !explicit.isEmpty { return explicit }
     if let file = environment["REGISTRY_AUTH_FILE"], !file.isEmpty { return file }
     if let runtime = environment["XDG_RUNTIME_DIR"], !runtime.isEmpty { return runtime + "/containers/auth.json" }
-    if getuid() == 0 { return "/run/containers/0/auth.json" }
+    if UserNamespace.hostUID == 0 { return "/run/containers/0/auth.json" }
     return (environment["HOME"] ?? "") + "/.config/containers/auth.json"
   }
 
