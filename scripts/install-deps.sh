@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what tasker needs to build and test on Debian 12 (run as root).
+# Installs what tasker needs to build and test on Debian 12 (run as root). With --check (a user
+# other than root), only says what is missing.
 set -euo pipefail
 # mmdebstrap: the tests' Debian image (a bookworm minbase root built from the apt mirror, kept in
 # .build/test-images). containerd (with runc, and procps for pkill): for the containerd tests, which start a containerd of
@@ -16,6 +17,10 @@ missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
+if [ ${#missing[@]} -gt 0 ] && [ "${1:-}" = --check ]; then
+  echo "install-deps: missing ${missing[*]}: an administrator installs them (sudo scripts/install-deps.sh)" >&2
+  exit 1
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

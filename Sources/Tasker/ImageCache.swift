@@ -63,6 +63,8 @@ public struct ImageCache: Sendable {
     public var skippedAttributes: [SkippedAttribute] = []
     /// Whether bytes were fetched (false: the cache served it).
     public var fetched: Bool
+    /// Files whose owner a rootless extraction could not map (no subordinate ids): the user's.
+    public var unmappedOwners = 0
   }
 
   public func rootfs(of digest: String) -> String { directory + "/" + digest + "/rootfs" }
@@ -210,7 +212,8 @@ public struct ImageCache: Sendable {
     }
     return Acquired(
       digest: result.sha256, rootfs: rootfs(of: result.sha256), skippedUnsafe: result.summary.skippedUnsafe,
-      skippedAttributes: result.summary.skippedAttributes, fetched: true)
+      skippedAttributes: result.summary.skippedAttributes, fetched: true,
+      unmappedOwners: result.summary.unmappedOwners)
   }
 
   /// Holds a shared lock on an image while a create sets a task up on it: `prune` takes the

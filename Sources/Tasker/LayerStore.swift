@@ -39,9 +39,16 @@ public struct LayerStore: Sendable {
     /// Members of the tar stream.
     public var entries: Int
     public var unpackedAt: Date
+    /// Files whose owner a rootless unpack could not map (no subordinate ids): the user's.
+    public var unmappedOwners: Int?
   }
 
   public func diffPath(_ diffID: Digest) -> String { directory + "/" + diffID.hex + "/diff" }
+
+  /// The files of these layers whose owner their rootless unpack could not map.
+  func unmappedOwners(_ diffIDs: [Digest]) -> Int {
+    diffIDs.reduce(0) { $0 + (record($1)?.unmappedOwners ?? 0) }
+  }
 
   func recordPath(_ hex: String) -> String { directory + "/" + hex + "/layer.json" }
 
@@ -113,7 +120,7 @@ public struct LayerStore: Sendable {
       rootFD: rootFD, directories: summary.opaqueDirectories, attribute: UserNamespace.overlayAttributePrefix + "opaque")
     let record = Record(
       diffID: diffID.description, compressedDigests: [descriptor.digest.description], size: summary.bytes,
-      entries: summary.entries, unpackedAt: Date())
+      entries: summary.entries, unpackedAt: Date(), unmappedOwners: summary.unmappedOwners > 0 ? summary.unmappedOwners : nil)
     try writeFileAtomically(temporary + "/layer.json", Array(JSONEncoder.tasker.encode(record)), mode: 0o600)
     let final = directory + "/" + diffID.hex
     if tasker_rename_noreplace(temporary, final) != 0 {

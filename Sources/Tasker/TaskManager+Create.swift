@@ -190,7 +190,9 @@ extension TaskManager {
     let warnings =
       (acquired?.skippedUnsafe ?? []).map { "skipped unsafe archive member \"\($0)\"" }
       + (acquired?.skippedAttributes ?? []).map(\.warning)
-    return TaskHandle(id: id, pid: started.pid, rootfs: rootfs, warnings: warnings)
+    let unmapped = (acquired?.unmappedOwners ?? 0) + (layered?.unmappedOwners ?? 0)
+    let ownerWarnings = unmapped > 0 ? [Self.unmappedOwnersWarning(unmapped)] : []
+    return TaskHandle(id: id, pid: started.pid, rootfs: rootfs, warnings: warnings + ownerWarnings)
   }
 
   /// The task's root, in the root-only state directory (`<state>/tasks/<ID>/root`, where no
@@ -475,6 +477,13 @@ extension TaskManager {
   /// The private network without root: pasta needs `/dev/net/tun`, and binds the published
   /// host ports as the user, which the kernel allows from `net.ipv4.ip_unprivileged_port_start`
   /// (1024 by default) up.
+  /// Said once, when a rootless extraction could not give files their owners.
+  static func unmappedOwnersWarning(_ count: Int) -> String {
+    let files = count == 1 ? "1 file of the image belongs to an owner" : "\(count) files of the image belong to owners"
+    return files + " your user namespace does not map (you have no /etc/subuid and /etc/subgid range; see the "
+      + "README): in the task they belong to root"
+  }
+
   static func checkUnprivilegedNetwork(publish: [PublishedPort]) throws(TaskerError) {
     guard tunDeviceIsUsable else {
       let error = SystemError("open", path: "/dev/net/tun", errno: errno)

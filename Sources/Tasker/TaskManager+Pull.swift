@@ -63,6 +63,8 @@ public struct PulledImage: Sendable {
   public var layerPaths: [String]
   /// Layers this pull unpacked (0: all were in the store).
   public var layersUnpacked: Int
+  /// Files of its layers whose owner a rootless unpack could not map (no subordinate ids).
+  public var unmappedOwners = 0
 }
 
 extension TaskManager {
@@ -122,7 +124,8 @@ extension TaskManager {
         return nil
       }
       locks += held
-      return PulledImage(image: image, layerPaths: paths, layersUnpacked: 0)
+      return PulledImage(
+        image: image, layerPaths: paths, layersUnpacked: 0, unmappedOwners: layers.unmappedOwners(image.diffIDs))
     }
     if options.policy != .always, let known = images.known(name, platform: platform), let ready = complete(known) {
       return ready
@@ -168,7 +171,9 @@ extension TaskManager {
         if saved == nil { close(lock) } else { locks.append(lock) }
       }
       guard let saved else { throw ImageError.format("cannot keep the record of image \(image.id)") }
-      return PulledImage(image: saved, layerPaths: diffIDs.map { layers.diffPath($0) }, layersUnpacked: unpacked)
+      return PulledImage(
+        image: saved, layerPaths: diffIDs.map { layers.diffPath($0) }, layersUnpacked: unpacked,
+        unmappedOwners: layers.unmappedOwners(diffIDs))
     } catch {
       throw TaskerError.image(error)
     }

@@ -31,6 +31,9 @@ public struct ExtractionSummary: Equatable, Sendable {
   public var skippedUnsafe: [String] = []
   /// Extended attributes not written (`ExtendedAttributePolicy`), in archive order.
   public var skippedAttributes: [SkippedAttribute] = []
+  /// Members whose owner the extracting process's user namespace does not map (a rootless
+  /// extraction without subordinate ids): they belong to the extracting user instead.
+  public var unmappedOwners = 0
   /// Layer mode: the whiteouts made (character devices 0/0, overlayfs's "deleted here").
   public var whiteouts = 0
   /// Layer mode: the directories a `.wh..wh..opq` marked opaque, relative to the root, each

@@ -76,6 +76,7 @@ public struct ExtractionReport: Equatable, Sendable {
     for skipped in summary.skippedAttributes { lines.append(["xattr", .text(skipped.member), .text(skipped.name)]) }
     for directory in summary.opaqueDirectories { lines.append(["opaque", .bytes(directory)]) }
     if summary.whiteouts > 0 { lines.append(["whiteouts", .text(String(summary.whiteouts))]) }
+    if summary.unmappedOwners > 0 { lines.append(["unmapped", .text(String(summary.unmappedOwners))]) }
     if let diffID = summary.diffID { lines.append(["diffid", .text(diffID)]) }
     lines.append([
       "done", .text(String(summary.entries)), .text(String(summary.bytes)),
@@ -161,6 +162,7 @@ public struct ExtractionReport: Equatable, Sendable {
       case ("opaque", 2): summary.opaqueDirectories.append(raw[1])
       case ("whiteouts", 2) where Int(fields[1]) != nil: summary.whiteouts = Int(fields[1]) ?? 0
       case ("diffid", 2): summary.diffID = fields[1]
+      case ("unmapped", 2) where Int(fields[1]) != nil: summary.unmappedOwners = Int(fields[1]) ?? 0
       case ("done", 4):
         if let entries = Int(fields[1]), let bytes = UInt64(fields[2]), let specials = Int(fields[3]) {
           summary.entries = entries

@@ -380,7 +380,7 @@ public final class Extractor {
   ) throws(ArchiveError) {
     // chown first: it clears set-user-ID bits and file capabilities, which come after.
     if options.preserveOwnership {
-      try check(display, "fchown") { fchown(fd, metadata.uid, metadata.gid) }
+      try chownKeepingUnmapped(display, "fchown") { fchown(fd, metadata.uid, metadata.gid) }
     }
     try check(display, "fchmod") { fchmod(fd, metadata.mode) }
     for xattr in xattrs {
@@ -397,7 +397,9 @@ public final class Extractor {
   {
     let leaf = path.leaf.cString
     if options.preserveOwnership {
-      try check(display, "fchownat") { fchownat(parent, leaf, metadata.uid, metadata.gid, AT_SYMLINK_NOFOLLOW) }
+      try chownKeepingUnmapped(display, "fchownat") {
+        fchownat(parent, leaf, metadata.uid, metadata.gid, AT_SYMLINK_NOFOLLOW)
+      }
     }
     if metadata.type != Glibc.S_IFLNK {
       try check(display, "fchmodat") { fchmodat(parent, leaf, metadata.mode, 0) }
@@ -447,6 +449,22 @@ public final class Extractor {
   }
 
   @discardableResult
+  /// A chown to an owner the extracting process's user namespace does not map (a user without
+  /// /etc/subuid ranges has one id) fails with EINVAL: the file keeps the extracting user as
+  /// its owner and is counted (`unmappedOwners`), so the task still gets its image.
+  private func chownKeepingUnmapped(_ display: String, _ operation: String, _ body: () -> Int32)
+    throws(ArchiveError)
+  {
+    while body() != 0 {
+      if errno == EINTR { continue }
+      if errno == EINVAL {
+        summary.unmappedOwners += 1
+        return
+      }
+      throw .member(path: display, SystemError(operation, path: display, errno: errno))
+    }
+  }
+
   func check(_ display: String, _ operation: String, _ body: () -> Int32) throws(ArchiveError)
     -> Int32
   {

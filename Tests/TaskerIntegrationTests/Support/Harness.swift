@@ -6,8 +6,11 @@ import Testing
 let isRoot = geteuid() == 0
 let rootReason: Comment = "needs root (chroot, ownership): run the tests as root"
 
-/// The repository's root, found from this file's path.
-let repositoryRoot: URL = URL(fileURLWithPath: #filePath)
+/// The repository's root, found from this file's path, or `$TASKER_TEST_REPOSITORY` (the rootless
+/// run's copy of the scripts and fixtures, where its user cannot reach the clone).
+let repositoryRoot: URL =
+  ProcessInfo.processInfo.environment["TASKER_TEST_REPOSITORY"].map { URL(fileURLWithPath: $0) }
+  ?? URL(fileURLWithPath: #filePath)
   .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
   .deletingLastPathComponent()
 
@@ -73,11 +76,14 @@ func run(_ path: String, _ arguments: [String], in directory: URL? = nil, enviro
     stderr: String(decoding: errData, as: UTF8.self))
 }
 
-/// A fresh directory under /tmp, removed by `remove()`.
+/// A fresh directory under /tmp (for a user other than root, under `$TMPDIR` where set: the
+/// rootless run checks that nothing outside its own directories changed), removed by `remove()`.
 struct Scratch {
   let url: URL
   init(_ name: String = "tasker-test") throws {
-    var template = Array("/tmp/\(name)-XXXXXX".utf8CString)
+    let temporary = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.hasPrefix("/") ? $0 : nil }
+    let parent = isRoot ? "/tmp" : temporary ?? "/tmp"
+    var template = Array("\(parent)/\(name)-XXXXXX".utf8CString)
     guard let made = mkdtemp(&template) else { throw POSIXError(.EIO) }
     url = URL(fileURLWithPath: String(cString: made))
   }
@@ -87,7 +93,9 @@ struct Scratch {
     try FileManager.default.createDirectory(at: child, withIntermediateDirectories: true)
     return child
   }
-  /// Detaches what tasks left mounted below (their nosuid task directories), then deletes.
+  /// Detaches what tasks left mounted below (their nosuid task directories), then deletes. A user
+  /// other than root deletes from a user namespace of their own (`unshare --map-auto`): a rootless
+  /// task's files belong to the user's subordinate ids.
   func remove() {
     let mountinfo = (try? run("/bin/cat", ["/proc/self/mountinfo"]).stdout) ?? ""
     let mounts = mountinfo.split(separator: "\n").compactMap { line -> String? in
@@ -95,7 +103,14 @@ struct Scratch {
       return fields.count > 4 && fields[4].hasPrefix(url.path + "/") ? String(fields[4]) : nil
     }
     for mount in mounts.sorted(by: { $0.count > $1.count }) { umount2(mount, Int32(MNT_DETACH)) }
-    _ = try? run("/bin/rm", ["-rf", "--one-file-system", url.path])
+    if isRoot {
+      _ = try? run("/bin/rm", ["-rf", "--one-file-system", url.path])
+    } else {
+      _ = try? run(
+        "/usr/bin/unshare",
+        ["--user", "--map-auto", "--map-root-user", "/bin/rm", "-rf", "--one-file-system", url.path])
+      _ = try? run("/bin/rm", ["-rf", "--one-file-system", url.path])
+    }
   }
 }
 

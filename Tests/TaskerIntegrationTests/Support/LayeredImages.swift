@@ -28,6 +28,15 @@ enum LayeredImages {
   static func busyboxOCIArchive() throws -> String { try built.get().ociArchive }
   static func busyboxDockerArchive() throws -> String { try built.get().dockerArchive }
   static func debian() throws -> String { try debianBuilt.get() }
+  /// The `debian` layout if a run as root built it already, else nil: a user other than root can
+  /// neither build it (mmdebstrap, real owners) nor take the build lock.
+  static var builtDebian: String? {
+    guard let digest = try? run("/usr/bin/sha256sum", [script]).stdout.prefix(12), digest.count == 12 else {
+      return nil
+    }
+    let target = repositoryRoot.appendingPathComponent(".build/test-images/layered-\(digest)/debian").path
+    return FileManager.default.fileExists(atPath: target + "/index.json") ? target : nil
+  }
 
   private struct Busybox {
     var busybox: String
