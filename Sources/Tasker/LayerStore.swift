@@ -117,10 +117,12 @@ public struct LayerStore: Sendable {
     }
     // Opaque directories: the marker tasker-unpack may not write (it holds no CAP_SYS_ADMIN).
     try LayerMarkers.markOpaque(
-      rootFD: rootFD, directories: summary.opaqueDirectories, attribute: UserNamespace.overlayAttributePrefix + "opaque")
+      rootFD: rootFD, directories: summary.opaqueDirectories, attribute: UserNamespace.overlayAttributePrefix + "opaque"
+    )
     let record = Record(
       diffID: diffID.description, compressedDigests: [descriptor.digest.description], size: summary.bytes,
-      entries: summary.entries, unpackedAt: Date(), unmappedOwners: summary.unmappedOwners > 0 ? summary.unmappedOwners : nil)
+      entries: summary.entries, unpackedAt: Date(),
+      unmappedOwners: summary.unmappedOwners > 0 ? summary.unmappedOwners : nil)
     try writeFileAtomically(temporary + "/layer.json", Array(JSONEncoder.tasker.encode(record)), mode: 0o600)
     let final = directory + "/" + diffID.hex
     if tasker_rename_noreplace(temporary, final) != 0 {

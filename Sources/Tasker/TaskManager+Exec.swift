@@ -100,7 +100,8 @@ extension TaskManager {
     var namespaceFDs: [Int32] = []
     defer { for fd in namespaceFDs { close(fd) } }
     for (name, kind) in [
-      ("user", JailPlan.Namespace.user), ("ipc", .ipc), ("uts", .uts), ("net", .net), ("pid", .pid), ("cgroup", .cgroup),
+      ("user", JailPlan.Namespace.user), ("ipc", .ipc), ("uts", .uts), ("net", .net), ("pid", .pid),
+      ("cgroup", .cgroup),
       ("mnt", .mount),
     ] {
       let fd = open("/proc/\(initPID)/ns/\(name)", O_RDONLY | O_CLOEXEC)

@@ -128,7 +128,10 @@ struct RootlessTests {
     let image = box.scratch.url.appendingPathComponent("owned.tar").path
     let pack = try run(
       "/bin/sh",
-      ["-c", "cp \(images.path("busybox.tar")) \(image) && tar -rf \(image) --owner=42 --group=42 -C \(tree.path) owned"])
+      [
+        "-c",
+        "cp \(images.path("busybox.tar")) \(image) && tar -rf \(image) --owner=42 --group=42 -C \(tree.path) owned",
+      ])
     #expect(pack.status == 0, "\(pack.stderr)")
     let result = try box.tasker(["run", "--rm", "--network", "none", image, "stat -c %u:%g /owned"])
     #expect(result.status == 0, "\(result.stderr)")
@@ -139,7 +142,8 @@ struct RootlessTests {
     } else {
       #expect(result.stdout == "0:0\n", "\(result.stdout)")
       #expect(
-        result.stderrLines.count == 1 && result.stderr.contains("1 file of the image belongs to an owner your user namespace does not map"),
+        result.stderrLines.count == 1
+          && result.stderr.contains("1 file of the image belongs to an owner your user namespace does not map"),
         "\(result.stderr)")
     }
   }
@@ -217,7 +221,9 @@ struct RootlessTests {
     var info = stat()
     #expect(stat(shared.path + "/by-root", &info) == 0 && info.st_uid == getuid() && info.st_gid == getgid())
     if let range = subordinateRange("/etc/subuid") {
-      let other = try box.tasker(["run", "--rm", "--user", "1000", "-v", "\(shared.path):/data", image, "touch /data/u"])
+      let other = try box.tasker([
+        "run", "--rm", "--user", "1000", "-v", "\(shared.path):/data", image, "touch /data/u",
+      ])
       #expect(other.status == 0, "\(other.stderr)")
       #expect(stat(shared.path + "/u", &info) == 0 && info.st_uid == range.start + 999, "\(info.st_uid)")
     }
