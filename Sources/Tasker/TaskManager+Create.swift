@@ -144,6 +144,11 @@ extension TaskManager {
       try makeRoot(
         for: id, at: root, from: "/proc/self/fd/\(directoryFD)", nodev: plan.isolation == .jail, copyFallback: false)
     }
+    if UserNamespace.current != nil {
+      let lowers =
+        acquired.map { [$0.rootfs] } ?? layered.map { Array($0.layerPaths.reversed()) } ?? directoryImage.map { [$0] }
+      try keepLowers(lowers ?? [], nodev: plan.isolation == .jail, for: id)
+    }
     cleanup.view = (downloadPath, id.rawValue, root)
     try TaskView.attach(root: root, downloadFD: downloadFD, downloadPath: downloadPath, name: id.rawValue)
     var environment = spec.environment ?? TaskSpec.defaultEnvironment

@@ -99,8 +99,8 @@ extension TaskManager {
   @discardableResult
   public func export(_ idText: String, to output: Int32) async throws(TaskerError) -> [String] {
     let id = try store.resolve(idText)
-    _ = try store.record(of: id)
-    let root = store.rootPath(of: id)
+    let record = try store.record(of: id)
+    let root = try readableRoot(of: id, record: record)
     let fd = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
     guard fd >= 0 else {
       let error = SystemError("open", path: root, errno: errno)

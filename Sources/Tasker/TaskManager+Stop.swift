@@ -89,6 +89,7 @@ extension TaskManager {
     let trees = try remakeTrees(sources)
     defer { for tree in trees { close(tree) } }
     _ = try await stop(idText, timeoutSeconds: timeoutSeconds)
+    try mountRootAgainIfNeeded(id)
     let ended = store.exitRecord(of: id)
     // The new supervisor reads neither: the previous end and the previous restarts go, and the
     // marker that kept the old supervisor from restarting.

@@ -48,6 +48,9 @@ public struct TaskStore: Sendable {
   func specPath(of id: TaskID) -> String { directory(of: id) + "/config.json" }
   /// What the plan's attach descriptors were made from (`TreeSource`s, JSON), for restart.
   func treesPath(of id: TaskID) -> String { directory(of: id) + "/trees.json" }
+  /// A rootless task's overlay (its lower layers), to mount its root again in a later command's
+  /// user namespace (see TaskManager.mountRootAgain).
+  func lowerPath(of id: TaskID) -> String { directory(of: id) + "/lower.json" }
 
   /// Tells the task's supervisor not to start its command again (see `stoppingPath`).
   func markStopping(_ id: TaskID) {

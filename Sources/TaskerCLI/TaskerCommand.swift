@@ -150,6 +150,7 @@ extension Remove: MakesTasks {}
 extension Prune: MakesTasks {}
 extension VolumeCreate: MakesTasks {}
 extension VolumeRemove: MakesTasks {}
+extension Export: MakesTasks {}
 
 /// tasker's commands under a root without options of its own: what a subcommand's command line
 /// is parsed with (see `TaskerCommand.main`).

@@ -86,6 +86,28 @@ struct RootlessTests {
     #expect(try box.tasker(["prune"]).status == 0)
   }
 
+  /// An ended task's namespace, and with it its root's mount, went with its supervisor:
+  /// restart and export mount the root again (what the task wrote is there); export of a task
+  /// still running reads the root its supervisor holds.
+  @Test func restartAndExportFindTheTasksRoot() throws {
+    let images = try Images.shared()
+    let box = try Sandbox()
+    defer { box.removeEverything() }
+    let id = try box.create(images.url("busybox.tar.gz"), ["sh -c 'echo hi >> /hello; cat /hello; sleep 1'"])
+    let whileRunning = box.scratch.url.appendingPathComponent("running.tar").path
+    #expect(try box.tasker(["export", "-o", whileRunning, id]).status == 0)
+    #expect(try run("/bin/tar", ["-tf", whileRunning]).stdout.contains("bin/busybox"))
+    #expect(try box.tasker(["wait", id]).status == 0)
+    let ended = box.scratch.url.appendingPathComponent("ended.tar").path
+    let exported = try box.tasker(["export", "-o", ended, id])
+    #expect(exported.status == 0, "\(exported.stderr)")
+    #expect(try run("/bin/tar", ["-xOf", ended, "hello"]).stdout == "hi\n")
+    let restarted = try box.tasker(["restart", id])
+    #expect(restarted.status == 0, "\(restarted.stderr)")
+    #expect(try box.tasker(["wait", id]).status == 0)
+    #expect(try box.tasker(["logs", id]).stdout == "hi\nhi\nhi\n")
+  }
+
   /// A Debian root in four layers keeps its owners, modes, hard links and file capabilities as
   /// the task sees them; on the host those owners are the user's subordinate ids, and the
   /// setuid-root `su` belongs to the user: it is root only inside the namespace.
