@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # The demo: builds tasker, makes a small busybox root filesystem image, serves it on loopback,
-# and runs create -> health_check -> send_signal -> health_check on it. Run as root.
+# and runs create -> health_check -> send_signal -> health_check on it. As root, or as any other
+# user once an administrator has run `sudo scripts/rootless-setup.sh USER` (the task then runs
+# in a user namespace of that user's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+if [ "$(id -u)" = 0 ]; then
+  scripts/install-deps.sh
+else
+  scripts/install-deps.sh --check
+fi
 echo "== building tasker (release, Swift runtime linked in for a fast start)"
 swift build -c release --static-swift-stdlib --product tasker >/dev/null
 swift build -c release --static-swift-stdlib --product tasker-supervisor >/dev/null
@@ -14,7 +20,12 @@ tasker=$bin/tasker
 demo=$PWD/demo
 # A demo cut short may have left task directories mounted: detach them before deleting.
 awk -v d="$demo/" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l
-rm -rf "$demo"
+if [ "$(id -u)" = 0 ]; then
+  rm -rf "$demo"
+else
+  # A rootless cache holds files of the user's subordinate ids: removed in a namespace of theirs.
+  unshare --user --map-auto --map-root-user rm -rf "$demo"
+fi
 mkdir -p "$demo/images" "$demo/tasks" "$demo/state"
 echo "== making the busybox image"
 scripts/make-busybox-rootfs.sh "$demo/images/busybox.tar.gz"
@@ -37,7 +48,14 @@ run "$tasker" health_check "$id"
 run "$tasker" send_signal "$id" SIGINT
 for _ in $(seq 50); do "$tasker" health_check "$id" | grep -q "exists: False" && break; sleep 0.1; done
 run "$tasker" health_check "$id"
-echo "== the task's directory: $PWD/$id"
-ls "$PWD/$id"
+if [ "$(id -u)" = 0 ]; then
+  echo "== the task's directory: $PWD/$id"
+  ls "$PWD/$id"
+else
+  # A rootless task's root is mounted in tasker's own namespace: export shows it.
+  echo "== the task's root (tasker export $id | tar -t)"
+  "$tasker" export "$id" | tar -t | grep -E '^[^/]+/$' | tr '\n' ' '
+  echo
+fi
 run "$tasker" rm "$id" >/dev/null
 echo "== done (removed the task; the image stays cached: tasker images)"

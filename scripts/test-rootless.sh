@@ -4,12 +4,9 @@
 # --build-tests` (scripts/test.sh runs it after the tests run as root, which also build the
 # Debian image the rootless tests read).
 #
-# What it does as the administrator, once (the README's rootless set-up):
-# - makes the user tasker-ci (or $TASKER_ROOTLESS_USER) if missing, with a /etc/subuid and
-#   /etc/subgid range of 65536 ids after every range already given;
-# - makes /dev/net/tun usable by every user (0666, as udev does on most distributions) where it
-#   is 0600, for the private network (pasta).
-# Then: copies the built binaries, the scripts and the fixtures into a scratch directory the
+# It makes the user tasker-ci (or $TASKER_ROOTLESS_USER) if missing and runs the
+# administrator's one-time set-up for it (scripts/rootless-setup.sh: subuid/subgid ranges,
+# /dev/net/tun). Then it copies the built binaries, the scripts and the fixtures into a scratch directory the
 # user can read (the clone may be under a directory only root can enter), starts a task of
 # root's for the user to fail to see and signal, runs the tests as the user with that directory
 # as TMPDIR, checks root's task is untouched, and lists every file the user could have changed
@@ -25,18 +22,7 @@ bin=$(swift build --show-bin-path)
 if ! id -u "$user" >/dev/null 2>&1; then
   useradd --create-home --shell /bin/bash "$user"
 fi
-# One range per file, after the last id any range uses (useradd may have given one already).
-for file in /etc/subuid /etc/subgid; do
-  touch "$file"
-  if ! grep -q "^$user:" "$file"; then
-    start=$(awk -F: 'BEGIN { end = 100000 } NF == 3 && $2 + $3 > end { end = $2 + $3 } END { print end }' "$file")
-    option=$([ "$file" = /etc/subuid ] && echo --add-subuids || echo --add-subgids)
-    usermod "$option" "$start-$((start + 65535))" "$user"
-  fi
-done
-if [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
-  chmod 0666 /dev/net/tun
-fi
+scripts/rootless-setup.sh "$user" >/dev/null
 
 area=$(mktemp -d /tmp/tasker-rootless.XXXXXX)
 root_state=$area/root-state
