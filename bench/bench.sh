@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Side-by-side benchmarks of tasker and its peers, on this machine, in one run.
-#   bench/bench.sh [start|network|oci|throughput|warm|scale|all]   (default: all)
+#   bench/bench.sh [start|network|oci|throughput|warm|scale|rootless|all]   (default: all)
 # Needs root. Installs the peers from Debian (runc, crun, bubblewrap, bsdtar, hyperfine, ...),
 # builds tasker in release, makes its own images, serves them on 127.0.0.1, and writes
 # hyperfine's JSON and a markdown table per part under bench/out/. bench/RESULTS.md is the
@@ -211,6 +211,37 @@ fi
 
 if [ "$part" = scale ] || [ "$part" = all ]; then
   python3 bench/scale.py "$tasker" "$work/images/busybox.tar" "$work/busybox-root" ${SCALE:-200 1000} >"$out/scale.md"
+fi
+
+if [ "$part" = rootless ] || [ "$part" = all ]; then
+  # Rootless start, as one unprivileged user (BENCH_USER, default tasker-ci, set up with
+  # scripts/rootless-setup.sh): bubblewrap, podman (its own storage under the bench directory,
+  # the image imported from the same tar) and tasker, each making a user namespace of its own.
+  user=${BENCH_USER:-tasker-ci}
+  id -u "$user" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash "$user"
+  scripts/rootless-setup.sh "$user" >/dev/null
+  rl=$work/rootless
+  rm -rf --one-file-system "$rl" && mkdir -p "$rl" && cp "$work/images/busybox.tar" "$rl/" && chown -R "$user:" "$rl"
+  as_user() { runuser -u "$user" -- env -i PATH=/usr/bin:/bin HOME="$rl/home" TASKER_ROOT="$rl/state" "$@"; }
+  as_user mkdir -p "$rl/home" "$rl/root" "$rl/tasks"
+  as_user tar -C "$rl/root" -xf "$rl/busybox.tar" 2>/dev/null
+  podman=(podman --root "$rl/podman/root" --runroot "$rl/podman/run" --cgroup-manager cgroupfs)
+  as_user "${podman[@]}" import -q "$rl/busybox.tar" localhost/bench-busybox >/dev/null
+  (cd "$rl/tasks" && as_user "$tasker" run --rm -q "$rl/busybox.tar" /bin/true) # cache the image
+  (cd "$rl/tasks" && as_user hyperfine -N --style basic --export-json "$rl/rootless.json" -w 5 -r "$runs" \
+    -n "bubblewrap --unshare-all --share-net" "bwrap --unshare-all --share-net --bind $rl/root / --proc /proc --dev /dev /bin/true" \
+    -n "tasker run --rm --network host" "$tasker run --rm -q --network host $rl/busybox.tar /bin/true" \
+    -n "bubblewrap --unshare-all" "bwrap --unshare-all --bind $rl/root / --proc /proc --dev /dev /bin/true" \
+    -n "tasker run --rm --network none" "$tasker run --rm -q --network none $rl/busybox.tar /bin/true" \
+    -n "podman run --rm --network none" "${podman[*]} run --rm --network none localhost/bench-busybox /bin/true" \
+    -n "podman run --rm --network pasta" "${podman[*]} run --rm --network pasta localhost/bench-busybox /bin/true" \
+    -n "tasker run --rm (pasta, the default)" "$tasker run --rm -q $rl/busybox.tar /bin/true" \
+    >"$out/rootless.txt" 2>&1) || { cat "$out/rootless.txt"; exit 1; }
+  cp "$rl/rootless.json" "$out/rootless.json"
+  as_user "${podman[@]}" system reset -f >/dev/null 2>&1 || true
+  runuser -u "$user" -- unshare --user --map-auto --map-root-user rm -rf "$rl/state" "$rl/podman" "$rl/home"
+  rm -rf --one-file-system "$rl"
+  python3 bench/report.py "$out/rootless.json" --title "rootless: start /bin/true as $user" >"$out/rootless.md"
 fi
 
 cat "$out"/*.md

@@ -47,9 +47,14 @@ struct Exec: AsyncParsableCommand {
 
   func validate() throws {
     if words.isEmpty { throw ValidationError("missing COMMAND") }
-    for entry in env where !entry.contains("=") || entry.hasPrefix("=") {
-      throw ValidationError("--env expects K=V, got \"\(entry)\"")
-    }
+    _ = try environmentEntries()
+  }
+
+  /// As create's `--env`: `K=V` as it is, a bare `K` from tasker's own environment, `K*` every
+  /// variable whose name starts with K.
+  private func environmentEntries() throws -> [String] {
+    let own = TaskerSettings.currentEnvironment()
+    return try env.flatMap { entry in try CreateOptions.expand(entry, from: own) { "--env: \($0)" } }
   }
 
   private var words: [String] { command.first == "--" ? Array(command.dropFirst()) : command }
@@ -57,7 +62,7 @@ struct Exec: AsyncParsableCommand {
   func run() async throws {
     let manager = try await state.manager()
     var exec = TaskExec(command: words)
-    exec.environment = env
+    exec.environment = try environmentEntries()
     exec.workdir = workdir
     exec.user = user
     // The process is left to us when its supervisor exits: we wait for it.

@@ -67,7 +67,7 @@ func reportEach(_ names: [String], _ body: (String) async throws(TaskerError) ->
 struct StopOptions: ParsableArguments {
   @Option(
     name: [.short, .customLong("time")], parsing: .unconditional,
-    help: ArgumentHelp("Seconds to wait before SIGKILL when stopping (default 10).", valueName: "seconds"))
+    help: ArgumentHelp("Seconds to wait before SIGKILL when stopping.", valueName: "seconds"))
   var time: Int = 10
 
   @Argument(help: "IDs, unique ID prefixes, or names.", completion: .taskIDs)

@@ -39,11 +39,13 @@ struct EverydayTests {
     #expect(try box.tasker(["exec", id, "sh", "-c", "exit 7"]).status == 7)
     #expect(try box.tasker(["exec", id, "no-such-command"]).status == 127)
     #expect(try box.tasker(["exec", id, "/etc/passwd"]).status == 126)
-    let options = try box.tasker([
-      "exec", "--env", "GREETING=hi", "--workdir", "/tmp", "--user", "1000:1001", id, "sh", "-c",
-      "echo $GREETING $(pwd) $(id -u) $(id -g); grep CapEff /proc/self/status",
-    ])
-    #expect(options.stdout == "hi /tmp 1000 1001\nCapEff:\t0000000000000000\n", "\(options.stderr)")
+    // --env as create's: a bare name takes tasker's own value.
+    let options = try box.tasker(
+      [
+        "exec", "--env", "GREETING=hi", "--env", "FROM_TASKER", "--workdir", "/tmp", "--user", "1000:1001", id, "sh",
+        "-c", "echo $GREETING $FROM_TASKER $(pwd) $(id -u) $(id -g); grep CapEff /proc/self/status",
+      ], environment: ["FROM_TASKER": "passed"])
+    #expect(options.stdout == "hi passed /tmp 1000 1001\nCapEff:\t0000000000000000\n", "\(options.stderr)")
     // A name is looked up in the task's own /etc/passwd and /etc/group (the busybox image's).
     let named = try box.tasker(["exec", "--user", "nobody:nogroup", id, "sh", "-c", "echo $(id -u) $(id -g)"])
     #expect(named.stdout == "65534 65534\n", "\(named.stderr)")

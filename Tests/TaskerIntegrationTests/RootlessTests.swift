@@ -66,6 +66,27 @@ struct RootlessTests {
     #expect(listing(box.downloads).isEmpty && box.tasksOnRecord().isEmpty)
   }
 
+  /// exec and stop stay in the user's own namespaces: exec joins the task's user namespace
+  /// first, then the rest, and runs as the task's root with the task's capabilities.
+  @Test func execAndStopReachTheTaskFromTheUsersNamespace() throws {
+    let images = try Images.shared()
+    let box = try Sandbox()
+    defer { box.removeEverything() }
+    let id = try box.create(images.url("busybox.tar.gz"), ["sh -c 'echo written > /tmp/mark; exec sleep 30'"])
+    #expect(try eventually { try box.health(id) == "exists: True\nstatus: sleeping\n" })
+    let exec = try box.tasker(["exec", id, "sh", "-c", "id -u; cat /tmp/mark; grep CapEff /proc/self/status"])
+    #expect(exec.status == 0, "\(exec.stderr)")
+    // The task's command is PID 2, next to its init.
+    let task = try box.tasker(["exec", id, "grep", "CapEff", "/proc/2/status"])
+    let lines = exec.stdout.split(separator: "\n")
+    #expect(lines.prefix(2) == ["0", "written"], "\(exec.stdout)")
+    #expect(lines.count == 3 && String(lines[2]) + "\n" == task.stdout, "\(exec.stdout) \(task.stdout)")
+    #expect(try box.tasker(["exec", id, "sh", "-c", "exit 7"]).status == 7)
+    let stopped = try box.tasker(["stop", "-t", "1", id])
+    #expect(stopped.status == 0, "\(stopped.stderr)")
+    #expect(try box.health(id) == "exists: False\nstatus: None\n")
+  }
+
   @Test func runReportsExitCodesAndSignalsAndLogsAreKept() throws {
     let images = try Images.shared()
     let box = try Sandbox()
