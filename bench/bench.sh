@@ -217,6 +217,8 @@ if [ "$part" = rootless ] || [ "$part" = all ]; then
   # Rootless start, as one unprivileged user (BENCH_USER, default tasker-ci, set up with
   # scripts/rootless-setup.sh): bubblewrap, podman (its own storage under the bench directory,
   # the image imported from the same tar) and tasker, each making a user namespace of its own.
+  # Debian 12's podman (4.3) has no pasta network: its private network is slirp4netns, its
+  # rootless default.
   user=${BENCH_USER:-tasker-ci}
   id -u "$user" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash "$user"
   scripts/rootless-setup.sh "$user" >/dev/null
@@ -234,7 +236,7 @@ if [ "$part" = rootless ] || [ "$part" = all ]; then
     -n "bubblewrap --unshare-all" "bwrap --unshare-all --bind $rl/root / --proc /proc --dev /dev /bin/true" \
     -n "tasker run --rm --network none" "$tasker run --rm -q --network none $rl/busybox.tar /bin/true" \
     -n "podman run --rm --network none" "${podman[*]} run --rm --network none localhost/bench-busybox /bin/true" \
-    -n "podman run --rm --network pasta" "${podman[*]} run --rm --network pasta localhost/bench-busybox /bin/true" \
+    -n "podman run --rm --network slirp4netns" "${podman[*]} run --rm --network slirp4netns localhost/bench-busybox /bin/true" \
     -n "tasker run --rm (pasta, the default)" "$tasker run --rm -q $rl/busybox.tar /bin/true" \
     >"$out/rootless.txt" 2>&1) || { cat "$out/rootless.txt"; exit 1; }
   cp "$rl/rootless.json" "$out/rootless.json"
