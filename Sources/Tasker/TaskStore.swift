@@ -84,6 +84,34 @@ public struct TaskStore: Sendable {
         let error = SystemError("mkdir", path: path, errno: errno)
         throw TaskerError(.system, "cannot create state directory: \(error)", cause: error)
       }
+      // Nothing is made in a state root that is not this user's own.
+      if path == root { try checkOwnership() }
+    }
+  }
+
+  /// A state root tasker uses only if it is this user's own: made by them (inside a rootless
+  /// command's user namespace the user is 0), writable by nobody else (but their own group),
+  /// and, with `tasks` and `names`, not a symlink planted below it. Otherwise whoever made or may write it would
+  /// choose the images, plans and processes tasker acts on, as this user. A state root that does
+  /// not exist yet is fine: `prepare` makes it.
+  func checkOwnership() throws(TaskerError) {
+    func refuse(_ reason: String) -> TaskerError {
+      TaskerError(.system, "refusing the state root \(root): \(reason); use a directory of your own (--root)")
+    }
+    var info = stat()
+    guard stat(root, &info) == 0 else { return }
+    if info.st_uid != geteuid() { throw refuse("it belongs to another user") }
+    // Group-writable is fine for the user's own group (umask 002 with a group per user).
+    func othersMayWrite(_ info: stat) -> Bool {
+      info.st_mode & 0o002 != 0 || (info.st_mode & 0o020 != 0 && info.st_gid != getegid())
+    }
+    if othersMayWrite(info) {
+      throw refuse("others may write it (mode \(String(info.st_mode & 0o7777, radix: 8)))")
+    }
+    for path in [tasksDirectory, namesDirectory] where lstat(path, &info) == 0 {
+      if info.st_mode & S_IFMT != S_IFDIR || info.st_uid != geteuid() || othersMayWrite(info) {
+        throw refuse("\(path) is not a directory of yours that only you may write")
+      }
     }
   }
 
@@ -262,13 +290,15 @@ public struct TaskStore: Sendable {
         continue
       }
       let code = errno
-      if code == ENOENT { return }
+      if code == ENOENT && path == root { return }
+      if code == ENOENT { break }  // no task yet; the state root itself is checked below
       let error = SystemError("open", path: path, errno: code)
       let reason = code == EACCES || code == EPERM ? "permission denied" : error.reason
       throw TaskerError(
         .system, "cannot read the state root \(root)" + (path == root ? "" : " (\(path))") + ": \(reason)",
         cause: error)
     }
+    try checkOwnership()
   }
 
   /// The IDs of recorded tasks and the names that point at one, sorted, read from the

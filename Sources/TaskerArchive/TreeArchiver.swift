@@ -66,7 +66,14 @@ public enum TreeArchiver {
       guard let stream = fdopendir(dup(fd)) else { throw failure("opendir", prefix + [0], errno) }
       defer { closedir(stream) }
       var names: [[CChar]] = []
-      while let entry = readdir(stream) {
+      while true {
+        // readdir's NULL is the end or an error (an overlay's lower layer the user may not
+        // read fails here, not at open): errno tells them apart.
+        errno = 0
+        guard let entry = readdir(stream) else {
+          if errno != 0 { throw failure("readdir", prefix + [0], errno) }
+          break
+        }
         let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
           Array(raw.bindMemory(to: CChar.self).prefix { $0 != 0 })
         }

@@ -253,6 +253,32 @@ struct CommandLineRootTests {
     _ = try box.tasker(["rm", "--force", id])
   }
 
+  /// A state root someone else made, or may write, would let them choose the images, plans and
+  /// processes tasker acts on: it is refused by every command, and nothing is made in it.
+  @Test func aStateRootOfAnotherUserOrWritableByOthersIsRefused() throws {
+    let images = try Images.shared()
+    let scratch = try Scratch()
+    defer { scratch.remove() }
+    let theirs = try scratch.sub("theirs")
+    chown(theirs.path, 65534, 65534)
+    let open = try scratch.sub("open")
+    chmod(open.path, 0o777)
+    let planted = try scratch.sub("planted")
+    try FileManager.default.createSymbolicLink(atPath: planted.path + "/tasks", withDestinationPath: open.path)
+    for (state, reason) in [
+      (theirs, "it belongs to another user"), (open, "others may write it (mode 777)"), (planted, "is not a directory"),
+    ] {
+      for arguments in [["list"], ["create", images.url("busybox.tar.gz"), "true"], ["images"]] {
+        let result = try tasker(["--root", state.path] + arguments, in: scratch.url)
+        #expect(result.status != 0 && result.stdout.isEmpty, "\(arguments)")
+        #expect(
+          result.stderrLines.count == 1 && result.stderr.contains("refusing the state root \(state.path)")
+            && result.stderr.contains(reason), "\(arguments): \(result.stderr)")
+      }
+    }
+    #expect(listing(theirs).isEmpty && listing(open).isEmpty && listing(planted) == ["tasks"])
+  }
+
   /// A user other than root gets a state root of their own (`$HOME/.local/share/tasker`, made
   /// with its parents, 0700), never root's: root's tasks are not listed to them.
   @Test(.enabled(if: geteuid() == 0 && access("/usr/bin/setpriv", X_OK) == 0, "needs root and setpriv"))

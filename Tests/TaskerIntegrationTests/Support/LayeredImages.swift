@@ -30,11 +30,15 @@ enum LayeredImages {
   static func debian() throws -> String { try debianBuilt.get() }
   /// The `debian` layout if a run as root built it already, else nil: a user other than root can
   /// neither build it (mmdebstrap, real owners) nor take the build lock.
-  static var builtDebian: String? {
+  static var builtDebian: String? { built("debian") }
+  /// The `busybox` layout (tag `latest`) if a run as root built it already, else nil.
+  static var builtBusybox: String? { built("busybox") }
+
+  private static func built(_ name: String) -> String? {
     guard let digest = try? run("/usr/bin/sha256sum", [script]).stdout.prefix(12), digest.count == 12 else {
       return nil
     }
-    let target = repositoryRoot.appendingPathComponent(".build/test-images/layered-\(digest)/debian").path
+    let target = repositoryRoot.appendingPathComponent(".build/test-images/layered-\(digest)/\(name)").path
     return FileManager.default.fileExists(atPath: target + "/index.json") ? target : nil
   }
 
