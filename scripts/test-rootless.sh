@@ -34,7 +34,7 @@ cleanup() {
 trap cleanup EXIT
 chmod 0755 "$area"
 mkdir -p "$area/bin" "$area/repo/Tests" "$area/repo/.build" "$area/tmp"
-cp "$bin"/{tasker,tasker-supervisor,tasker-unpack,taskerPackageTests.xctest} "$area/bin/"
+cp "$bin"/{tasker,tasker-supervisor,tasker-unpack,tasker-runtime,taskerPackageTests.xctest} "$area/bin/"
 cp -r scripts "$area/repo/"
 cp -r Tests/Fixtures "$area/repo/Tests/"
 [ -d .build/test-images ] && ln -s "$PWD/.build/test-images" "$area/repo/.build/test-images"
@@ -66,13 +66,14 @@ if [ "$health" != $'exists: True\nstatus: sleeping' ]; then
   echo "test-rootless: root's task $task changed during the rootless tests: $health" >&2
   status=1
 fi
-# What the user could have changed: files of theirs or of their subordinate ids, and files anyone
+# What the user could have changed (find's complaints, about files other processes removed while
+# it walked, are not the user's doing): files of theirs or of their subordinate ids, and files anyone
 # may write (but sticky directories such as /tmp, which every process on the machine touches).
 uid=$(id -u "$user")
 read -r sub_start sub_count < <(awk -F: -v u="$user" '$1 == u { print $2, $3; exit }' /etc/subuid)
 changed=$(find / /dev/shm -xdev \( -path /proc -o -path /sys -o -path /run -o -path "$area" \) -prune \
   -o -newer "$area/started" \( -uid "$uid" -o -uid 65534 -o -uid +$((sub_start - 1)) -uid -$((sub_start + sub_count)) \
-  -o \( -perm -0002 ! \( -type d -perm -1000 \) ! -type l \) \) -print)
+  -o \( -perm -0002 ! \( -type d -perm -1000 \) ! -type l \) \) -print 2>/dev/null || true)
 if [ -n "$changed" ]; then
   echo "test-rootless: files outside the rootless run's own directories changed:" >&2
   echo "$changed" >&2

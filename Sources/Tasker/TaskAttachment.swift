@@ -198,10 +198,10 @@ extension TaskManager {
     let directory = open(store.directory(of: id), TASKER_O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
     if directory < 0 { throw TaskerError(.notFound, "no such task: \(idText)") }
     defer { close(directory) }
-    let socket = tasker_connect_unix("/proc/self/fd/\(directory)/attach")
+    let socket = tasker_connect_unix("/proc/self/fd/\(directory)/run/attach")
     if socket < 0 {
       if errno == ENOENT || errno == ECONNREFUSED { throw ended }
-      let error = SystemError("connect", path: store.directory(of: id) + "/attach", errno: errno)
+      let error = SystemError("connect", path: store.runtimePath(of: id) + "/attach", errno: errno)
       throw TaskerError(.system, "cannot attach to task \(id): \(error)", cause: error)
     }
     _ = fcntl(socket, F_SETFL, fcntl(socket, F_GETFL) | O_NONBLOCK)

@@ -163,6 +163,9 @@ extension TaskManager {
         &plan, environment: &environment, trees: &trees, sources: &sources, locks: &volumeLocks, spec: spec, id: id,
         root: root)
     }
+    if spec.interactive || spec.terminal != nil {
+      try store.makeRuntimeDirectory(for: id, environment: TaskerSettings.currentEnvironment())
+    }
     let started = try startSupervisor(
       id: id, spec: spec, plan: plan, environment: environment, trees: trees, sources: sources, root: root,
       view: rootfs)

@@ -90,6 +90,9 @@ extension TaskManager {
     defer { for tree in trees { close(tree) } }
     _ = try await stop(idText, timeoutSeconds: timeoutSeconds)
     try mountRootAgainIfNeeded(id)
+    if record.interactive == true || record.terminal == true {
+      try store.makeRuntimeDirectory(for: id, environment: TaskerSettings.currentEnvironment())
+    }
     let ended = store.exitRecord(of: id)
     // The new supervisor reads neither: the previous end and the previous restarts go, and the
     // marker that kept the old supervisor from restarting.

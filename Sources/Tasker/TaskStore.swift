@@ -51,6 +51,61 @@ public struct TaskStore: Sendable {
   /// A rootless task's overlay (its lower layers), to mount its root again in a later command's
   /// user namespace (see TaskManager.mountRootAgain).
   func lowerPath(of id: TaskID) -> String { directory(of: id) + "/lower.json" }
+  /// The task's run-time files (its attach socket): a directory, or, for a user other than
+  /// root with a `$XDG_RUNTIME_DIR`, a link to `$XDG_RUNTIME_DIR/tasker/<ID>` (see
+  /// `makeRuntimeDirectory`).
+  func runtimePath(of id: TaskID) -> String { directory(of: id) + "/run" }
+
+  /// Makes the task's `run`: for a user other than root whose `$XDG_RUNTIME_DIR` is a directory
+  /// of theirs, a link to a directory of its own there (run-time files where the XDG base
+  /// directory specification puts them, as podman's rootless runroot); else a directory in the
+  /// task's own. The supervisor binds `run/attach` relative to the task's directory, so the
+  /// socket's path is never longer than `sun_path` allows. Made again if the link's target went
+  /// (the runtime directory is emptied at logout), for a restart.
+  func makeRuntimeDirectory(for id: TaskID, environment: [String: String]) throws(TaskerError) {
+    let link = runtimePath(of: id)
+    var info = stat()
+    if lstat(link, &info) == 0, info.st_mode & S_IFMT == S_IFDIR { return }
+    if let runtime = Self.userRuntimeDirectory(environment) {
+      let base = runtime + "/tasker"
+      let target = base + "/" + id.rawValue
+      if mkdir(base, 0o700) != 0 && errno != EEXIST {
+        let error = SystemError("mkdir", path: base, errno: errno)
+        throw TaskerError(.system, "cannot make the task's run-time directory: \(error)", cause: error)
+      }
+      if mkdir(target, 0o700) == 0 || (errno == EEXIST && lstat(target, &info) == 0 && info.st_uid == geteuid()) {
+        if symlink(target, link) == 0 || errno == EEXIST { return }
+      }
+    }
+    if mkdir(link, 0o700) != 0 && errno != EEXIST {
+      let error = SystemError("mkdir", path: link, errno: errno)
+      throw TaskerError(.system, "cannot make the task's run-time directory: \(error)", cause: error)
+    }
+  }
+
+  /// `$XDG_RUNTIME_DIR` for a user other than root: absolute, a directory of theirs that only
+  /// they may use (the specification's 0700), else nil.
+  static func userRuntimeDirectory(_ environment: [String: String]) -> String? {
+    guard UserNamespace.hostUID != 0, let path = environment["XDG_RUNTIME_DIR"], path.hasPrefix("/") else {
+      return nil
+    }
+    var info = stat()
+    guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, info.st_uid == geteuid(),
+      info.st_mode & 0o077 == 0
+    else { return nil }
+    return path
+  }
+
+  /// Removes the directory `run` links to, if it is one made for this task.
+  func removeRuntimeDirectory(of id: TaskID, in directory: String) {
+    guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: directory + "/run"),
+      target.hasSuffix("/tasker/" + id.rawValue)
+    else { return }
+    var info = stat()
+    if lstat(target, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, info.st_uid == geteuid() {
+      try? removeTree(target)
+    }
+  }
 
   /// Tells the task's supervisor not to start its command again (see `stoppingPath`).
   func markStopping(_ id: TaskID) {
@@ -162,6 +217,7 @@ public struct TaskStore: Sendable {
     _ = tasker_unmount_all(rootPath(of: id))
     guard rename(directory(of: id), trash) == 0 else { return false }
     if let name { releaseName(name, for: id) }
+    removeRuntimeDirectory(of: id, in: trash)
     // A file that appears while the tree is removed (a supervisor's last exit.json) makes one
     // pass fail with ENOTEMPTY: a few more passes.
     for attempt in 0..<5 {

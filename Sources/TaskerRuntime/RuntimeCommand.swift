@@ -30,6 +30,15 @@ struct RuntimeCommand {
     }
     let verb = arguments.removeFirst()
     guard let command = verbs[verb] else { fail(TaskerError(.invalidArgument, "unknown command \"\(verb)\"")) }
+    // Containers of a user other than root are tasker's own (a user namespace per command, see
+    // the README's Rootless); this runtime is containerd's, which runs as root.
+    if geteuid() != 0, !["spec", "features"].contains(verb) {
+      fail(
+        TaskerError(
+          .invalidArgument,
+          "\(verb) needs root: tasker-runtime is containerd's OCI runtime and runs as root; as another user, use "
+            + "tasker create/run (rootless)"))
+    }
     do {
       var parsed = try command.parseAsRoot(arguments.map { Globals.doubleDash($0) })
       try parsed.run()

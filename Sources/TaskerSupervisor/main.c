@@ -2495,12 +2495,13 @@ static struct failure prepare_streams(const struct plan *plan, int statefd) {
   close(devnull);
   if (plan->terminal || plan->stdin_pipe) {
     streams.listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    struct sockaddr_un address = {.sun_family = AF_UNIX, .sun_path = "attach"};
-    // Bound by a name relative to the state directory (root-only), never a path of the task's.
+    struct sockaddr_un address = {.sun_family = AF_UNIX, .sun_path = "run/attach"};
+    // Bound by a name relative to the state directory (root-only), never a path of the task's;
+    // run is a directory there, or tasker's link to the user's $XDG_RUNTIME_DIR/tasker/ID.
     if (streams.listener < 0 || fchdir(statefd) != 0) return failure_of(STEP_PIPE, errno, "attach");
     int bound = bind(streams.listener, (struct sockaddr *)&address, sizeof address);
     int saved = errno;
-    if (bound == 0) fchmodat(statefd, "attach", 0600, 0);
+    if (bound == 0) fchmodat(statefd, "run/attach", 0600, 0);
     if (chdir("/") != 0 || bound != 0 || listen(streams.listener, 8) != 0)
       return failure_of(STEP_PIPE, bound != 0 ? saved : errno, "attach");
   }
@@ -2599,7 +2600,7 @@ static void serve_streams(pid_t watched) {
 // command left behind still write goes into the logs until they close their ends.
 static void end_streams(int status, int wait_for_eof) {
   if (streams.listener >= 0) {
-    unlinkat(streams.statefd, "attach", 0);
+    unlinkat(streams.statefd, "run/attach", 0);
     close(streams.listener);
     streams.listener = -1;
   }

@@ -365,6 +365,42 @@ struct RootlessTests {
     }
   }
 
+  /// tasker-runtime is containerd's, which runs as root: as another user, one line saying so.
+  @Test func theOCIRuntimeSaysItNeedsRoot() throws {
+    let scratch = try Scratch()
+    defer { scratch.remove() }
+    let runtime = binDirectory.appendingPathComponent("tasker-runtime").path
+    for arguments in [["list"], ["run", "-b", scratch.path, "x"]] {
+      let result = try run(runtime, ["--root", scratch.path + "/state"] + arguments)
+      #expect(result.status == 1 && result.stderrLines.count == 1, "\(result.stderr)")
+      #expect(result.stderr.contains("needs root"), "\(result.stderr)")
+    }
+    #expect(listing(scratch.url).isEmpty)
+  }
+
+  /// Run-time files (a task's attach socket) go under `$XDG_RUNTIME_DIR/tasker/<ID>`, and with
+  /// the task.
+  @Test func runtimeFilesLiveUnderXDGRuntimeDir() throws {
+    let images = try Images.shared()
+    let box = try Sandbox()
+    defer { box.removeEverything() }
+    let runtime = try box.scratch.sub("runtime")
+    chmod(runtime.path, 0o700)
+    let environment = ["XDG_RUNTIME_DIR": runtime.path]
+    let created = try box.tasker(["create", "-i", images.url("busybox.tar.gz"), "cat"], environment: environment)
+    #expect(created.status == 0, "\(created.stderr)")
+    let id = created.stdout.trimmingCharacters(in: .newlines)
+    var info = stat()
+    #expect(try eventually { lstat(runtime.path + "/tasker/\(id)/attach", &info) == 0 })
+    #expect(info.st_mode & S_IFMT == S_IFSOCK && info.st_uid == getuid())
+    let attached = try run(
+      "/bin/sh", ["-c", "echo through the socket | \"$0\" attach \"$1\"", taskerPath, id],
+      environment: ["TASKER_ROOT": box.state.path])
+    #expect(attached.stdout == "through the socket\n", "\(attached.stderr)")
+    #expect(try box.tasker(["rm", "-f", id]).status == 0)
+    #expect(listing(runtime.appendingPathComponent("tasker")).isEmpty)
+  }
+
   /// With no `--root` or `$TASKER_ROOT`, the state is the user's own, under `$XDG_DATA_HOME`.
   @Test func theStateIsTheUsersOwnUnderXDGDataHome() throws {
     let images = try Images.shared()
