@@ -155,7 +155,7 @@ struct HostileInputTests {
     let box = try Sandbox()
     defer { box.scratch.remove() }
     let small = try box.scratch.sub("small")
-    #expect(try run("/bin/mount", ["-t", "tmpfs", "-o", "size=512k", "tmpfs", small.path]).status == 0)
+    #expect(try run("/bin/mount", ["-t", "tmpfs", "-o", "size=512k,mode=0755", "tmpfs", small.path]).status == 0)
     defer { _ = try? run("/bin/umount", ["-l", small.path]) }
     try Data("mine\n".utf8).write(to: box.downloads.appendingPathComponent("keep.txt"))
     let result = try box.tasker(["create", "--root", small.path, images.path("busybox.tar.gz"), "true"])
