@@ -10,6 +10,10 @@ if [ "$(id -u)" = 0 ]; then
 else
   scripts/install-deps.sh --check
 fi
+# SwiftPM leaves TemporaryDirectory.* and lock files in $TMPDIR on every build: a scratch one.
+scratch_tmp=$(mktemp -d "${TMPDIR:-/tmp}/tasker-demo.XXXXXX")
+trap 'rm -rf "$scratch_tmp"' EXIT
+export TMPDIR=$scratch_tmp
 echo "== building tasker (release, Swift runtime linked in for a fast start)"
 swift build -c release --static-swift-stdlib --product tasker >/dev/null
 swift build -c release --static-swift-stdlib --product tasker-supervisor >/dev/null
@@ -32,7 +36,7 @@ scripts/make-busybox-rootfs.sh "$demo/images/busybox.tar.gz"
 
 python3 scripts/serve.py "$demo/images" >"$demo/server.out" &
 server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
+trap 'kill $server 2>/dev/null || true; rm -rf "$scratch_tmp"' EXIT
 for _ in $(seq 50); do grep -q PORT "$demo/server.out" 2>/dev/null && break; sleep 0.1; done
 port=$(awk '/PORT/ {print $2}' "$demo/server.out")
 url=http://127.0.0.1:$port/busybox.tar.gz
