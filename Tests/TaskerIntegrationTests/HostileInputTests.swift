@@ -6,6 +6,26 @@ import Testing
 /// real binary, as a user meets them.
 @Suite(.enabled(if: isRoot, rootReason))
 struct HostileInputTests {
+  /// All of busybox, then a symlink `evil` to `target`, then a member `evil/file` ("pwned")
+  /// written through it.
+  static func archiveWritingThroughALink(to target: String, images: Images, in scratch: Scratch) throws -> String {
+    let tree = try scratch.sub("tree")
+    let unpack = try run("/bin/tar", ["-C", tree.path, "-xf", images.path("busybox.tar")])
+    #expect(unpack.status == 0)
+    try FileManager.default.createSymbolicLink(atPath: tree.path + "/evil", withDestinationPath: target)
+    try Data("pwned\n".utf8).write(to: tree.appendingPathComponent("payload"))
+    let image = scratch.url.appendingPathComponent("evil.tar").path
+    let pack = try run(
+      "/bin/sh",
+      [
+        "-c",
+        "cd \(tree.path) && tar -cf \(image) --exclude ./evil --exclude ./payload . && tar -rf \(image) evil"
+          + " && tar -rf \(image) --transform 's|^payload$|evil/file|' payload",
+      ])
+    #expect(pack.status == 0, "\(pack.stderr)")
+    return image
+  }
+
   /// `tar --transform` lets a member carry any name, `../` included, whatever the tree holds.
   func archiveRenaming(_ file: String, to name: String, in scratch: Scratch, output: String) throws -> String {
     let tree = try scratch.sub("tree-\(output)")
@@ -70,22 +90,8 @@ struct HostileInputTests {
     let sentinel = try box.scratch.sub("sentinel")
     try Data("untouched\n".utf8).write(to: sentinel.appendingPathComponent("file"))
     let before = try snapshot(sentinel)
-    let tree = try box.scratch.sub("tree")
-    let unpack = try run("/bin/tar", ["-C", tree.path, "-xf", images.path("busybox.tar")])
-    #expect(unpack.status == 0)
     let target = kind == "absolute" ? sentinel.path : String(repeating: "../", count: 12) + sentinel.path.dropFirst()
-    try FileManager.default.createSymbolicLink(atPath: tree.path + "/evil", withDestinationPath: target)
-    try Data("pwned\n".utf8).write(to: tree.appendingPathComponent("payload"))
-    let image = box.scratch.url.appendingPathComponent("evil.tar").path
-    // All of busybox, then the link, then the payload renamed to go through it.
-    let pack = try run(
-      "/bin/sh",
-      [
-        "-c",
-        "cd \(tree.path) && tar -cf \(image) --exclude ./evil --exclude ./payload . && tar -rf \(image) evil"
-          + " && tar -rf \(image) --transform 's|^payload$|evil/file|' payload",
-      ])
-    #expect(pack.status == 0, "\(pack.stderr)")
+    let image = try Self.archiveWritingThroughALink(to: target, images: images, in: box.scratch)
     let result = try box.tasker(["create", image, "true"])
     #expect(try snapshot(sentinel) == before)
     if result.status == 0 {

@@ -242,19 +242,7 @@ struct RootlessTests {
     }
     // A symlink to the sentinel's directory, then a member written through it: the write lands
     // inside the task's root, as the task itself sees.
-    let tree = try box.scratch.sub("tree")
-    #expect(try run("/bin/tar", ["-C", tree.path, "-xf", images.path("busybox.tar")]).status == 0)
-    try FileManager.default.createSymbolicLink(atPath: tree.path + "/evil", withDestinationPath: sentinel.path)
-    try Data("pwned\n".utf8).write(to: tree.appendingPathComponent("payload"))
-    let image = box.scratch.url.appendingPathComponent("evil.tar").path
-    let pack = try run(
-      "/bin/sh",
-      [
-        "-c",
-        "cd \(tree.path) && tar -cf \(image) --exclude ./evil --exclude ./payload . && tar -rf \(image) evil"
-          + " && tar -rf \(image) --transform 's|^payload$|evil/file|' payload",
-      ])
-    #expect(pack.status == 0, "\(pack.stderr)")
+    let image = try HostileInputTests.archiveWritingThroughALink(to: sentinel.path, images: images, in: box.scratch)
     let created = try box.tasker(["run", "--rm", image, "cat \(sentinel.path)/file"])
     #expect(try snapshot(sentinel) == before)
     if created.status == 0 {
