@@ -488,8 +488,8 @@ extension TaskManager {
   /// Said once, when a rootless extraction could not give files their owners.
   static func unmappedOwnersWarning(_ count: Int) -> String {
     let files = count == 1 ? "1 file of the image belongs to an owner" : "\(count) files of the image belong to owners"
-    return files + " your user namespace does not map (you have no /etc/subuid and /etc/subgid range; see the "
-      + "README): in the task they belong to root"
+    let reason = UserNamespace.current?.singleReason ?? "you have no /etc/subuid and /etc/subgid range"
+    return files + " your user namespace does not map (\(reason); see the README): in the task they belong to root"
   }
 
   static func checkUnprivilegedNetwork(publish: [PublishedPort]) throws(TaskerError) {

@@ -43,6 +43,9 @@ public enum UserNamespace {
     /// files of any other owner cannot be made inside.
     public var isSingle: Bool { uidRanges.isEmpty || gidRanges.isEmpty }
 
+    /// Why a single-id mapping has no subordinate ids, for the warning that names the cure.
+    public var singleReason = "you have no /etc/subuid and /etc/subgid range"
+
     /// The lines of a map: `0 HOST 1`, then each range from id 1 inside.
     static func lines(own: UInt32, ranges: [IDRange]) -> [(inside: UInt32, outside: UInt32, count: UInt32)] {
       var lines: [(inside: UInt32, outside: UInt32, count: UInt32)] = [(0, own, 1)]
@@ -142,7 +145,11 @@ public enum UserNamespace {
     let gidRanges = ranges(in: (try? readSmallFile("/etc/subgid")) ?? "", name: name, id: uid)
     let tools = findTool("newuidmap").flatMap { uidTool in findTool("newgidmap").map { (uidTool, $0) } }
     guard let tools, !uidRanges.isEmpty, !gidRanges.isEmpty else {
-      return (Mapping(hostUID: uid, hostGID: gid, uidRanges: [], gidRanges: []), nil)
+      var single = Mapping(hostUID: uid, hostGID: gid, uidRanges: [], gidRanges: [])
+      if !uidRanges.isEmpty && !gidRanges.isEmpty {
+        single.singleReason = "newuidmap and newgidmap (Debian's uidmap package) are not installed"
+      }
+      return (single, nil)
     }
     return (Mapping(hostUID: uid, hostGID: gid, uidRanges: uidRanges, gidRanges: gidRanges), tools)
   }
