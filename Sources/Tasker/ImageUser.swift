@@ -112,7 +112,7 @@ public enum ImageUser {
   }
 
   /// A uid or gid: decimal, below 2^32 - 1 (which means "no id" to the kernel).
-  static func number(_ word: String) -> UInt32? {
+  public static func number(_ word: String) -> UInt32? {
     guard word.utf8.allSatisfy({ (48...57).contains($0) }), let value = UInt32(word), value != UInt32.max else {
       return nil
     }

@@ -102,13 +102,16 @@ public enum FuzzHarness {
       }
     }
     // passwd and group parse to entries whose names are printable words; a user that resolves
-    // has at most the supervisor's number of groups.
+    // has at most the supervisor's number of groups, and is the entry of that name — but a
+    // number is always a uid, as runc and podman read `--user 1000` (an entry named "74407" is
+    // not user 74407's).
     if let passwd = try? ImageUser.parsePasswd(bytes), let groups = try? ImageUser.parseGroup(bytes) {
       for entry in passwd { precondition(!entry.name.isEmpty && !entry.name.contains(":"), "\(entry)") }
       if let first = passwd.first,
         let user = try? ImageUser.resolve(first.name, groupAdd: [], passwd: passwd, groups: groups)
       {
-        precondition(user.uid == first.uid && user.additionalGids.count <= ImageUser.maxGroups, "\(user)")
+        let uid = ImageUser.number(first.name) ?? first.uid
+        precondition(user.uid == uid && user.additionalGids.count <= ImageUser.maxGroups, "\(user)")
       }
     }
     // A published port prints as it parses: parse → print → parse is the identity.
@@ -171,12 +174,36 @@ public enum FuzzHarness {
         precondition(again == container, "lowering not deterministic")
       }
     }
+    // A registry's WWW-Authenticate challenges: each has a lowercased token for a scheme and
+    // lowercased parameter names, and each, written back as a header (every value quoted), reads
+    // back as itself.
+    for challenge in AuthChallenge.parse(text) {
+      precondition(!challenge.scheme.isEmpty && challenge.scheme == challenge.scheme.lowercased(), "\(challenge)")
+      precondition(challenge.parameters.keys.allSatisfy { $0 == $0.lowercased() && !$0.isEmpty }, "\(challenge)")
+      let header = Self.header(of: challenge)
+      precondition(AuthChallenge.parse(header) == [challenge], "challenge round trip failed: \(challenge)")
+    }
     if let path = try? MemberPath(bytes) {
       for component in path.components {
         precondition(!component.isEmpty && component != [46] && component != [46, 46], "bad component")
         precondition(!component.contains(47), "a component with a slash")
       }
     }
+  }
+
+  /// A challenge as a header value, every parameter quoted, `"` and `\` escaped byte by byte (a
+  /// quote followed by a combining mark is one Character, which a String replacement misses).
+  static func header(of challenge: AuthChallenge) -> String {
+    var bytes = Array(challenge.scheme.utf8)
+    for (index, name) in challenge.parameters.keys.sorted().enumerated() {
+      bytes += Array((index == 0 ? " " : ", ").utf8) + Array(name.utf8) + Array("=\"".utf8)
+      for byte in (challenge.parameters[name] ?? "").utf8 {
+        if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { bytes.append(UInt8(ascii: "\\")) }
+        bytes.append(byte)
+      }
+      bytes.append(UInt8(ascii: "\""))
+    }
+    return String(decoding: bytes, as: UTF8.self)
   }
 
   private static func directoryNames(_ path: String) -> [String] {
