@@ -4,10 +4,11 @@
 #   scripts/fuzz.sh [SECONDS_PER_TARGET]        (default 60)
 #   scripts/fuzz.sh --ci [SECONDS_PER_TARGET]   (default 60)
 #   scripts/fuzz.sh 3600                        the long run: an hour per target, before a release
-#   scripts/fuzz.sh --target inputs 600         one target only (archive, inputs or plan)
+#   scripts/fuzz.sh --target inputs 600         one target only (archive, inputs, plan or headers)
 #
 # The Swift targets (archive, inputs) are built once, with -sanitize=fuzzer, into one scratch
-# path (.build-fuzz); plan, the supervisor's C parser of the plan document, is built with clang
+# path (.build-fuzz); plan, the supervisor's C parser of the plan document, and headers, the C
+# shim's reader of HTTP response header lines (tasker_http_read_headers), are built with clang
 # and AddressSanitizer and UBSan (-fsanitize=fuzzer,address,undefined) into the same place, then each runs for SECONDS over a copy of its kept corpus, so that a run never
 # writes into the repository's corpus — except a finding. Seeds and findings live in
 # Tests/Fixtures/fuzz/<target>/, and every file there is replayed by the tests
@@ -25,14 +26,17 @@ cd "$(dirname "$0")/.."
 scratch_tmp=$(mktemp -d "${TMPDIR:-/tmp}/tasker-fuzz.XXXXXX")
 trap 'rm -rf --one-file-system "$scratch_tmp"' EXIT
 export TMPDIR=$scratch_tmp
-usage="usage: scripts/fuzz.sh [--ci] [--target archive|inputs|plan] [SECONDS_PER_TARGET]"
+usage="usage: scripts/fuzz.sh [--ci] [--target archive|inputs|plan|headers] [SECONDS_PER_TARGET]"
 ci=false
-targets=(archive inputs plan)
+targets=(archive inputs plan headers)
 while [[ ${1:-} == --* ]]; do
   case $1 in
     --ci) ci=true ;;
     --target)
-      [[ ${2:-} == archive || ${2:-} == inputs || ${2:-} == plan ]] || { echo "$usage" >&2; exit 64; }
+      [[ ${2:-} == archive || ${2:-} == inputs || ${2:-} == plan || ${2:-} == headers ]] || {
+        echo "$usage" >&2
+        exit 64
+      }
       targets=("$2")
       shift
       ;;
@@ -53,6 +57,11 @@ for target in "${targets[@]}"; do
     mkdir -p .build-fuzz
     clang -g -O1 -fuse-ld=lld -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
       -DTASKER_FUZZ_PLAN Sources/TaskerSupervisor/main.c -o .build-fuzz/TaskerFuzzPlan -l:libseccomp.a
+  elif [[ $target == headers ]]; then
+    mkdir -p .build-fuzz
+    clang -g -O1 -fuse-ld=lld -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+      -DTASKER_FUZZ_HEADERS -I Sources/CTaskerShim/include Sources/CTaskerShim/shim.c Sources/CTaskerShim/lazy.c \
+      -o .build-fuzz/TaskerFuzzHeaders -ldl
   else
     swift build --scratch-path .build-fuzz --product "TaskerFuzz${target^}" "${flags[@]}" >/dev/null
   fi
@@ -74,6 +83,7 @@ for target in "${targets[@]}"; do
   status=0
   program=$bin/TaskerFuzz${target^}
   [[ $target == plan ]] && program=.build-fuzz/TaskerFuzzPlan
+  [[ $target == headers ]] && program=.build-fuzz/TaskerFuzzHeaders
   run=(env SWIFT_BACKTRACE=enable=no "$program" -max_total_time="$seconds" -max_len=65536
     -timeout=20 -rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix="$artifacts/" "$corpus")
   if $ci; then

@@ -1,3 +1,4 @@
+import CTaskerShim
 import Foundation
 import TaskerFuzzHarness
 import Testing
@@ -16,6 +17,7 @@ struct FuzzCorpusTests {
 
   @Test func theCorpusIsThere() {
     #expect(Self.files("archive").count >= 5)
+    #expect(Self.files("headers").contains { $0.hasSuffix("crash-20f18323fe5fbbd2eeca46b27da06ab6b0626729") })
     #expect(Self.files("inputs").contains { $0.hasSuffix("crash-combining-mark") })
     #expect(Self.files("inputs").contains { $0.hasSuffix("crash-4db64ef55052ef5b12f652a482a78842d8ccf53c") })
   }
@@ -28,5 +30,22 @@ struct FuzzCorpusTests {
   @Test(arguments: files("inputs"))
   func inputs(path: String) throws {
     FuzzHarness.parseInputs(try FuzzCorpus.read(path))
+  }
+
+  /// The headers target's inputs (its checks are the C target's: every kept value a string
+  /// inside its field; refused only for a body announced over the bound).
+  @Test(arguments: files("headers"))
+  func headers(path: String) throws {
+    let bytes = try FuzzCorpus.read(path)
+    var request = tasker_http_request()
+    request.max_body = 1000
+    let status = bytes.withUnsafeBufferPointer { buffer in
+      buffer.withMemoryRebound(to: CChar.self) { tasker_http_read_headers(&request, $0.baseAddress, $0.count) }
+    }
+    #expect(status == 0 || (request.too_large != 0 && request.content_length > request.max_body))
+    #expect((0...9999).contains(request.status), "a status read past its digits: \(request.status)")
+    let etag = withUnsafeBytes(of: request.etag) { $0.contains(0) }
+    let authenticate = withUnsafeBytes(of: request.www_authenticate) { $0.contains(0) }
+    #expect(etag && authenticate)
   }
 }

@@ -147,6 +147,12 @@ struct tasker_http_request {
 /// http or https only). Returns a CURLcode; on failure `error` holds a message.
 int tasker_http_fetch(struct tasker_http_request *request);
 
+/// Reads `data` as a response's header lines, as tasker_http_fetch's header callback does
+/// (status, validators, length, registry headers; a redirect's or 1xx's headers reset by the
+/// next status line). Returns 0, or -1 when a body announced over `max_body` is refused
+/// (`too_large`). For the fuzz target and its replay in the tests.
+int tasker_http_read_headers(struct tasker_http_request *request, const char *data, size_t length);
+
 /// Puts the calling process, which must be single-threaded, in a new user namespace and then a
 /// new mount namespace owned by it, with every mount private. The maps: with `uid_tool` (the
 /// argv of newuidmap, PID slot at [1], and `gid_tool`'s of newgidmap), written by those tools
