@@ -174,6 +174,7 @@ public enum FuzzHarness {
         precondition(again == container, "lowering not deterministic")
       }
     }
+    checkVerifiedBlob(bytes)
     // A registry's WWW-Authenticate challenges: each has a lowercased token for a scheme and
     // lowercased parameter names, and each, written back as a header (every value quoted), reads
     // back as itself.
@@ -187,6 +188,42 @@ public enum FuzzHarness {
       for component in path.components {
         precondition(!component.isEmpty && component != [46] && component != [46, 46], "bad component")
         precondition(!component.contains(47), "a component with a slash")
+      }
+    }
+  }
+
+  /// A blob or document is handed out only as its descriptor names it: exactly its bytes, of its
+  /// size and SHA-256. One byte changed, one byte more or fewer, or another size (the input's
+  /// first eight bytes as a hostile one: negative, huge) fails the read, and the whole-bytes
+  /// check of manifests and configs agrees.
+  static func checkVerifiedBlob(_ bytes: [UInt8]) {
+    guard let digest = try? Digest(hex: sha256Hex(bytes)) else { preconditionFailure("sha256Hex is not a digest") }
+    let size = Int64(bytes.count)
+    func drained(_ source: [UInt8], size: Int64) -> [UInt8]? {
+      let verifying = VerifyingSource(BytesSource(source), expected: digest, size: size, what: "fuzz")
+      var out: [UInt8] = []
+      var buffer = [UInt8](repeating: 0, count: 4096)
+      while true {
+        guard let n = try? buffer.withUnsafeMutableBytes({ try verifying.read(into: $0) }) else { return nil }
+        if n == 0 { return out }
+        out += buffer[0..<n]
+      }
+    }
+    func checked(_ source: [UInt8], size: Int64?) -> Bool {
+      (try? VerifyingSource.check(source, expected: digest, size: size, what: "fuzz")) != nil
+    }
+    precondition(drained(bytes, size: size) == bytes && checked(bytes, size: size), "the blob itself is refused")
+    precondition(drained(bytes + [0], size: size) == nil && !checked(bytes + [0], size: nil), "a longer blob passed")
+    if !bytes.isEmpty {
+      var changed = bytes
+      changed[changed.count / 2] ^= 1
+      precondition(drained(changed, size: size) == nil && !checked(changed, size: size), "a changed blob passed")
+      precondition(drained(Array(bytes.dropLast()), size: size) == nil, "a shorter blob passed")
+    }
+    if bytes.count >= 8 {
+      let claimed = bytes.prefix(8).reduce(Int64(0)) { $0 << 8 | Int64($1) }
+      if claimed != size {
+        precondition(drained(bytes, size: claimed) == nil && !checked(bytes, size: claimed), "size \(claimed) passed")
       }
     }
   }
