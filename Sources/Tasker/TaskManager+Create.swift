@@ -482,9 +482,6 @@ extension TaskManager {
     return true
   }
 
-  /// The private network without root: pasta needs `/dev/net/tun`, and binds the published
-  /// host ports as the user, which the kernel allows from `net.ipv4.ip_unprivileged_port_start`
-  /// (1024 by default) up.
   /// Said once, when a rootless extraction could not give files their owners.
   static func unmappedOwnersWarning(_ count: Int) -> String {
     let files = count == 1 ? "1 file of the image belongs to an owner" : "\(count) files of the image belong to owners"
@@ -492,6 +489,9 @@ extension TaskManager {
     return files + " your user namespace does not map (\(reason); see the README): in the task they belong to root"
   }
 
+  /// The private network without root: pasta needs `/dev/net/tun`, and binds the published
+  /// host ports as the user, which the kernel allows from `net.ipv4.ip_unprivileged_port_start`
+  /// (1024 by default) up.
   static func checkUnprivilegedNetwork(publish: [PublishedPort]) throws(TaskerError) {
     guard tunDeviceIsUsable else {
       let error = SystemError("open", path: "/dev/net/tun", errno: errno)
